@@ -1,0 +1,9 @@
+"""Reverse-mode automatic differentiation: the graph, the engine, custom Functions and gradcheck."""
+from .engine import backward, grad
+from .function import Function, FunctionCtx, once_differentiable
+from .gradcheck import GradcheckError, gradcheck
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .graph import AccumulateGrad, Node
+
+__all__ = ["backward", "grad", "Function", "FunctionCtx", "once_differentiable", "gradcheck", "GradcheckError",
+           "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "Node", "AccumulateGrad"]

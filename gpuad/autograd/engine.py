@@ -1,0 +1,270 @@
+"""The reverse-mode engine: walk the recorded graph from the outputs in dependency order (Kahn), iteratively.
+
+Each node runs once, after every gradient flowing into it has been summed. Gradients are reduced back to each input's
+shape and dtype, saved values are released right after a node's VJP (unless ``retain_graph``), and each node's summed
+gradient is dropped as soon as the node has run, so memory falls as backward proceeds.
+"""
+from .graph import AccumulateGrad, edge_of
+from .grad_mode import mode, set_grad_enabled
+from ..tensor import Tensor, wrap
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Sum d(tensors)/d(leaf) into the ``.grad`` of every leaf (or of ``inputs`` only) that requires grad."""
+    tensors = _as_tuple(tensors)
+    roots = _roots(tensors, grad_tensors, "backward")
+    only = None
+    if inputs is not None:
+        inputs = _as_tuple(inputs)
+        if not inputs:
+            raise RuntimeError("backward: 'inputs' was given but is empty")
+        only = {_target_of(t, "backward")[0:2]: t for t in inputs}
+    run(roots, retain_graph=create_graph if retain_graph is None else retain_graph, create_graph=create_graph,
+        accumulate=True, only=only)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
+    """Return d(outputs)/d(inputs) as a tuple, without touching any ``.grad``."""
+    outputs = _as_tuple(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = _as_tuple(inputs)
+    if not inputs:
+        raise RuntimeError("autograd.grad: 'inputs' is empty")
+    roots = _roots(outputs, grad_outputs, "autograd.grad")
+    targets = {}
+    for i, t in enumerate(inputs):
+        targets.setdefault(_target_of(t, "autograd.grad")[0:2], []).append(i)
+    captured = run(roots, retain_graph=create_graph if retain_graph is None else retain_graph,
+                   create_graph=create_graph, accumulate=False, only=targets)
+    result = [None] * len(inputs)
+    for key, positions in targets.items():
+        g = captured.get(key)
+        for i in positions:
+            result[i] = g
+    for i, g in enumerate(result):
+        if g is None and not allow_unused:
+            raise RuntimeError(f"autograd.grad: input {i} (shape {inputs[i].shape}) was not used to compute the "
+                               f"outputs; pass allow_unused=True to get None for it")
+    return tuple(result)
+
+
+def run(roots, retain_graph, create_graph, accumulate, only=None):
+    """Propagate the root gradients. With ``only`` set, run just the part of the graph that reaches those edges."""
+    deps = _count_dependencies([fn for fn, _, _ in roots])
+    needed = _needed(deps, only) if only is not None else None
+    buffers = {}
+    for fn, idx, g in roots:
+        _add(buffers, fn, idx, g)
+    shared = {id(g._data) for _, _, g in roots}  # arrays that must not become a .grad without a copy
+    captured = {}
+    ready = [fn for fn in buffers if deps.get(fn, 0) == 0]
+    with set_grad_enabled(create_graph):
+        while ready:
+            fn = ready.pop()
+            grads = buffers.pop(fn, None)
+            if fn.__class__ is AccumulateGrad:
+                if grads is not None:
+                    _leaf(fn, grads[0], only, captured, accumulate, create_graph, shared)
+                continue
+            if grads is not None and (needed is None or fn in needed):
+                in_grads = _run_node(fn, grads, only, captured, shared, needed, accumulate)
+                if not retain_graph:
+                    fn.release()
+            else:
+                in_grads = ()
+            for i, edge in enumerate(fn.next):
+                if edge is None:
+                    continue
+                child = edge[0]
+                if i < len(in_grads) and in_grads[i] is not None:
+                    g = in_grads[i]
+                    if g.shape != edge[2]:
+                        g = _sum_to(g, edge[2], fn)
+                    if g.dtype != edge[3]:
+                        g = g.to(edge[3])
+                    _add(buffers, child, edge[1], g)
+                left = deps[child] - 1
+                deps[child] = left
+                if left == 0:
+                    ready.append(child)
+    return captured
+
+
+def _run_node(fn, grads, only, captured, shared, needed, accumulate):
+    """Hooks, retained and captured gradients for a node's outputs, then its VJP."""
+    if fn.hooks is not None or fn.retained is not None or only is not None:
+        grads = list(grads)
+        for idx, g in enumerate(grads):
+            if g is None:
+                continue
+            if fn.hooks is not None and idx in fn.hooks:
+                g = grads[idx] = _run_hooks(fn.hooks[idx], g, shared)
+            if fn.retained is not None and idx in fn.retained:
+                t = fn.retained[idx]()
+                if t is not None:
+                    _accumulate_into(t, g, mode.enabled, shared)
+            if only is not None and (fn, idx) in only:
+                if accumulate:
+                    _accumulate_into(only[(fn, idx)], g, mode.enabled, shared)
+                else:
+                    captured[(fn, idx)] = g
+    if fn.freed:
+        fn._raise_freed()
+    static_needs = fn.needs
+    if needed is not None:  # tell the VJP which inputs this call really needs, so pruned branches cost nothing
+        fn.needs = tuple(e is not None and e[0] in needed for e in fn.next)
+    try:
+        in_grads = fn.op.vjp(fn, grads[0]) if fn.n_out == 1 else fn.op.vjp(fn, *grads)
+    finally:
+        fn.needs = static_needs
+    if in_grads.__class__ is not tuple:
+        in_grads = (in_grads,)
+    if len(in_grads) != len(fn.next):
+        raise RuntimeError(f"{fn.name()} returned {len(in_grads)} gradients for {len(fn.next)} inputs")
+    if needed is not None:
+        in_grads = tuple(g if e is not None and e[0] in needed else None for g, e in zip(in_grads, fn.next))
+    return in_grads
+
+
+def _leaf(fn, g, only, captured, accumulate, create_graph, shared):
+    if fn.hooks:
+        g = _run_hooks(fn.hooks, g, shared)
+    if only is not None:
+        if (fn, 0) in only:
+            if accumulate:
+                _accumulate_into(only[(fn, 0)], g, create_graph, shared)
+            else:
+                captured[(fn, 0)] = g
+        return
+    t = fn.tensor_ref()
+    if t is not None and accumulate:
+        _accumulate_into(t, g, create_graph, shared)
+
+
+def _accumulate_into(t, g, create_graph, shared):
+    """t.grad += g, PyTorch style: the first gradient is stored (stolen if nobody else holds it), later ones added."""
+    if create_graph:
+        t._grad = g if t._grad is None else t._grad + g
+        return
+    data = g._data
+    old = t._grad
+    if old is None:
+        if data.base is not None or id(data) in shared:
+            data = data.copy()
+        shared.add(id(data))
+        t._grad = wrap(data, t._device)
+    elif old._node is not None or old._rg:
+        t._grad = (old + g).detach()
+    else:
+        old._data += data
+        old._version_counter.value += 1
+
+
+def _run_hooks(hooks, g, shared):
+    for hook in list(hooks):
+        out = hook(g)
+        if out is not None:
+            if not isinstance(out, Tensor) or out.shape != g.shape:
+                raise RuntimeError(f"a hook returned {type(out).__name__} "
+                                   f"{getattr(out, 'shape', '')}; it must return None or a tensor of shape {g.shape}")
+            g = out
+            shared.add(id(g._data))
+    return g
+
+
+def _add(buffers, fn, idx, g):
+    buf = buffers.get(fn)
+    if buf is None:
+        buf = buffers[fn] = [None] * (1 if fn.__class__ is AccumulateGrad else fn.n_out)
+    buf[idx] = g if buf[idx] is None else buf[idx] + g
+
+
+def _sum_to(g, shape, fn):
+    from ..ops.shape import sum_to_shape
+    try:
+        return sum_to_shape(g, shape)
+    except ValueError:
+        raise RuntimeError(f"{fn.name()} returned a gradient of shape {g.shape} for an input of shape {shape}") \
+            from None
+
+
+def _count_dependencies(root_fns):
+    """For every node reachable from the roots: how many edges point into it."""
+    deps = {}
+    seen = set(root_fns)
+    stack = list(seen)
+    while stack:
+        fn = stack.pop()
+        for edge in fn.next:
+            if edge is None:
+                continue
+            child = edge[0]
+            deps[child] = deps.get(child, 0) + 1
+            if child not in seen:
+                seen.add(child)
+                stack.append(child)
+    return deps
+
+
+def _needed(deps, only):
+    """The nodes from which some edge in ``only`` can be reached (the rest need not run)."""
+    parents = {}
+    stack = [key[0] for key in only]
+    for fn in list(deps) + [k[0] for k in only]:
+        for edge in fn.next:
+            if edge is not None:
+                parents.setdefault(edge[0], []).append(fn)
+    needed = set(stack)
+    while stack:
+        fn = stack.pop()
+        for parent in parents.get(fn, ()):
+            if parent not in needed:
+                needed.add(parent)
+                stack.append(parent)
+    return needed
+
+
+def _roots(tensors, grads, who):
+    if grads is None:
+        grads = (None,) * len(tensors)
+    else:
+        grads = _as_tuple(grads)
+        if len(grads) != len(tensors):
+            raise RuntimeError(f"{who}: got {len(grads)} gradients for {len(tensors)} outputs")
+    roots = []
+    for i, (t, g) in enumerate(zip(tensors, grads)):
+        fn, idx = _target_of(t, who, i)[0:2]
+        if g is None:
+            if t._data.size != 1:
+                raise RuntimeError(f"{who}: grad can be implicitly created only for scalar outputs, but output {i} "
+                                   f"has shape {t.shape}; pass gradient= (for backward) or grad_outputs= (for grad) "
+                                   f"with that shape")
+            g = wrap(t._device.backend.xp.ones(t.shape, dtype=t.dtype), t._device)
+        else:
+            if not isinstance(g, Tensor):
+                from ..factories import tensor as _tensor
+                g = _tensor(g, dtype=t.dtype, device=t._device)
+            if g.shape != t.shape:
+                raise RuntimeError(f"{who}: the gradient for output {i} has shape {g.shape}, "
+                                   f"but the output has shape {t.shape}")
+            if g._device is not t._device:
+                raise RuntimeError(f"{who}: the gradient for output {i} is on {g.device}, the output on {t.device}")
+        roots.append((fn, idx, g))
+    return roots
+
+
+def _target_of(t, who, i=0):
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{who}: expected tensors, got {type(t).__name__}")
+    if not t._rg:
+        raise RuntimeError(f"{who}: element {i} of tensors does not require grad and does not have a grad_fn "
+                           f"(did you forget requires_grad=True, or run it under no_grad()?)")
+    return edge_of(t)
+
+
+def _as_tuple(x):
+    if isinstance(x, Tensor):
+        return (x,)
+    if x is None:
+        return ()
+    return tuple(x)

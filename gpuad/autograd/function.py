@@ -1,0 +1,178 @@
+"""User-defined ops: subclass ``Function`` with static ``forward(ctx, ...)`` and ``backward(ctx, *grads)``.
+
+``backward`` runs with grad mode on when the caller asked for ``create_graph``, so a backward written in tensor ops can
+be differentiated again; decorate it with ``once_differentiable`` when it cannot, and a second differentiation raises.
+"""
+import functools
+
+from .graph import Node, edge_of
+from .grad_mode import mode, no_grad
+from ..tensor import Tensor, wrap
+
+
+class FunctionCtx:
+    """What ``forward`` leaves for ``backward``: saved tensors (version-checked) and any attributes you set."""
+
+    def __init__(self):
+        self._saved = None
+        self._versions = None
+        self._freed = False
+        self.needs_input_grad = ()
+        self._non_differentiable = set()
+
+    def save_for_backward(self, *tensors):
+        self._saved = tensors
+        self._versions = tuple(t._version_counter.value if isinstance(t, Tensor) else None for t in tensors)
+
+    @property
+    def saved_tensors(self):
+        if self._freed:
+            raise RuntimeError("Trying to backward through the graph a second time (the saved tensors of this "
+                               "Function were freed); specify retain_graph=True on the first backward() call")
+        if self._saved is None:
+            return ()
+        for i, (t, v) in enumerate(zip(self._saved, self._versions)):
+            if v is not None and t._version_value != v:
+                raise RuntimeError(f"one of the tensors needed for gradient computation has been modified by an "
+                                   f"in-place operation: saved tensor {i} (shape {t.shape}) is at version "
+                                   f"{t._version_value}, expected version {v}")
+        return self._saved
+
+    def mark_non_differentiable(self, *tensors):
+        self._non_differentiable.update(id(t) for t in tensors)
+
+    def release(self):
+        if self._saved is not None:
+            self._saved = None
+            self._freed = True
+
+    def saved_bytes(self):
+        return sum(t._data.nbytes for t in (self._saved or ()) if isinstance(t, Tensor))
+
+
+class _FunctionOp:
+    """Stands where a registry Op would, so the engine treats a Function's node like any other."""
+
+    def __init__(self, cls):
+        self.cls = cls
+        self.name = cls.__name__
+        self.node_name = cls.__name__ + "Backward"
+
+    def vjp(self, node, *grads):
+        ctx = node.ctx
+        grads = tuple(g if g is not None else _zeros(meta) for g, meta in zip(grads, node.out_meta))
+        result = self.cls.backward(ctx, *grads)
+        if not isinstance(result, tuple):
+            result = (result,)
+        positions = node.params
+        if len(result) != len(positions[0]):
+            raise RuntimeError(f"{self.cls.__name__}.backward returned {len(result)} gradient(s), expected "
+                               f"{len(positions[0])} (one per argument of forward, None for non-tensors)")
+        out = []
+        for arg_index in positions[1]:
+            g = result[arg_index]
+            if g is not None and not isinstance(g, Tensor):
+                raise TypeError(f"{self.cls.__name__}.backward returned {type(g).__name__} for argument "
+                                f"{arg_index}; return a tensor or None")
+            out.append(g)
+        return tuple(out)
+
+
+def _zeros(meta):
+    shape, dtype, device = meta
+    return wrap(device.backend.xp.zeros(shape, dtype), device)
+
+
+class Function:
+    """Base class for custom ops; call them with ``MyFunction.apply(*args)``."""
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("a Function subclass must define forward(ctx, ...)")
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise NotImplementedError("a Function subclass must define backward(ctx, *grads) to be differentiated")
+
+    @classmethod
+    def apply(cls, *args):
+        op = cls.__dict__.get("_op_record")
+        if op is None:
+            op = _FunctionOp(cls)
+            cls._op_record = op
+        tensor_args = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        ctx = FunctionCtx()
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._rg for a in args)
+        with no_grad():
+            outputs = cls.forward(ctx, *args)
+        single = not isinstance(outputs, tuple)
+        outputs = (outputs,) if single else outputs
+        record = mode.enabled and any(ctx.needs_input_grad)
+        devices = {args[i]._device for i in tensor_args}
+        if len(devices) > 1:
+            raise RuntimeError(f"{cls.__name__}: arguments are on different devices {sorted(map(str, devices))}")
+        wrapped = []
+        for o in outputs:
+            if isinstance(o, Tensor):
+                w = wrap(o._data, o._device)
+                w._version = o._version_counter
+                wrapped.append(w)
+            else:
+                wrapped.append(o)
+        if record:
+            tensors = [w for w in wrapped if isinstance(w, Tensor)]
+            device = tensors[0]._device if tensors else None
+            edges = tuple(edge_of(args[i]) if args[i]._rg else None for i in tensor_args)
+            node = Node(op, edges, tuple(e is not None for e in edges), device,
+                        (tuple(range(len(args))), tuple(tensor_args)))
+            node.ctx = ctx
+            node.n_out = len(tensors)
+            node.out_meta = tuple((t.shape, t.dtype, t._device) for t in tensors)
+            k = 0
+            for o, w in zip(outputs, wrapped):
+                if isinstance(w, Tensor):
+                    if w._data.dtype.kind == "f" and id(o) not in ctx._non_differentiable:
+                        w._rg, w._node, w._idx = True, node, k
+                    k += 1
+        return wrapped[0] if single else tuple(wrapped)
+
+
+def once_differentiable(backward):
+    """Mark a ``backward`` that cannot itself be differentiated: differentiating its result raises instead of
+    silently giving zero."""
+
+    @functools.wraps(backward)
+    def wrapper(ctx, *grads):
+        with no_grad():
+            result = backward(ctx, *grads)
+        if not mode.enabled:
+            return result
+        single = not isinstance(result, tuple)
+        result = (result,) if single else result
+        marked = tuple(_NotTwiceDifferentiable.apply(g) if isinstance(g, Tensor) and g.dtype.kind == "f" else g
+                       for g in result)
+        return marked[0] if single else marked
+    return wrapper
+
+
+class _NotTwiceDifferentiable(Function):
+    @staticmethod
+    def forward(ctx, g):
+        return g
+
+    @staticmethod
+    def backward(ctx, gg):
+        raise RuntimeError("trying to differentiate twice a function that was marked with @once_differentiable; "
+                           "its backward is not itself differentiable")
+
+    @classmethod
+    def apply(cls, g):
+        # the gradient itself does not require grad here, so record a node explicitly
+        out = wrap(g._data, g._device)
+        op = cls.__dict__.get("_op_record") or _FunctionOp(cls)
+        cls._op_record = op
+        node = Node(op, (), (), g._device, ((0,), ()))
+        node.ctx = FunctionCtx()
+        node.out_meta = ((g.shape, g.dtype, g._device),)
+        out._rg, out._node = True, node
+        return out

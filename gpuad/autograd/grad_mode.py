@@ -1,0 +1,70 @@
+"""Grad mode: whether ops record the graph. Thread-local, as in PyTorch; each switch works as a context manager and a decorator."""
+import functools
+import threading
+
+
+class _Mode(threading.local):
+    enabled = True
+
+
+mode = _Mode()
+
+
+def is_grad_enabled():
+    return mode.enabled
+
+
+class set_grad_enabled:
+    """Turn recording on or off: a call, a ``with`` block, or a decorator."""
+
+    def __init__(self, enabled=True):
+        self._prev = mode.enabled
+        self._enabled = bool(enabled)
+        mode.enabled = self._enabled
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        mode.enabled = self._prev
+
+    def __call__(self, fn):
+        enabled = self._enabled
+        mode.enabled = self._prev  # decorating must not change the mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(enabled):
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+class _FixedMode:
+    _value = True
+
+    def __enter__(self):
+        self._prev = mode.enabled
+        mode.enabled = self._value
+        return self
+
+    def __exit__(self, *exc):
+        mode.enabled = self._prev
+
+    def __call__(self, fn):
+        value = self._value
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(value):
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+class no_grad(_FixedMode):
+    """Ops inside record no graph (use for inference and parameter updates)."""
+    _value = False
+
+
+class enable_grad(_FixedMode):
+    """Ops inside record the graph even within ``no_grad``."""
+    _value = True

@@ -1,0 +1,9 @@
+"""Backends run ops for one device: ``cpu`` wraps NumPy; ``cuda`` wraps CuPy and is imported only when first used."""
+
+
+def backend_for(device):
+    if device.type == "cpu":
+        from .cpu import CPU_BACKEND
+        return CPU_BACKEND
+    from .cuda import cuda_backend
+    return cuda_backend(device.index)

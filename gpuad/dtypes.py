@@ -1,0 +1,65 @@
+"""dtypes are NumPy dtypes (CuPy uses the same objects); this module names them and holds PyTorch's promotion rules."""
+import numpy as np
+
+float16 = half = np.dtype("float16")
+float32 = float = np.dtype("float32")
+float64 = double = np.dtype("float64")
+int8 = np.dtype("int8")
+uint8 = np.dtype("uint8")
+int16 = short = np.dtype("int16")
+int32 = int = np.dtype("int32")
+int64 = long = np.dtype("int64")
+bool = np.dtype("bool")  # noqa: A001 - PyTorch's name
+
+_default_float = [float32]
+FLOATING = frozenset("f")
+
+
+def get_default_dtype():
+    """The dtype Python floats and float factories get (float32 unless set_default_dtype changed it)."""
+    return _default_float[0]
+
+
+def set_default_dtype(dtype):
+    """Set the default floating dtype, as torch.set_default_dtype does."""
+    dtype = as_dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"set_default_dtype only accepts floating dtypes, got {dtype}")
+    _default_float[0] = dtype
+
+
+def as_dtype(dtype):
+    """A NumPy dtype from a dtype, a name ('float32') or a NumPy/Python type; None stays None."""
+    if dtype is None or type(dtype) is np.dtype:
+        return dtype
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"not a dtype: {dtype!r}") from None
+
+
+def is_floating(dtype):
+    return dtype.kind == "f"
+
+
+_PROMOTED = {}
+
+
+def promote(a, b):
+    """PyTorch's result dtype of two tensor dtypes: a float wins over an integer; otherwise the wider kind."""
+    key = (a, b)
+    out = _PROMOTED.get(key)
+    if out is None:
+        if a.kind == "f" and b.kind != "f":
+            out = a
+        elif b.kind == "f" and a.kind != "f":
+            out = b
+        else:
+            out = np.promote_types(a, b)
+        _PROMOTED[key] = out
+    return out
+
+
+def name(dtype):
+    """'gpuad.float32' for a repr."""
+    return f"gpuad.{dtype}"

@@ -1,0 +1,211 @@
+"""Creating tensors: ``tensor`` from data, and the factories (zeros, ones, arange, randn, ...) PyTorch users expect."""
+import numbers
+
+import numpy as np
+
+from . import dtypes
+from .device import CPU, as_device
+from .ops.shape import shape_arg
+from .random import generator
+from .tensor import Tensor, wrap
+
+
+def _finish(data, device, requires_grad):
+    t = wrap(data, device)
+    if requires_grad:
+        t.requires_grad = True  # raises for integer and bool dtypes
+    return t
+
+
+def _python_dtype(data):
+    """PyTorch's dtype for Python data: floats get the default float dtype, ints int64, bools bool."""
+    arr = np.asarray(data)
+    if arr.dtype.kind == "f":
+        return arr.astype(dtypes.get_default_dtype())
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    if arr.dtype.kind == "b":
+        return arr
+    if arr.dtype.kind == "c":
+        raise TypeError("complex tensors are not supported")
+    raise TypeError(f"can't make a tensor from {type(data).__name__} data (NumPy dtype {arr.dtype})")
+
+
+def _to_array(data):
+    """(array, device-or-None) for any supported data source, without choosing the final device yet."""
+    if isinstance(data, Tensor):
+        return data._data.copy(), data._device
+    if isinstance(data, np.ndarray):
+        if data.dtype.kind not in "biuf":
+            raise TypeError(f"can't make a tensor from a NumPy array of dtype {data.dtype}")
+        return np.array(data), None
+    if type(data).__module__.startswith("cupy") and hasattr(data, "device"):
+        return data.copy(), as_device(f"cuda:{data.device.id}")
+    if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat(data)):
+        return _python_dtype(_nested(data)), None
+    if isinstance(data, np.generic):
+        return np.array(data), None
+    if isinstance(data, (numbers.Number, list, tuple)):
+        return _python_dtype(data), None
+    if hasattr(data, "__dlpack__"):
+        return from_dlpack(data)._data.copy(), None
+    raise TypeError(f"can't make a tensor from {type(data).__name__}")
+
+
+def _flat(data):
+    for x in data:
+        if isinstance(x, (list, tuple)):
+            yield from _flat(x)
+        else:
+            yield x
+
+
+def _item_of(x):
+    return x.item() if isinstance(x, Tensor) else x
+
+
+def _nested(data):
+    return [_nested(x) if isinstance(x, (list, tuple)) else _item_of(x) for x in data]
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False):
+    """A new tensor holding a copy of ``data`` (numbers, nested lists, NumPy or CuPy arrays, tensors)."""
+    arr, src = _to_array(data)
+    dtype = dtypes.as_dtype(dtype)
+    device = as_device(device) if device is not None else (src or CPU)
+    if dtype is not None and arr.dtype != dtype:
+        arr = arr.astype(dtype)
+    if src is None or src.type == "cpu":
+        if device.type != "cpu":
+            arr = device.backend.from_host(arr)
+    elif device is not src:
+        host = src.backend.to_host(arr)
+        arr = host if device.type == "cpu" else device.backend.from_host(host)
+    return _finish(arr, device, requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None):
+    """Like ``tensor`` but shares memory with a tensor or NumPy array when no conversion is needed."""
+    if isinstance(data, Tensor) and (dtype is None or data.dtype == dtypes.as_dtype(dtype)) and \
+            (device is None or data._device is as_device(device)):
+        return data
+    if isinstance(data, np.ndarray) and device in (None, "cpu") and (dtype is None or data.dtype == dtype):
+        return wrap(data, CPU)
+    return tensor(data, dtype=dtype, device=device)
+
+
+def from_numpy(array):
+    """A CPU tensor sharing memory with a NumPy array."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy expects a NumPy array, got {type(array).__name__}")
+    return wrap(array, CPU)
+
+
+def from_dlpack(obj):
+    """Zero-copy import of any DLPack producer (NumPy, CuPy, PyTorch, JAX ...) on the CPU or a CUDA GPU."""
+    if not hasattr(obj, "__dlpack_device__"):
+        raise TypeError(f"from_dlpack: {type(obj).__name__} does not implement the DLPack protocol")
+    dev_type, dev_id = obj.__dlpack_device__()
+    if int(dev_type) == 1:  # kDLCPU
+        return wrap(np.from_dlpack(obj), CPU)
+    if int(dev_type) == 2:  # kDLCUDA
+        device = as_device(f"cuda:{dev_id}")
+        return wrap(device.backend.xp.from_dlpack(obj), device)
+    raise RuntimeError(f"from_dlpack: unsupported DLPack device type {dev_type}")
+
+
+def _make(fill, size, dtype, device, requires_grad, who):
+    shape = shape_arg(size, who)
+    if any(s < 0 for s in shape):
+        raise ValueError(f"{who}: negative dimension in shape {shape}")
+    device = as_device(device)
+    dtype = dtypes.as_dtype(dtype) or dtypes.get_default_dtype()
+    return _finish(fill(device, shape, dtype), device, requires_grad)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False):
+    return _make(lambda d, s, t: d.backend.xp.zeros(s, t), size, dtype, device, requires_grad, "zeros")
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False):
+    return _make(lambda d, s, t: d.backend.xp.ones(s, t), size, dtype, device, requires_grad, "ones")
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False):
+    return _make(lambda d, s, t: d.backend.xp.empty(s, t), size, dtype, device, requires_grad, "empty")
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+    if dtype is None:
+        dtype = _python_dtype(fill_value).dtype if not isinstance(fill_value, Tensor) else fill_value.dtype
+    fill_value = fill_value.item() if isinstance(fill_value, Tensor) else fill_value
+    return _make(lambda d, s, t: d.backend.xp.full(s, fill_value, t), (size,), dtype, device, requires_grad, "full")
+
+
+def rand(*size, dtype=None, device=None, requires_grad=False):
+    """Uniform on [0, 1)."""
+    return _make(lambda d, s, t: _float_only(generator(d).rand, s, t, "rand"), size, dtype, device, requires_grad,
+                 "rand")
+
+
+def randn(*size, dtype=None, device=None, requires_grad=False):
+    """Standard normal."""
+    return _make(lambda d, s, t: _float_only(generator(d).randn, s, t, "randn"), size, dtype, device, requires_grad,
+                 "randn")
+
+
+def randint(low, high=None, size=(), dtype=None, device=None):
+    if high is None:
+        low, high = 0, low
+    dtype = dtypes.as_dtype(dtype) or np.dtype(np.int64)
+    return _make(lambda d, s, t: generator(d).randint(low, high, s, t), (size,), dtype, device, False, "randint")
+
+
+def _float_only(draw, shape, dtype, who):
+    if dtype.kind != "f":
+        raise TypeError(f"{who}: needs a floating dtype, got {dtype}")
+    return draw(shape, dtype)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+    """[start, end) in steps; integers give int64, any float gives the default float dtype (PyTorch's rule)."""
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise ValueError("arange: step must be nonzero")
+    if dtype is None:
+        is_float = any(isinstance(v, float) for v in (start, end, step))
+        dtype = dtypes.get_default_dtype() if is_float else np.dtype(np.int64)
+    device = as_device(device)
+    data = np.arange(start, end, step, dtype=np.float64 if dtypes.as_dtype(dtype).kind == "f" else None)
+    return tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    if steps < 0:
+        raise ValueError(f"linspace: steps must be non-negative, got {steps}")
+    return tensor(np.linspace(start, end, int(steps)), dtype=dtype or dtypes.get_default_dtype(), device=device,
+                  requires_grad=requires_grad)
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    return _make(lambda d, s, t: d.backend.xp.eye(n, m, dtype=t), (), dtype, device, requires_grad, "eye")
+
+
+def _like(fn):
+    def like(t, dtype=None, device=None, requires_grad=False):
+        return fn(t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
+    like.__name__ = fn.__name__ + "_like"
+    like.__doc__ = f"{fn.__name__} with the shape, dtype and device of ``t``."
+    return like
+
+
+zeros_like = _like(zeros)
+ones_like = _like(ones)
+empty_like = _like(empty)
+rand_like = _like(rand)
+randn_like = _like(randn)
+
+
+def full_like(t, fill_value, dtype=None, device=None, requires_grad=False):
+    return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)

@@ -1,0 +1,42 @@
+"""Moving a tensor between dtypes and devices; both are differentiable (the gradient goes back the same way)."""
+from .core import Op, apply
+
+
+def _to_device_forward(xp, x, src, dst):
+    if src.type == "cpu":
+        return dst.backend.from_host(x)
+    host = src.backend.to_host(x)
+    return host if dst.type == "cpu" else dst.backend.from_host(host)
+
+
+def _to_device(x, device):
+    from ..tensor import wrap
+    from ..autograd.grad_mode import mode
+    from .core import record
+    data = _to_device_forward(None, x._data, x._device, device)
+    out = wrap(data, device)
+    if x._rg and mode.enabled:
+        record(TO_DEVICE, (x,), {"src": x._device, "dst": device}, out, device)
+    return out
+
+
+def _to_device_vjp(n, g):
+    return to_device(g, n.params["src"])
+
+
+TO_DTYPE = Op("to_dtype", lambda xp, x, dtype: x.astype(dtype), lambda n, g: g)
+TO_DEVICE = Op("to_device", _to_device_forward, _to_device_vjp)
+
+
+def to_dtype(x, dtype):
+    """``x`` converted to ``dtype`` (the same tensor when it already has it). Gradients flow between float dtypes."""
+    if x.dtype == dtype:
+        return x
+    return apply(TO_DTYPE, (x,), {"dtype": dtype})
+
+
+def to_device(x, device):
+    """``x`` copied to ``device`` (the same tensor when it is already there)."""
+    if x._device is device:
+        return x
+    return _to_device(x, device)

@@ -1,0 +1,165 @@
+"""The op record and ``apply``: every op call goes through here.
+
+An ``Op`` declares, in one place, its forward (written once for ``xp`` = numpy or cupy), its VJP (written in Tensor
+ops, so it is differentiable again), and which inputs or output its VJP needs, per input: only what the inputs that
+require grad will use is saved. ``apply`` checks devices, promotes dtypes as PyTorch does, runs the forward, and under
+grad mode records a Node.
+"""
+import numpy as np
+
+from ..autograd.graph import Node, edge_of
+from ..autograd.grad_mode import mode
+from ..dtypes import get_default_dtype, promote
+from ..tensor import Tensor, wrap
+
+REGISTRY = {}
+OUT = -1  # in a save spec, the op's output
+
+
+class Op:
+    """One differentiable primitive.
+
+    forward(xp, *arrays, **params) -> array
+    vjp(node, grad) -> one gradient per input (None where ``node.needs[i]`` is False), written in Tensor ops
+    save: for each input, the indices of the inputs (or OUT) its gradient needs; "all" saves every input for each
+    promote: "binary" (PyTorch's type promotion between operands), "float" (integers become the default float), None
+    view: the output shares memory, and so the in-place version counter, with input 0
+    cuda: optional ``(backend, *arrays, **params) -> array`` running our own kernel from ``kernels/`` on CUDA
+    """
+    __slots__ = ("name", "forward", "vjp", "jvp", "save", "promote", "view", "node_name", "_plans", "cuda")
+
+    def __init__(self, name, forward, vjp=None, *, save=(), promote=None, view=False, jvp=None, cuda=None):
+        self.name = name
+        self.forward = forward
+        self.vjp = vjp
+        self.jvp = jvp
+        self.save = save
+        self.promote = promote
+        self.view = view
+        self.cuda = cuda
+        self.node_name = "".join(part.capitalize() for part in name.split("_")) + "Backward"
+        self._plans = {}
+        if name in REGISTRY:
+            raise ValueError(f"op {name!r} is registered twice")
+        REGISTRY[name] = self
+
+    def __repr__(self):
+        return f"<Op {self.name}>"
+
+    def plan(self, needs):
+        """(which inputs to save, whether to save the output) for this pattern of inputs that need grad."""
+        plan = self._plans.get(needs)
+        if plan is None:
+            wanted = set()
+            for i, need in enumerate(needs):
+                if need:
+                    wanted.update(range(len(needs)) if self.save == "all" else self.save[i] if self.save else ())
+            keep = tuple(i in wanted for i in range(len(needs)))
+            plan = self._plans[needs] = (keep if any(keep) else None, OUT in wanted)
+        return plan
+
+
+def apply(op, inputs, params=None):
+    """Run ``op`` on ``inputs`` (tensors and Python constants) and record it when any input requires grad."""
+    dev = None
+    rg = False
+    datas = []
+    for x in inputs:
+        if isinstance(x, Tensor):
+            d = x._device
+            if dev is None:
+                dev = d
+            elif d is not dev:
+                raise RuntimeError(f"{op.name}: expected all tensors on the same device, but got tensors on {dev} "
+                                   f"and {d}; move them with .to(device) first")
+            datas.append(x._data)
+            if x._rg:
+                rg = True
+        else:
+            datas.append(x)
+    if op.promote is not None:
+        _promote(op, datas)
+    backend = dev._backend or dev.backend
+    try:
+        if op.cuda is not None and backend.name == "cuda":
+            out = op.cuda(backend, *datas, **params) if params else op.cuda(backend, *datas)
+        else:
+            out = op.forward(backend.xp, *datas, **params) if params else op.forward(backend.xp, *datas)
+    except (ValueError, TypeError, IndexError) as exc:
+        raise _explain(op, inputs, exc) from None
+    if out.__class__ is not backend.ndarray:
+        out = backend.asarray(out)
+    result = wrap(out, dev)
+    if op.view:
+        base = inputs[0]
+        result._version = base._version_counter
+        result._base = base if base._base is None else base._base
+    if rg and mode.enabled and op.vjp is not None and out.dtype.kind == "f":
+        record(op, inputs, params, result, dev)
+    return result
+
+
+def record(op, inputs, params, result, dev):
+    """Attach a Node for this call to ``result``."""
+    edges = []
+    needs = []
+    for x in inputs:
+        if isinstance(x, Tensor) and x._rg:
+            edges.append(edge_of(x))
+            needs.append(True)
+        else:
+            edges.append(None)
+            needs.append(False)
+    needs = tuple(needs)
+    node = Node(op, tuple(edges), needs, dev, params)
+    keep, keep_out = op.plan(needs)
+    if keep is not None:
+        node.saved = tuple(x if k else None for x, k in zip(inputs, keep))
+        node.saved_versions = tuple(x._version_counter.value if k and isinstance(x, Tensor) else None
+                                    for x, k in zip(inputs, keep))
+    if keep_out:
+        node.saved_out = (result._data, result._version_counter, result._version.value)
+    result._rg = True
+    result._node = node
+    return node
+
+
+def _promote(op, datas):
+    """Cast operands in place in ``datas`` to PyTorch's result dtype where NumPy's rules differ from it."""
+    if op.promote == "float":
+        for i, d in enumerate(datas):
+            kind = getattr(d, "dtype", None)
+            if kind is not None and d.dtype.kind in "biu":
+                datas[i] = d.astype(get_default_dtype())
+        return
+    arrays = [(i, d) for i, d in enumerate(datas) if hasattr(d, "dtype") and getattr(d, "ndim", 0) >= 0
+              and not isinstance(d, np.generic)]
+    if len(arrays) >= 2:
+        first = arrays[0][1].dtype
+        if any(d.dtype != first for _, d in arrays):
+            target = first
+            for _, d in arrays[1:]:
+                target = promote(target, d.dtype)
+            for i, d in arrays:
+                if d.dtype != target:
+                    datas[i] = d.astype(target)
+            return
+    # a Python float meeting an integer or bool tensor gives the default float (NumPy would give float64)
+    if any(type(d) is float for d in datas):
+        for i, d in arrays:
+            if d.dtype.kind in "biu":
+                datas[i] = d.astype(get_default_dtype())
+
+
+def _explain(op, inputs, exc):
+    shapes = [tuple(x.shape) for x in inputs if isinstance(x, Tensor)]
+    if op.promote == "binary" and len(shapes) >= 2:
+        try:
+            np.broadcast_shapes(*shapes)
+        except ValueError:
+            return ValueError(f"{op.name}: shapes {' and '.join(map(str, shapes))} cannot be broadcast together "
+                              f"(each trailing dimension must match or be 1)")
+    described = ", ".join(f"{tuple(x.shape)} {x.dtype}" for x in inputs if isinstance(x, Tensor))
+    return type(exc)(f"{op.name}: {exc} (inputs: {described})")
+
+

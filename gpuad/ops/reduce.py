@@ -1,0 +1,242 @@
+"""Reductions over ``dim``/``axis`` with ``keepdim``/``keepdims`` (PyTorch's and NumPy's names both work).
+
+max/min give the gradient to every element equal to the result, split equally among ties (as torch.amax and a
+full torch.max() do); they return values only (like NumPy and torch.amax): use argmax/argmin for indices.
+"""
+from .core import OUT, Op, apply
+from ._lift import one
+from .elementwise import exp, where
+
+
+def reduce_axes(x, dim, axis, who):
+    """Normalise ``dim``/``axis`` to a sorted tuple of non-negative axes, or None for all."""
+    if dim is not None and axis is not None:
+        raise TypeError(f"{who}: pass either dim or axis, not both")
+    d = dim if dim is not None else axis
+    if d is None:
+        return None
+    nd = x.ndim
+    d = (d,) if isinstance(d, int) else tuple(d)
+    bound = max(nd, 1)
+    axes = set()
+    for a in d:
+        if not isinstance(a, int) or not -bound <= a < bound:
+            raise IndexError(f"{who}: dim {a} is out of range for a tensor with {nd} dimension(s) (shape {x.shape})")
+        axes.add(a % bound)
+    return None if nd == 0 else tuple(sorted(axes))
+
+
+def _keep(keepdim, keepdims):
+    return bool(keepdim or keepdims)
+
+
+def expand_back(g, shape, axes, keepdims):
+    """Broadcast a reduced gradient back to the input's shape (a view: no copy)."""
+    if not keepdims:
+        kept = tuple(1 if axes is None or i in axes else s for i, s in enumerate(shape))
+        g = g.reshape(kept)
+    return g.expand(shape)
+
+
+def _count(shape, axes):
+    n = 1
+    for i, s in enumerate(shape):
+        if axes is None or i in axes:
+            n *= s
+    return n
+
+
+def _reduction(name, forward, vjp, save=(), promote=None):
+    op = Op(name, forward, vjp, save=save, promote=promote)
+
+    def fn(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
+        x = one(x)
+        return apply(op, (x,), {"axes": reduce_axes(x, dim, axis, name), "keepdims": _keep(keepdim, keepdims)})
+    fn.__name__ = name
+    return op, fn
+
+
+def _sum_vjp(n, g):
+    return expand_back(g, n.next[0][2], n.params["axes"], n.params["keepdims"])
+
+
+def _mean_vjp(n, g):
+    shape = n.next[0][2]
+    return expand_back(g / _count(shape, n.params["axes"]), shape, n.params["axes"], n.params["keepdims"])
+
+
+def _extreme_vjp(n, g):
+    (x,) = n.inputs
+    axes, keepdims = n.params["axes"], n.params["keepdims"]
+    out = expand_back(n.out, x.shape, axes, keepdims)
+    hit = (x == out).to(x.dtype)
+    share = hit / hit.sum(dim=axes, keepdim=True)
+    return expand_back(g, x.shape, axes, keepdims) * share
+
+
+def _logsumexp_forward(xp, x, axes, keepdims):
+    m = x.max(axis=axes, keepdims=True) if x.size else xp.zeros((1,) * x.ndim, x.dtype)
+    m = xp.where(xp.isfinite(m), m, 0)  # NOTE: rows of -inf (or +inf) must not give inf - inf = nan
+    out = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
+    return out if keepdims else out.reshape(tuple(s for i, s in enumerate(out.shape)
+                                                  if axes is not None and i not in axes))
+
+
+def _logsumexp_vjp(n, g):
+    (x,) = n.inputs
+    axes, keepdims = n.params["axes"], n.params["keepdims"]
+    return expand_back(g, x.shape, axes, keepdims) * exp(x - expand_back(n.out, x.shape, axes, keepdims))
+
+
+def _var_forward(xp, x, axes, keepdims, correction):
+    n = _count(x.shape, axes)
+    if n - correction <= 0:
+        raise ValueError(f"var: {n} element(s) with correction={correction} leave no degrees of freedom")
+    return x.var(axis=axes, keepdims=keepdims, ddof=correction)
+
+
+def _var_vjp(n, g):
+    (x,) = n.inputs
+    axes, keepdims, correction = n.params["axes"], n.params["keepdims"], n.params["correction"]
+    centred = x - x.mean(dim=axes, keepdim=True)
+    return expand_back(g, x.shape, axes, keepdims) * centred * (2.0 / (_count(x.shape, axes) - correction))
+
+
+def _norm_vjp(n, g):
+    (x,) = n.inputs
+    axes, keepdims = n.params["axes"], n.params["keepdims"]
+    out = expand_back(n.out, x.shape, axes, keepdims)
+    # NOTE: the gradient of ||x|| at x = 0 is taken as 0 (a subgradient), not 0/0
+    scale = where(out == 0, 0.0, expand_back(g, x.shape, axes, keepdims) / where(out == 0, 1.0, out))
+    return x * scale
+
+
+SUM, sum = _reduction("sum", lambda xp, x, axes, keepdims: x.sum(axis=axes, keepdims=keepdims), _sum_vjp)  # noqa: A001
+MEAN, mean = _reduction("mean", lambda xp, x, axes, keepdims: x.mean(axis=axes, keepdims=keepdims), _mean_vjp,
+                        promote="float")
+MAX, max = _reduction("max", lambda xp, x, axes, keepdims: x.max(axis=axes, keepdims=keepdims), _extreme_vjp,  # noqa: A001,E501
+                      save=((0, OUT),))
+MIN, min = _reduction("min", lambda xp, x, axes, keepdims: x.min(axis=axes, keepdims=keepdims), _extreme_vjp,  # noqa: A001,E501
+                      save=((0, OUT),))
+amax, amin = max, min
+LOGSUMEXP, logsumexp = _reduction("logsumexp", _logsumexp_forward, _logsumexp_vjp, save=((0, OUT),), promote="float")
+NORM = Op("norm", lambda xp, x, axes, keepdims: xp.sqrt((x * x).sum(axis=axes, keepdims=keepdims)), _norm_vjp,
+          save=((0, OUT),), promote="float")
+VAR = Op("var", _var_forward, _var_vjp, save=((0,),), promote="float")
+
+
+def _correction(correction, unbiased, ddof):
+    if ddof is not None:
+        return ddof
+    if correction is not None:
+        return correction
+    return 1 if unbiased in (None, True) else 0
+
+
+def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=False, ddof=None):
+    """Variance with PyTorch's default ``correction=1`` (Bessel); ``correction=0`` or ``ddof=0`` for NumPy's."""
+    x = one(x)
+    return apply(VAR, (x,), {"axes": reduce_axes(x, dim, axis, "var"), "keepdims": _keep(keepdim, keepdims),
+                             "correction": _correction(correction, unbiased, ddof)})
+
+
+def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=False, ddof=None):
+    """Standard deviation, sqrt(var); same arguments as var."""
+    return var(x, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims, ddof=ddof).sqrt()
+
+
+def norm(x, p=2, dim=None, keepdim=False, *, axis=None, keepdims=False):
+    """Vector p-norm over ``dim`` (all elements by default): p = 2 ('fro'), 1, inf, -inf or any other number."""
+    x = one(x)
+    axes = reduce_axes(x, dim, axis, "norm")
+    keepdims = _keep(keepdim, keepdims)
+    if p in (2, "fro", None):
+        return apply(NORM, (x,), {"axes": axes, "keepdims": keepdims})
+    if p == 1:
+        return x.abs().sum(axes, keepdims)
+    if p == float("inf"):
+        return x.abs().max(axes, keepdims)
+    if p == float("-inf"):
+        return x.abs().min(axes, keepdims)
+    if isinstance(p, (int, float)) and p > 0:
+        return (x.abs() ** p).sum(axes, keepdims) ** (1.0 / p)
+    raise ValueError(f"norm: unsupported p={p!r}; use 2, 'fro', 1, inf, -inf or a positive number")
+
+
+def _softmax_forward(xp, x, dim):
+    z = x - x.max(axis=dim, keepdims=True)
+    e = xp.exp(z)
+    return e / e.sum(axis=dim, keepdims=True)
+
+
+def _log_softmax_forward(xp, x, dim):
+    z = x - x.max(axis=dim, keepdims=True)
+    return z - xp.log(xp.exp(z).sum(axis=dim, keepdims=True))
+
+
+def _softmax_vjp(n, g):
+    out, dim = n.out, n.params["dim"]
+    return out * (g - (g * out).sum(dim, True))
+
+
+def _log_softmax_vjp(n, g):
+    out, dim = n.out, n.params["dim"]
+    return g - exp(out) * g.sum(dim, True)
+
+
+SOFTMAX = Op("softmax", _softmax_forward, _softmax_vjp, save=((OUT,),), promote="float")
+LOG_SOFTMAX = Op("log_softmax", _log_softmax_forward, _log_softmax_vjp, save=((OUT,),), promote="float")
+
+
+def _one_dim(x, dim, axis, who):
+    if dim is None and axis is None:
+        dim = -1
+    axes = reduce_axes(x, dim, axis, who)
+    if axes is not None and len(axes) != 1:
+        raise ValueError(f"{who}: expected one dim, got {dim if dim is not None else axis}")
+    return axes[0] if axes else None
+
+
+def softmax(x, dim=-1, *, axis=None):
+    """exp(x) / sum(exp(x)) along ``dim`` (default: the last), computed stably."""
+    x = one(x)
+    return apply(SOFTMAX, (x,), {"dim": _one_dim(x, None if axis is not None else dim, axis, "softmax")})
+
+
+def log_softmax(x, dim=-1, *, axis=None):
+    """x - logsumexp(x) along ``dim`` (default: the last), computed stably."""
+    x = one(x)
+    return apply(LOG_SOFTMAX, (x,), {"dim": _one_dim(x, None if axis is not None else dim, axis, "log_softmax")})
+
+
+def _index_reduction(name, method):
+    op = Op(name, lambda xp, x, axis, keepdims: getattr(x, method)(axis=axis, keepdims=keepdims))
+
+    def fn(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
+        x = one(x)
+        axes = reduce_axes(x, dim, axis, name)
+        if axes is not None and len(axes) != 1:
+            raise ValueError(f"{name}: expected one dim")
+        return apply(op, (x,), {"axis": None if axes is None else axes[0], "keepdims": _keep(keepdim, keepdims)})
+    fn.__name__ = name
+    return fn
+
+
+argmax = _index_reduction("argmax", "argmax")
+argmin = _index_reduction("argmin", "argmin")
+_ALL = Op("all", lambda xp, x, axes, keepdims: x.all(axis=axes, keepdims=keepdims))
+_ANY = Op("any", lambda xp, x, axes, keepdims: x.any(axis=axes, keepdims=keepdims))
+
+
+def all(x, dim=None, keepdim=False, *, axis=None, keepdims=False):  # noqa: A001
+    """True where every element (along ``dim``) is nonzero."""
+    x = one(x)
+    return apply(_ALL, (x,), {"axes": reduce_axes(x, dim, axis, "all"), "keepdims": _keep(keepdim, keepdims)})
+
+
+def any(x, dim=None, keepdim=False, *, axis=None, keepdims=False):  # noqa: A001
+    """True where some element (along ``dim``) is nonzero."""
+    x = one(x)
+    return apply(_ANY, (x,), {"axes": reduce_axes(x, dim, axis, "any"), "keepdims": _keep(keepdim, keepdims)})
+
+

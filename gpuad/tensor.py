@@ -1,0 +1,304 @@
+"""Tensor: an array (NumPy on CPU, CuPy on CUDA) plus what autograd needs: requires_grad, grad and the node that made it.
+
+Ops and operator overloads are installed onto the class by ``gpuad.ops`` from the op registry, so this file holds only
+the tensor's own state and the conversions that are not ops.
+"""
+import numpy as np
+
+from . import dtypes
+from .device import CPU, Device, as_device
+
+
+class _Version:
+    """In-place change counter, shared by a tensor and its views; saved tensors remember the value they were saved at."""
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
+
+
+class Tensor:
+    __slots__ = ("_data", "_device", "_rg", "_node", "_idx", "_grad", "_version", "_accum", "_base", "__weakref__")
+    __array_ufunc__ = None  # NumPy defers `ndarray * tensor` to Tensor.__rmul__
+    __hash__ = object.__hash__
+
+    def __init__(self, data, device=None, requires_grad=False):
+        self._data = data
+        self._device = CPU if device is None else device
+        self._rg = False
+        self._node = None
+        self._idx = 0
+        self._grad = None
+        self._version = None
+        self._accum = None
+        self._base = None
+        if requires_grad:
+            self.requires_grad = True
+
+    # --- autograd state -------------------------------------------------------------------------------------------
+    @property
+    def requires_grad(self):
+        return self._rg
+
+    @requires_grad.setter
+    def requires_grad(self, flag):
+        flag = bool(flag)
+        if self._node is not None and not flag:
+            raise RuntimeError("requires_grad can only be changed on leaf tensors; use .detach() for a non-leaf")
+        if flag and self._data.dtype.kind != "f":
+            raise RuntimeError(f"only floating-point tensors can require gradients, got dtype {self._data.dtype}; "
+                               f"convert first, e.g. t.float().requires_grad_()")
+        self._rg = flag
+
+    def requires_grad_(self, requires_grad=True):
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self):
+        return self._node is None
+
+    @property
+    def grad_fn(self):
+        return self._node
+
+    @property
+    def grad(self):
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad must be a Tensor or None, got {type(value).__name__}")
+            if value.shape != self.shape or value._device is not self._device:
+                raise RuntimeError(f"assigned grad has shape {value.shape} on {value.device}, "
+                                   f"but the tensor has shape {self.shape} on {self.device}")
+        self._grad = value
+
+    @property
+    def _version_counter(self):
+        if self._version is None:
+            self._version = _Version()
+        return self._version
+
+    @property
+    def _version_value(self):
+        return 0 if self._version is None else self._version.value
+
+    def retain_grad(self):
+        """Keep .grad on this non-leaf tensor after backward (leaves always keep it)."""
+        if self._node is not None:
+            self._node.retain(self._idx, self)
+        elif not self._rg:
+            raise RuntimeError("can't retain_grad on a tensor that does not require grad")
+        return None
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor replaces the gradient."""
+        if not self._rg:
+            raise RuntimeError("cannot register a hook on a tensor that does not require grad")
+        from .autograd.graph import leaf_accumulator
+        target = self._node if self._node is not None else leaf_accumulator(self)
+        return target.add_hook(self._idx, hook)
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate d(self)/d(leaf) into each leaf's .grad (PyTorch semantics)."""
+        from .autograd.engine import backward
+        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
+
+    def detach(self):
+        """The same data with no history: shares memory and the in-place version counter."""
+        out = Tensor(self._data, self._device)
+        out._version = self._version_counter
+        out._base = self
+        return out
+
+    def detach_(self):
+        if self._base is not None and self._base._rg:
+            raise RuntimeError("detach_() on a view of a tensor that requires grad is not supported; use detach()")
+        self._node = None
+        self._rg = False
+        return self
+
+    @property
+    def data(self):
+        """The tensor's data as a detached tensor (PyTorch's `.data`); assigning replaces the array without history."""
+        return self.detach()
+
+    @data.setter
+    def data(self, value):
+        value = value._data if isinstance(value, Tensor) else value
+        self._data = value
+        self._version_counter.value += 1
+
+    # --- metadata ---------------------------------------------------------------------------------------------------
+    @property
+    def shape(self):
+        return self._data.shape
+
+    def size(self, dim=None):
+        return self._data.shape if dim is None else self._data.shape[dim]
+
+    @property
+    def ndim(self):
+        return self._data.ndim
+
+    def dim(self):
+        return self._data.ndim
+
+    def numel(self):
+        return int(self._data.size)
+
+    def nelement(self):
+        return int(self._data.size)
+
+    @property
+    def dtype(self):
+        return self._data.dtype
+
+    @property
+    def device(self):
+        return self._device
+
+    @property
+    def is_cuda(self):
+        return self._device.type == "cuda"
+
+    def element_size(self):
+        return self._data.itemsize
+
+    @property
+    def nbytes(self):
+        return int(self._data.nbytes)
+
+    def is_floating_point(self):
+        return self._data.dtype.kind == "f"
+
+    def is_contiguous(self):
+        return bool(self._data.flags.c_contiguous)
+
+    def __len__(self):
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    # --- conversion to Python and host arrays -------------------------------------------------------------------
+    def item(self):
+        if self._data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape} "
+                             f"({self._data.size} elements)")
+        return self._data.reshape(()).item() if self._device.type == "cpu" else self._data.reshape(()).get().item()
+
+    def tolist(self):
+        return self._host().tolist()
+
+    def numpy(self, force=False):
+        """The NumPy array behind a CPU tensor (shared memory). CUDA tensors must be copied with ``.cpu()`` first."""
+        if self._device.type != "cpu":
+            if force:
+                return self._host()
+            raise TypeError(f"can't convert a tensor on {self._device} to a NumPy array; "
+                            f"copy it to the host first with .cpu().numpy() (or pass force=True)")
+        if self._rg and not force:
+            raise RuntimeError("can't call numpy() on a tensor that requires grad; use .detach().numpy()")
+        return self._data
+
+    def __array__(self, dtype=None, copy=None):
+        if self._device.type != "cpu":
+            raise TypeError(f"can't convert a tensor on {self._device} to a NumPy array implicitly; use .cpu() first")
+        arr = self._data
+        if dtype is not None and dtype != arr.dtype:
+            return arr.astype(dtype)
+        return arr.copy() if copy else arr
+
+    def _host(self):
+        return self._data if self._device.type == "cpu" else self._data.get()
+
+    def __dlpack__(self, *args, **kwargs):
+        return self._data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self._data.__dlpack_device__()
+
+    def __bool__(self):
+        if self._data.size != 1:
+            raise RuntimeError(f"the truth value of a tensor with {self._data.size} elements is ambiguous; "
+                               f"use .any() or .all()")
+        return bool(self.item())
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("only one-element integer tensors can be used as an index")
+        return int(self.item())
+
+    def __repr__(self):
+        from .printing import tensor_repr
+        return tensor_repr(self)
+
+    def __format__(self, spec):
+        if self._data.ndim == 0 and spec:
+            return format(self.item(), spec)
+        return repr(self)
+
+    # --- devices and copies -------------------------------------------------------------------------------------------
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else (f"cuda:{device}" if isinstance(device, int) else device))
+
+    def to(self, *args, **kwargs):
+        """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(other_tensor)``; differentiable."""
+        from .ops.convert import to_device, to_dtype
+        device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+        kwargs.pop("non_blocking", None)
+        copy = kwargs.pop("copy", False)
+        if kwargs:
+            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+        for arg in args:
+            if isinstance(arg, Tensor):
+                device, dtype = arg._device, arg.dtype
+            elif isinstance(arg, (str, Device)):
+                device = arg
+            else:
+                dtype = arg
+        out = self
+        if dtype is not None:
+            out = to_dtype(out, dtypes.as_dtype(dtype))
+        if device is not None:
+            out = to_device(out, as_device(device))
+        if copy and out is self:
+            out = self.clone()
+        return out
+
+
+def wrap(data, device):
+    """A new tensor around an array already on ``device`` (internal fast path)."""
+    t = Tensor.__new__(Tensor)
+    t._data = data
+    t._device = device
+    t._rg = False
+    t._node = None
+    t._idx = 0
+    t._grad = None
+    t._version = None
+    t._accum = None
+    t._base = None
+    return t
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
