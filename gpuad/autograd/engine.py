@@ -50,8 +50,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 def run(roots, retain_graph, create_graph, accumulate, only=None):
     """Propagate the root gradients. With ``only`` set, run just the part of the graph that reaches those edges."""
-    deps = _count_dependencies([fn for fn, _, _ in roots])
-    needed = _needed(deps, only) if only is not None else None
+    deps, seen = _count_dependencies([fn for fn, _, _ in roots])
+    needed = _needed(seen, only) if only is not None else None
     buffers = {}
     for fn, idx, g in roots:
         _add(buffers, fn, idx, g)
@@ -189,7 +189,7 @@ def _sum_to(g, shape, fn):
 
 
 def _count_dependencies(root_fns):
-    """For every node reachable from the roots: how many edges point into it."""
+    """For every node reachable from the roots: how many edges point into it; and the set of reachable nodes."""
     deps = {}
     seen = set(root_fns)
     stack = list(seen)
@@ -203,14 +203,14 @@ def _count_dependencies(root_fns):
             if child not in seen:
                 seen.add(child)
                 stack.append(child)
-    return deps
+    return deps, seen
 
 
-def _needed(deps, only):
+def _needed(seen, only):
     """The nodes from which some edge in ``only`` can be reached (the rest need not run)."""
     parents = {}
     stack = [key[0] for key in only]
-    for fn in list(deps) + [k[0] for k in only]:
+    for fn in seen:
         for edge in fn.next:
             if edge is not None:
                 parents.setdefault(edge[0], []).append(fn)

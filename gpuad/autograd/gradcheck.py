@@ -85,7 +85,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
                 in_index = np.unravel_index(col, inputs[i].shape) if inputs[i].ndim else ()
                 message = (f"gradcheck: Jacobian mismatch for output {o} with respect to input {i}, "
                            f"at input index {tuple(int(c) for c in in_index)} and output element {int(row)}: "
-                           f"numerical {num[row, col]!r} vs analytical {ana[row, col]!r} "
+                           f"numerical {float(num[row, col])!r} vs analytical {float(ana[row, col])!r} "
                            f"({int(bad.sum())} of {bad.size} entries differ)")
                 if raise_exception:
                     raise GradcheckError(message)

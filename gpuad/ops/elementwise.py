@@ -8,6 +8,7 @@ import math
 
 from .core import OUT, Op, apply
 from ._lift import one, operands
+from ..dtypes import promote
 from ..tensor import Tensor
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -234,7 +235,7 @@ def _where_forward(xp, cond, a, b):
     return xp.where(cond, a, b)
 
 
-WHERE = Op("where", _where_forward, _where_vjp, save=((), (0,), (0,)), promote="binary")
+WHERE = Op("where", _where_forward, _where_vjp, save=((), (0,), (0,)))
 
 
 def where(condition, a, b):
@@ -244,6 +245,9 @@ def where(condition, a, b):
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         from ..factories import tensor
         a = tensor(a, device=condition.device)
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype != b.dtype:
+        common = promote(a.dtype, b.dtype)
+        a, b = a.to(common), b.to(common)
     return apply(WHERE, (condition, a, b))
 
 

@@ -3,6 +3,8 @@
 max/min give the gradient to every element equal to the result, split equally among ties (as torch.amax and a
 full torch.max() do); they return values only (like NumPy and torch.amax): use argmax/argmin for indices.
 """
+import builtins
+
 from .core import OUT, Op, apply
 from ._lift import one
 from .elementwise import exp, where
@@ -17,7 +19,7 @@ def reduce_axes(x, dim, axis, who):
         return None
     nd = x.ndim
     d = (d,) if isinstance(d, int) else tuple(d)
-    bound = max(nd, 1)
+    bound = builtins.max(nd, 1)
     axes = set()
     for a in d:
         if not isinstance(a, int) or not -bound <= a < bound:
