@@ -114,8 +114,8 @@ def from_dlpack(obj):
     raise RuntimeError(f"from_dlpack: unsupported DLPack device type {dev_type}")
 
 
-def _make(fill, size, dtype, device, requires_grad, who):
-    shape = shape_arg(size, who)
+def _make(fill, shape, dtype, device, requires_grad, who):
+    shape = shape_arg((shape,), who)
     if any(s < 0 for s in shape):
         raise ValueError(f"{who}: negative dimension in shape {shape}")
     device = as_device(device)
@@ -123,42 +123,45 @@ def _make(fill, size, dtype, device, requires_grad, who):
     return _finish(fill(device, shape, dtype), device, requires_grad)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False):
-    return _make(lambda d, s, t: d.backend.xp.zeros(s, t), size, dtype, device, requires_grad, "zeros")
+def zeros(*shape, size=None, dtype=None, device=None, requires_grad=False):
+    return _make(lambda d, s, t: d.backend.xp.zeros(s, t), shape_arg(shape, "zeros", size), dtype, device,
+                 requires_grad, "zeros")
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False):
-    return _make(lambda d, s, t: d.backend.xp.ones(s, t), size, dtype, device, requires_grad, "ones")
+def ones(*shape, size=None, dtype=None, device=None, requires_grad=False):
+    return _make(lambda d, s, t: d.backend.xp.ones(s, t), shape_arg(shape, "ones", size), dtype, device,
+                 requires_grad, "ones")
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False):
-    return _make(lambda d, s, t: d.backend.xp.empty(s, t), size, dtype, device, requires_grad, "empty")
+def empty(*shape, size=None, dtype=None, device=None, requires_grad=False):
+    return _make(lambda d, s, t: d.backend.xp.empty(s, t), shape_arg(shape, "empty", size), dtype, device,
+                 requires_grad, "empty")
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     if dtype is None:
         dtype = _python_dtype(fill_value).dtype if not isinstance(fill_value, Tensor) else fill_value.dtype
     fill_value = fill_value.item() if isinstance(fill_value, Tensor) else fill_value
-    return _make(lambda d, s, t: d.backend.xp.full(s, fill_value, t), (size,), dtype, device, requires_grad, "full")
+    return _make(lambda d, s, t: d.backend.xp.full(s, fill_value, t), size, dtype, device, requires_grad, "full")
 
 
-def rand(*size, dtype=None, device=None, requires_grad=False):
+def rand(*shape, size=None, dtype=None, device=None, requires_grad=False):
     """Uniform on [0, 1)."""
-    return _make(lambda d, s, t: _float_only(generator(d).rand, s, t, "rand"), size, dtype, device, requires_grad,
-                 "rand")
+    return _make(lambda d, s, t: _float_only(generator(d).rand, s, t, "rand"), shape_arg(shape, "rand", size),
+                 dtype, device, requires_grad, "rand")
 
 
-def randn(*size, dtype=None, device=None, requires_grad=False):
+def randn(*shape, size=None, dtype=None, device=None, requires_grad=False):
     """Standard normal."""
-    return _make(lambda d, s, t: _float_only(generator(d).randn, s, t, "randn"), size, dtype, device, requires_grad,
-                 "randn")
+    return _make(lambda d, s, t: _float_only(generator(d).randn, s, t, "randn"), shape_arg(shape, "randn", size),
+                 dtype, device, requires_grad, "randn")
 
 
 def randint(low, high=None, size=(), dtype=None, device=None):
     if high is None:
         low, high = 0, low
     dtype = dtypes.as_dtype(dtype) or np.dtype(np.int64)
-    return _make(lambda d, s, t: generator(d).randint(low, high, s, t), (size,), dtype, device, False, "randint")
+    return _make(lambda d, s, t: generator(d).randint(low, high, s, t), size, dtype, device, False, "randint")
 
 
 def _float_only(draw, shape, dtype, who):

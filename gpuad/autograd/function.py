@@ -126,6 +126,7 @@ class Function:
             node = Node(op, edges, tuple(e is not None for e in edges), device,
                         (tuple(range(len(args))), tuple(tensor_args)))
             node.ctx = ctx
+            ctx._edges = edges
             node.n_out = len(tensors)
             node.out_meta = tuple((t.shape, t.dtype, t._device) for t in tensors)
             k = 0
@@ -149,8 +150,9 @@ def once_differentiable(backward):
             return result
         single = not isinstance(result, tuple)
         result = (result,) if single else result
-        marked = tuple(_NotTwiceDifferentiable.apply(g) if isinstance(g, Tensor) and g.dtype.kind == "f" else g
-                       for g in result)
+        edges = getattr(ctx, "_edges", ())
+        marked = tuple(_NotTwiceDifferentiable.apply(g, edges) if isinstance(g, Tensor) and g.dtype.kind == "f"
+                       else g for g in result)
         return marked[0] if single else marked
     return wrapper
 
@@ -166,12 +168,12 @@ class _NotTwiceDifferentiable(Function):
                            "its backward is not itself differentiable")
 
     @classmethod
-    def apply(cls, g):
-        # the gradient itself does not require grad here, so record a node explicitly
+    def apply(cls, g, edges):
+        # a node connected to the Function's inputs, so differentiating the gradient reaches it and raises
         out = wrap(g._data, g._device)
         op = cls.__dict__.get("_op_record") or _FunctionOp(cls)
         cls._op_record = op
-        node = Node(op, (), (), g._device, ((0,), ()))
+        node = Node(op, edges, tuple(e is not None for e in edges), g._device, ((0,), ()))
         node.ctx = FunctionCtx()
         node.out_meta = ((g.shape, g.dtype, g._device),)
         out._rg, out._node = True, node
