@@ -6,7 +6,7 @@ from . import dtypes
 
 def _body(arr, indent):
     if arr.dtype.kind == "f" and arr.size:
-        finite = arr[np.isfinite(arr)]
+        finite = arr[np.isfinite(arr)].astype(np.float64)
         integral = finite.size == 0 or bool(np.all(finite == np.round(finite)))
         big = finite.size and (np.abs(finite).max() >= 1e8 or (0 < np.abs(finite[finite != 0]).min(initial=1) < 1e-4))
         if big:

@@ -109,9 +109,8 @@ class Tensor:
 
     def detach(self):
         """The same data with no history: shares memory and the in-place version counter."""
-        out = Tensor(self._data, self._device)
-        out._version = self._version_counter
-        out._base = self
+        out = wrap(self._data, self._device)
+        out._version = self._version_counter  # in-place changes through it are still seen by saved values
         return out
 
     def detach_(self):

@@ -42,6 +42,13 @@ class set_grad_enabled:
 class _FixedMode:
     _value = True
 
+    def __new__(cls, fn=None):
+        self = super().__new__(cls)
+        return self(fn) if callable(fn) else self  # bare `@no_grad` as well as `@no_grad()`
+
+    def __init__(self, fn=None):
+        pass
+
     def __enter__(self):
         self._prev = mode.enabled
         mode.enabled = self._value

@@ -63,21 +63,26 @@ def apply(op, inputs, params=None):
     """Run ``op`` on ``inputs`` (tensors and Python constants) and record it when any input requires grad."""
     dev = None
     rg = False
+    mixed = False
     datas = []
     for x in inputs:
         if isinstance(x, Tensor):
-            d = x._device
+            data = x._data
             if dev is None:
-                dev = d
-            elif d is not dev:
-                raise RuntimeError(f"{op.name}: expected all tensors on the same device, but got tensors on {dev} "
-                                   f"and {d}; move them with .to(device) first")
-            datas.append(x._data)
+                dev = x._device
+                dtype = data.dtype
+            else:
+                if x._device is not dev:
+                    raise RuntimeError(f"{op.name}: expected all tensors on the same device, but got tensors on "
+                                       f"{dev} and {x._device}; move them with .to(device) first")
+                if data.dtype is not dtype and data.dtype != dtype:
+                    mixed = True
+            datas.append(data)
             if x._rg:
                 rg = True
         else:
             datas.append(x)
-    if op.promote is not None:
+    if op.promote is not None and (mixed or dtype.kind in "biu"):
         _promote(op, datas)
     backend = dev._backend or dev.backend
     try:
@@ -112,7 +117,7 @@ def record(op, inputs, params, result, dev):
             needs.append(False)
     needs = tuple(needs)
     node = Node(op, tuple(edges), needs, dev, params)
-    keep, keep_out = op.plan(needs)
+    keep, keep_out = op._plans.get(needs) or op.plan(needs)
     if keep is not None:
         node.saved = tuple(x if k else None for x, k in zip(inputs, keep))
         node.saved_versions = tuple(x._version_counter.value if k and isinstance(x, Tensor) else None

@@ -34,9 +34,8 @@ def _keep(keepdim, keepdims):
 
 def expand_back(g, shape, axes, keepdims):
     """Broadcast a reduced gradient back to the input's shape (a view: no copy)."""
-    if not keepdims:
-        kept = tuple(1 if axes is None or i in axes else s for i, s in enumerate(shape))
-        g = g.reshape(kept)
+    if not keepdims and axes is not None:  # a full reduction's 0-d gradient broadcasts as it is
+        g = g.reshape(tuple(1 if i in axes else s for i, s in enumerate(shape)))
     return g.expand(shape)
 
 

@@ -146,12 +146,9 @@ def expand(x, *shape):
     if shape == x.shape:
         return x
     try:
-        np.broadcast_shapes(x.shape, shape)
-        if np.broadcast_shapes(x.shape, shape) != shape:
-            raise ValueError
+        return apply(EXPAND, (x,), {"shape": shape})
     except ValueError:
         raise ValueError(f"expand: shape {x.shape} cannot be broadcast to {shape}") from None
-    return apply(EXPAND, (x,), {"shape": shape})
 
 
 def broadcast_to(x, shape):
