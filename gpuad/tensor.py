@@ -18,7 +18,13 @@ class _Version:
 
 
 class Tensor:
-    __slots__ = ("_data", "_device", "_rg", "_node", "_idx", "_grad", "_version", "_accum", "_base", "__weakref__")
+    # hot attributes live in slots; rarely set ones are class-level defaults until first assigned
+    __slots__ = ("_data", "_device", "_rg", "_node", "__dict__", "__weakref__")
+    _idx = 0          # which output of _node this tensor is
+    _grad = None
+    _version = None   # _Version, created on first in-place change, save-as-output or view
+    _accum = None     # the AccumulateGrad sink of a leaf
+    _base = None      # the tensor this one is a view of
     __array_ufunc__ = None  # NumPy defers `ndarray * tensor` to Tensor.__rmul__
     __hash__ = object.__hash__
 
@@ -27,11 +33,6 @@ class Tensor:
         self._device = CPU if device is None else device
         self._rg = False
         self._node = None
-        self._idx = 0
-        self._grad = None
-        self._version = None
-        self._accum = None
-        self._base = None
         if requires_grad:
             self.requires_grad = True
 
@@ -285,17 +286,15 @@ class Tensor:
 
 def wrap(data, device):
     """A new tensor around an array already on ``device`` (internal fast path)."""
-    t = Tensor.__new__(Tensor)
+    t = _new(Tensor)
     t._data = data
     t._device = device
     t._rg = False
     t._node = None
-    t._idx = 0
-    t._grad = None
-    t._version = None
-    t._accum = None
-    t._base = None
     return t
+
+
+_new = object.__new__
 
 
 def is_tensor(obj):

@@ -24,8 +24,17 @@ class HookHandle:
 
 class Node:
     """One recorded op call. ``next`` holds one edge per input: ``(node, output_index, shape, dtype)`` or None."""
-    __slots__ = ("op", "next", "needs", "device", "params", "saved", "saved_versions", "saved_out",
-                 "n_out", "out_meta", "hooks", "retained", "freed", "ctx", "__weakref__")
+    __slots__ = ("op", "next", "needs", "device", "params", "__dict__", "__weakref__")
+    # set only on some nodes; class-level defaults until then
+    saved = None           # per input: the saved tensor or constant, or None
+    saved_versions = None  # per saved tensor: its version when saved
+    saved_out = None       # (array, version counter, version) of the output, when the VJP uses it
+    n_out = 1
+    out_meta = None        # (shape, dtype, device) per output, for nodes with several outputs
+    hooks = None
+    retained = None
+    freed = False
+    ctx = None             # the FunctionCtx of a custom Function
 
     def __init__(self, op, next_edges, needs, device, params):
         self.op = op
@@ -33,15 +42,6 @@ class Node:
         self.needs = needs
         self.device = device
         self.params = params
-        self.saved = None
-        self.saved_versions = None
-        self.saved_out = None
-        self.n_out = 1
-        self.out_meta = None
-        self.hooks = None
-        self.retained = None
-        self.freed = False
-        self.ctx = None
 
     def name(self):
         return self.op.node_name
@@ -63,7 +63,7 @@ class Node:
         versions = self.saved_versions
         for i, t in enumerate(saved):
             v = versions[i]
-            if v is not None and t._version_value != v:
+            if v is not None and v != (0 if t._version is None else t._version.value):
                 raise RuntimeError(
                     f"one of the tensors needed for gradient computation has been modified by an in-place operation: "
                     f"input {i} of {self.op.node_name} (shape {t.shape}, {t.dtype}) is at version {t._version_value}, "

@@ -119,9 +119,21 @@ def record(op, inputs, params, result, dev):
     node = Node(op, tuple(edges), needs, dev, params)
     keep, keep_out = op._plans.get(needs) or op.plan(needs)
     if keep is not None:
-        node.saved = tuple(x if k else None for x, k in zip(inputs, keep))
-        node.saved_versions = tuple(x._version_counter.value if k and isinstance(x, Tensor) else None
-                                    for x, k in zip(inputs, keep))
+        saved = []
+        versions = []
+        for x, k in zip(inputs, keep):
+            if not k:
+                saved.append(None)
+                versions.append(None)
+            elif isinstance(x, Tensor):
+                saved.append(x)
+                v = x._version  # a tensor never changed in place has no counter yet: version 0
+                versions.append(0 if v is None else v.value)
+            else:
+                saved.append(x)
+                versions.append(None)
+        node.saved = saved
+        node.saved_versions = versions
     if keep_out:
         node.saved_out = (result._data, result._version_counter, result._version.value)
     result._rg = True
