@@ -105,8 +105,7 @@ class Tensor:
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate d(self)/d(leaf) into each leaf's .grad (PyTorch semantics)."""
-        from .autograd.engine import backward
-        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
+        _engine_backward(self, gradient, retain_graph, create_graph, inputs)
 
     def detach(self):
         """The same data with no history: shares memory and the in-place version counter."""
@@ -282,6 +281,13 @@ class Tensor:
         if copy and out is self:
             out = self.clone()
         return out
+
+
+def _engine_backward(*args):
+    global _engine_backward
+    from .autograd.engine import backward
+    _engine_backward = backward
+    backward(*args)
 
 
 def wrap(data, device):

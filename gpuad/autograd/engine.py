@@ -5,14 +5,17 @@ shape and dtype, saved values are released right after a node's VJP (unless ``re
 gradient is dropped as soon as the node has run, so memory falls as backward proceeds.
 """
 from .graph import AccumulateGrad, edge_of
-from .grad_mode import mode, set_grad_enabled
+from .grad_mode import mode
 from ..tensor import Tensor, wrap
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """Sum d(tensors)/d(leaf) into the ``.grad`` of every leaf (or of ``inputs`` only) that requires grad."""
-    tensors = _as_tuple(tensors)
-    roots = _roots(tensors, grad_tensors, "backward")
+    if grad_tensors is None and tensors.__class__ is Tensor and tensors._data.size == 1 and tensors._rg:
+        roots = ((edge_of(tensors)[0], tensors._idx, wrap(tensors._device.backend.xp.ones(
+            tensors._data.shape, tensors._data.dtype), tensors._device)),)  # the common case: loss.backward()
+    else:
+        roots = _roots(_as_tuple(tensors), grad_tensors, "backward")
     only = None
     if inputs is not None:
         inputs = _as_tuple(inputs)
@@ -58,7 +61,9 @@ def run(roots, retain_graph, create_graph, accumulate, only=None):
     shared = {id(g._data) for _, _, g in roots}  # arrays that must not become a .grad without a copy
     captured = {}
     ready = [fn for fn in buffers if deps.get(fn, 0) == 0]
-    with set_grad_enabled(create_graph):
+    previous_mode = mode.enabled
+    mode.enabled = create_graph
+    try:
         while ready:
             fn = ready.pop()
             grads = buffers.pop(fn, None)
@@ -72,21 +77,32 @@ def run(roots, retain_graph, create_graph, accumulate, only=None):
                     fn.release()
             else:
                 in_grads = ()
-            for i, edge in enumerate(fn.next):
+            n_in = len(in_grads)
+            i = -1
+            for edge in fn.next:
+                i += 1
                 if edge is None:
                     continue
                 child = edge[0]
-                if i < len(in_grads) and in_grads[i] is not None:
+                if i < n_in:
                     g = in_grads[i]
-                    if g.shape != edge[2]:
-                        g = _sum_to(g, edge[2], fn)
-                    if g.dtype != edge[3]:
-                        g = g.to(edge[3])
-                    _add(buffers, child, edge[1], g)
+                    if g is not None:
+                        data = g._data
+                        if data.shape != edge[2]:
+                            g = _sum_to(g, edge[2], fn)
+                        if data.dtype != edge[3]:
+                            g = g.to(edge[3])
+                        buf = buffers.get(child)
+                        if buf is None:
+                            buf = buffers[child] = [None] * child.n_out
+                        old = buf[edge[1]]
+                        buf[edge[1]] = g if old is None else old + g
                 left = deps[child] - 1
                 deps[child] = left
                 if left == 0:
                     ready.append(child)
+    finally:
+        mode.enabled = previous_mode
     return captured
 
 
@@ -175,7 +191,7 @@ def _run_hooks(hooks, g, shared):
 def _add(buffers, fn, idx, g):
     buf = buffers.get(fn)
     if buf is None:
-        buf = buffers[fn] = [None] * (1 if fn.__class__ is AccumulateGrad else fn.n_out)
+        buf = buffers[fn] = [None] * fn.n_out
     buf[idx] = g if buf[idx] is None else buf[idx] + g
 
 

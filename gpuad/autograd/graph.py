@@ -24,11 +24,11 @@ class HookHandle:
 
 class Node:
     """One recorded op call. ``next`` holds one edge per input: ``(node, output_index, shape, dtype)`` or None."""
-    __slots__ = ("op", "next", "needs", "device", "params", "__dict__", "__weakref__")
-    # set only on some nodes; class-level defaults until then
-    saved = None           # per input: the saved tensor or constant, or None
-    saved_versions = None  # per saved tensor: its version when saved
-    saved_out = None       # (array, version counter, version) of the output, when the VJP uses it
+    __slots__ = ("op", "next", "needs", "device", "params", "saved", "saved_versions", "saved_out", "__dict__",
+                 "__weakref__")
+    # saved: per input, the saved tensor or constant (None where not saved); saved_versions: their versions when saved
+    # saved_out: (array, version counter, version) of the output, when the VJP uses it
+    # set only on some nodes; class-level defaults until then:
     n_out = 1
     out_meta = None        # (shape, dtype, device) per output, for nodes with several outputs
     hooks = None
@@ -42,6 +42,9 @@ class Node:
         self.needs = needs
         self.device = device
         self.params = params
+        self.saved = None
+        self.saved_versions = None
+        self.saved_out = None
 
     def name(self):
         return self.op.node_name
@@ -138,6 +141,7 @@ class AccumulateGrad:
     next = ()
     needs = ()
     freed = False
+    n_out = 1
 
     def __init__(self, tensor):
         self.tensor_ref = weakref.ref(tensor)

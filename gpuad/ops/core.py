@@ -7,10 +7,12 @@ grad mode records a Node.
 """
 import numpy as np
 
-from ..autograd.graph import Node, edge_of
+from ..autograd.graph import Node, leaf_accumulator
 from ..autograd.grad_mode import mode
 from ..dtypes import get_default_dtype, promote
 from ..tensor import Tensor, wrap
+
+_new = object.__new__
 
 REGISTRY = {}
 OUT = -1  # in a save spec, the op's output
@@ -104,13 +106,42 @@ def apply(op, inputs, params=None):
     return result
 
 
+def apply_binary(op, a, b):
+    """``apply`` for two tensors on one device with one dtype, the common case, with less bookkeeping."""
+    ad = a._data
+    bd = b._data
+    dev = a._device
+    if b._device is not dev or (ad.dtype is not bd.dtype and ad.dtype != bd.dtype) or op.cuda is not None \
+            or ad.dtype.kind != "f":
+        return apply(op, (a, b))
+    backend = dev._backend or dev.backend
+    try:
+        out = op.forward(backend.xp, ad, bd)
+    except (ValueError, TypeError, IndexError) as exc:
+        raise _explain(op, (a, b), exc) from None
+    if out.__class__ is not backend.ndarray:
+        out = backend.asarray(out)
+    result = _new(Tensor)
+    result._data = out
+    result._device = dev
+    result._rg = False
+    result._node = None
+    if (a._rg or b._rg) and mode.enabled and op.vjp is not None and out.dtype.kind == "f":
+        record(op, (a, b), None, result, dev)
+    return result
+
+
 def record(op, inputs, params, result, dev):
-    """Attach a Node for this call to ``result``."""
+    """Attach a Node for this call to ``result``: edges to the inputs that require grad, and what the VJP needs."""
     edges = []
     needs = []
     for x in inputs:
         if isinstance(x, Tensor) and x._rg:
-            edges.append(edge_of(x))
+            parent = x._node
+            if parent is None:
+                parent = x._accum or leaf_accumulator(x)
+            data = x._data
+            edges.append((parent, x._idx, data.shape, data.dtype))
             needs.append(True)
         else:
             edges.append(None)
@@ -122,15 +153,12 @@ def record(op, inputs, params, result, dev):
         saved = []
         versions = []
         for x, k in zip(inputs, keep):
-            if not k:
-                saved.append(None)
-                versions.append(None)
-            elif isinstance(x, Tensor):
+            if k and isinstance(x, Tensor):
                 saved.append(x)
                 v = x._version  # a tensor never changed in place has no counter yet: version 0
                 versions.append(0 if v is None else v.value)
             else:
-                saved.append(x)
+                saved.append(x if k else None)
                 versions.append(None)
         node.saved = saved
         node.saved_versions = versions

@@ -6,7 +6,7 @@ gradient equally between the two inputs where they are equal (as PyTorch does).
 """
 import math
 
-from .core import OUT, Op, apply
+from .core import OUT, Op, apply, apply_binary
 from ._lift import one, operands
 from ..dtypes import promote
 from ..tensor import Tensor
@@ -19,8 +19,9 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 def _binary(op):
     def fn(a, b):
-        if a.__class__ is not Tensor or b.__class__ is not Tensor:
-            a, b = operands(a, b)
+        if a.__class__ is Tensor and b.__class__ is Tensor:
+            return apply_binary(op, a, b)
+        a, b = operands(a, b)
         return apply(op, (a, b))
     fn.__name__ = op.name
     fn.__doc__ = f"Elementwise {op.name} with broadcasting; differentiable in both arguments."

@@ -8,6 +8,7 @@ import builtins
 from .core import OUT, Op, apply
 from ._lift import one
 from .elementwise import exp, where
+from .shape import EXPAND
 
 
 def reduce_axes(x, dim, axis, who):
@@ -36,7 +37,7 @@ def expand_back(g, shape, axes, keepdims):
     """Broadcast a reduced gradient back to the input's shape (a view: no copy)."""
     if not keepdims and axes is not None:  # a full reduction's 0-d gradient broadcasts as it is
         g = g.reshape(tuple(1 if i in axes else s for i, s in enumerate(shape)))
-    return g.expand(shape)
+    return g if g.shape == shape else apply(EXPAND, (g,), {"shape": shape})
 
 
 def _count(shape, axes):
