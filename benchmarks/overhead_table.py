@@ -88,7 +88,19 @@ def measure(fn, sync, min_time, repeat, prepare=None):
                 break
         scale *= 10
     run(number)  # warm-up at the final size
-    return number, [run(number) / number for _ in range(repeat)]
+    faults = _minor_faults()
+    seconds = [run(number) / number for _ in range(repeat)]
+    faults = None if faults is None else (_minor_faults() - faults) / (number * repeat)
+    return number, seconds, faults
+
+
+def _minor_faults():
+    """Minor page faults of this process so far (memory the kernel had to map in), where the OS reports them."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def worker(lib, device, min_time, repeat, use_gc):
@@ -99,7 +111,7 @@ def worker(lib, device, min_time, repeat, use_gc):
         return {**info, "skipped": f"{type(exc).__name__}: {exc}"}
     for n, wl in workloads.items():
         w.check(wl, n)
-    wl = workloads[w.SMALL]
+    wl = next(iter(workloads.values()))
     info["name"], info["version"] = wl.lib, wl.version
     info.update(_thread_info(lib))
     if use_gc:
@@ -112,8 +124,9 @@ def worker(lib, device, min_time, repeat, use_gc):
         fn = getattr(wl, what)
         prepare = wl.prepare_bwd if what == "bwd" else None
         # 1M-element iterations take milliseconds: shorter runs keep the whole table quick
-        number, per_iter = measure(fn, wl.sync, min_time if size == w.SMALL else min_time * 2, repeat, prepare)
-        results[case] = {"n": size, "number": number, "seconds": per_iter}
+        number, per_iter, faults = measure(fn, wl.sync, min_time if size == w.SMALL else min_time * 2, repeat,
+                                           prepare)
+        results[case] = {"n": size, "number": number, "seconds": per_iter, "page_faults_per_iter": faults}
     info["results"] = results
     return info
 
@@ -150,8 +163,10 @@ def merge(runs):
         if "results" not in run:
             continue
         for case, res in run["results"].items():
-            slot = rec.setdefault("results", {}).setdefault(case, {"n": res["n"], "number": [], "seconds": []})
+            slot = rec.setdefault("results", {}).setdefault(
+                case, {"n": res["n"], "number": [], "seconds": [], "page_faults_per_iter": []})
             slot["number"].append(res["number"])
+            slot["page_faults_per_iter"].append(res["page_faults_per_iter"])
             slot["seconds"].extend(res["seconds"])
     for rec in merged.values():
         for res in rec.get("results", {}).values():

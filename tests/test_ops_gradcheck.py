@@ -75,3 +75,47 @@ def test_repeated_indices_sum_their_gradients():
     x = G.tensor([1.0, 2.0, 3.0], requires_grad=True)
     x[[0, 2, 2, 2]].sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [1.0, 0.0, 3.0])
+
+
+def _random_shape(rng, max_dims=3):
+    return tuple(int(s) for s in rng.integers(1, 4, size=rng.integers(0, max_dims + 1)))
+
+
+def _broadcast_partner(rng, shape):
+    """A random shape that broadcasts with ``shape``: some dims dropped from the front, some set to 1."""
+    keep = shape[rng.integers(0, len(shape) + 1):] if shape else ()
+    return tuple(1 if rng.random() < 0.4 else s for s in keep)
+
+
+UNARY = {"neg": G.neg, "exp": G.exp, "sin": G.sin, "cos": G.cos, "tanh": G.tanh, "sigmoid": G.sigmoid,
+         "erf": G.erf, "gelu": G.gelu, "softplus": G.softplus, "log": lambda x: G.log(x * x + 0.5),
+         "sqrt": lambda x: G.sqrt(x * x + 0.5), "log1p": lambda x: G.log1p(x * x), "abs": lambda x: G.abs(x + 10),
+         "relu": lambda x: G.relu(x + 10), "clamp": lambda x: G.clamp(x, -10, 10), "sum": G.sum, "mean": G.mean,
+         "logsumexp": G.logsumexp, "norm": lambda x: G.norm(x + 10), "softmax": lambda x: G.softmax(x.reshape(-1))}
+BINARY = {"add": G.add, "sub": G.sub, "mul": G.mul, "div": lambda a, b: a / (b * b + 0.5),
+          "pow": lambda a, b: (a * a + 0.5) ** b, "maximum": lambda a, b: G.maximum(a, b + 10),
+          "minimum": lambda a, b: G.minimum(a, b + 10), "where": lambda a, b: G.where(a > 0, a, b)}
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_unary_ops_on_random_shapes_including_0d_and_empty(name, seed):
+    rng = np.random.default_rng(seed)
+    shape = (0, 2) if seed == 5 else _random_shape(rng)
+    x = G.tensor(rng.standard_normal(shape), dtype=G.float64, requires_grad=True)
+    if name in ("mean", "logsumexp", "softmax") and x.numel() == 0:
+        pytest.skip(f"{name} of an empty tensor has no gradient to check")
+    assert G.gradcheck(UNARY[name], (x,))
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("name", sorted(BINARY))
+def test_binary_ops_on_random_broadcast_shapes(name, seed):
+    rng = np.random.default_rng(100 + seed)
+    shape_a = _random_shape(rng)
+    shape_b = _broadcast_partner(rng, shape_a)
+    if seed % 2:
+        shape_a, shape_b = shape_b, shape_a
+    a = G.tensor(rng.standard_normal(shape_a), dtype=G.float64, requires_grad=True)
+    b = G.tensor(rng.standard_normal(shape_b), dtype=G.float64, requires_grad=True)
+    assert G.gradcheck(BINARY[name], (a, b))
