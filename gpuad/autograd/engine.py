@@ -12,8 +12,7 @@ from ..tensor import Tensor, wrap
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """Sum d(tensors)/d(leaf) into the ``.grad`` of every leaf (or of ``inputs`` only) that requires grad."""
     if grad_tensors is None and tensors.__class__ is Tensor and tensors._data.size == 1 and tensors._rg:
-        roots = ((edge_of(tensors)[0], tensors._idx, wrap(tensors._device.backend.xp.ones(
-            tensors._data.shape, tensors._data.dtype), tensors._device)),)  # the common case: loss.backward()
+        roots = ((edge_of(tensors)[0], tensors._idx, _ones_seed(tensors)),)  # the common case: loss.backward()
     else:
         roots = _roots(_as_tuple(tensors), grad_tensors, "backward")
     only = None
@@ -69,14 +68,26 @@ def run(roots, retain_graph, create_graph, accumulate, only=None):
             grads = buffers.pop(fn, None)
             if fn.__class__ is AccumulateGrad:
                 if grads is not None:
-                    _leaf(fn, grads[0], only, captured, accumulate, create_graph, shared)
+                    if only is None and fn.hooks is None:  # the common case, inline
+                        t = fn.tensor_ref()
+                        if t is not None and accumulate:
+                            _accumulate_into(t, grads[0], create_graph, shared)
+                    else:
+                        _leaf(fn, grads[0], only, captured, accumulate, create_graph, shared)
                 continue
-            if grads is not None and (needed is None or fn in needed):
-                in_grads = _run_node(fn, grads, only, captured, shared, needed, accumulate)
-                if not retain_graph:
-                    fn.release()
+            if grads is None or (needed is not None and fn not in needed):
+                in_grads = ()  # nothing flows through here: its saved values stay for a later backward
+            elif only is None and fn.hooks is None and fn.retained is None and not fn.freed and fn.n_out == 1:
+                in_grads = fn.op.vjp(fn, grads[0])  # the common case, inline
+                if in_grads.__class__ is not tuple:
+                    in_grads = (in_grads,)
+                if len(in_grads) != len(fn.next):
+                    raise RuntimeError(f"{fn.name()} returned {len(in_grads)} gradients for {len(fn.next)} inputs")
             else:
-                in_grads = ()
+                in_grads = _run_node(fn, grads, only, captured, shared, needed, accumulate)
+            if in_grads and not retain_graph and (fn.saved is not None or fn.saved_out is not None or
+                                                  fn.ctx is not None):
+                fn.release()
             n_in = len(in_grads)
             i = -1
             for edge in fn.next:
@@ -104,6 +115,22 @@ def run(roots, retain_graph, create_graph, accumulate, only=None):
     finally:
         mode.enabled = previous_mode
     return captured
+
+
+_SEEDS = {}
+
+
+def _ones_seed(t):
+    """The implicit gradient 1 of a one-element output, cached read-only (the engine never writes into a seed)."""
+    data = t._data
+    key = (t._device, data.dtype, data.shape)
+    seed = _SEEDS.get(key)
+    if seed is None:
+        seed = t._device.backend.xp.ones(data.shape, data.dtype)
+        if t._device.type == "cpu":
+            seed.flags.writeable = False
+        seed = _SEEDS[key] = wrap(seed, t._device)
+    return seed
 
 
 def _run_node(fn, grads, only, captured, shared, needed, accumulate):
@@ -255,7 +282,7 @@ def _roots(tensors, grads, who):
                 raise RuntimeError(f"{who}: grad can be implicitly created only for scalar outputs, but output {i} "
                                    f"has shape {t.shape}; pass gradient= (for backward) or grad_outputs= (for grad) "
                                    f"with that shape")
-            g = wrap(t._device.backend.xp.ones(t.shape, dtype=t.dtype), t._device)
+            g = _ones_seed(t)
         else:
             if not isinstance(g, Tensor):
                 from ..factories import tensor as _tensor

@@ -66,7 +66,7 @@ class Node:
         versions = self.saved_versions
         for i, t in enumerate(saved):
             v = versions[i]
-            if v is not None and v != (0 if t._version is None else t._version.value):
+            if v is not None and t is not None and v != (0 if t._version is None else t._version.value):
                 raise RuntimeError(
                     f"one of the tensors needed for gradient computation has been modified by an in-place operation: "
                     f"input {i} of {self.op.node_name} (shape {t.shape}, {t.dtype}) is at version {t._version_value}, "

@@ -106,6 +106,32 @@ def apply(op, inputs, params=None):
     return result
 
 
+def apply_unary(op, x, params=None):
+    """``apply`` for one float tensor argument (most ops), with less bookkeeping."""
+    data = x._data
+    if op.cuda is not None or data.dtype.kind != "f":
+        return apply(op, (x,), params)
+    dev = x._device
+    backend = dev._backend or dev.backend
+    try:
+        out = op.forward(backend.xp, data, **params) if params else op.forward(backend.xp, data)
+    except (ValueError, TypeError, IndexError) as exc:
+        raise _explain(op, (x,), exc) from None
+    if out.__class__ is not backend.ndarray:
+        out = backend.asarray(out)
+    result = _new(Tensor)
+    result._data = out
+    result._device = dev
+    result._rg = False
+    result._node = None
+    if op.view:
+        result._version = x._version_counter
+        result._base = x if x._base is None else x._base
+    if x._rg and mode.enabled and op.vjp is not None and out.dtype.kind == "f":
+        record(op, (x,), params, result, dev)
+    return result
+
+
 def apply_binary(op, a, b):
     """``apply`` for two tensors on one device with one dtype, the common case, with less bookkeeping."""
     ad = a._data
@@ -127,8 +153,31 @@ def apply_binary(op, a, b):
     result._rg = False
     result._node = None
     if (a._rg or b._rg) and mode.enabled and op.vjp is not None and out.dtype.kind == "f":
-        record(op, (a, b), None, result, dev)
+        _record_binary(op, a, b, result, dev)
     return result
+
+
+def _record_binary(op, a, b, result, dev):
+    """``record`` unrolled for two tensor inputs (the hottest path of the forward pass)."""
+    needs = (a._rg, b._rg)
+    node = Node(op, (_edge(a) if needs[0] else None, _edge(b) if needs[1] else None), needs, dev, None)
+    keep, keep_out = op._plans.get(needs) or op.plan(needs)
+    if keep is not None:
+        va, vb = a._version, b._version
+        node.saved = (a if keep[0] else None, b if keep[1] else None)
+        node.saved_versions = (0 if va is None else va.value, 0 if vb is None else vb.value)
+    if keep_out:
+        node.saved_out = (result._data, result._version_counter, result._version.value)
+    result._rg = True
+    result._node = node
+
+
+def _edge(x):
+    parent = x._node
+    if parent is None:
+        parent = x._accum or leaf_accumulator(x)
+    data = x._data
+    return (parent, x._idx, data.shape, data.dtype)
 
 
 def record(op, inputs, params, result, dev):

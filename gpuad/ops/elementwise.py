@@ -6,7 +6,7 @@ gradient equally between the two inputs where they are equal (as PyTorch does).
 """
 import math
 
-from .core import OUT, Op, apply, apply_binary
+from .core import OUT, Op, apply, apply_binary, apply_unary
 from ._lift import one, operands
 from ..dtypes import promote
 from ..tensor import Tensor
@@ -30,7 +30,7 @@ def _binary(op):
 
 def _unary(op, doc):
     def fn(x):
-        return apply(op, (x if x.__class__ is Tensor else one(x),))
+        return apply_unary(op, x if x.__class__ is Tensor else one(x))
     fn.__name__ = op.name
     fn.__doc__ = doc
     return fn

@@ -5,8 +5,9 @@ full torch.max() do); they return values only (like NumPy and torch.amax): use a
 """
 import builtins
 
-from .core import OUT, Op, apply
+from .core import OUT, Op, apply, apply_unary
 from ._lift import one
+from ..tensor import Tensor
 from .elementwise import exp, where
 from .shape import EXPAND
 
@@ -37,7 +38,7 @@ def expand_back(g, shape, axes, keepdims):
     """Broadcast a reduced gradient back to the input's shape (a view: no copy)."""
     if not keepdims and axes is not None:  # a full reduction's 0-d gradient broadcasts as it is
         g = g.reshape(tuple(1 if i in axes else s for i, s in enumerate(shape)))
-    return g if g.shape == shape else apply(EXPAND, (g,), {"shape": shape})
+    return g if g._data.shape == shape else apply_unary(EXPAND, g, {"shape": shape})
 
 
 def _count(shape, axes):
@@ -48,12 +49,18 @@ def _count(shape, axes):
     return n
 
 
+_WHOLE = {"axes": None, "keepdims": False}  # shared, never mutated: the params of a full reduction
+
+
 def _reduction(name, forward, vjp, save=(), promote=None):
     op = Op(name, forward, vjp, save=save, promote=promote)
 
     def fn(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
-        x = one(x)
-        return apply(op, (x,), {"axes": reduce_axes(x, dim, axis, name), "keepdims": _keep(keepdim, keepdims)})
+        if x.__class__ is not Tensor:
+            x = one(x)
+        if dim is None and axis is None and not keepdim and not keepdims:
+            return apply_unary(op, x, _WHOLE)
+        return apply_unary(op, x, {"axes": reduce_axes(x, dim, axis, name), "keepdims": _keep(keepdim, keepdims)})
     fn.__name__ = name
     return op, fn
 

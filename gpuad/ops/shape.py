@@ -7,7 +7,7 @@ import builtins
 
 import numpy as np
 
-from .core import Op, apply
+from .core import Op, apply, apply_unary
 from ._lift import one
 from ..tensor import Tensor
 
@@ -34,8 +34,8 @@ def reshape(x, *shape):
     """The same elements in a new shape (one dimension may be -1). A view where the layout allows."""
     x = one(x)
     shape = shape_arg(shape, "reshape")
-    if shape == x.shape:
-        return apply(RESHAPE, (x,), {"shape": shape})
+    if shape == x._data.shape:
+        return apply_unary(RESHAPE, x, {"shape": shape})
     known = 1
     for s in shape:
         if s != -1:
@@ -43,7 +43,7 @@ def reshape(x, *shape):
     if shape.count(-1) > 1 or (-1 not in shape and known != x.numel()) or \
             (-1 in shape and (known == 0 or x.numel() % known)):
         raise ValueError(f"reshape: cannot view a tensor of shape {x.shape} ({x.numel()} elements) as shape {shape}")
-    return apply(RESHAPE, (x,), {"shape": shape})
+    return apply_unary(RESHAPE, x, {"shape": shape})
 
 
 view = reshape
@@ -146,7 +146,7 @@ def expand(x, *shape):
     if shape == x.shape:
         return x
     try:
-        return apply(EXPAND, (x,), {"shape": shape})
+        return apply_unary(EXPAND, x, {"shape": shape})
     except ValueError:
         raise ValueError(f"expand: shape {x.shape} cannot be broadcast to {shape}") from None
 
