@@ -10,8 +10,9 @@ except ImportError:  # pragma: no cover - depends on the machine
 
 
 def broadcast_to(x, shape):
-    """np.broadcast_to as a read-only strided view, built directly (NumPy's own costs ~4 us on tiny arrays)."""
-    if not x.flags.c_contiguous or not isinstance(x, np.ndarray):
+    """np.broadcast_to as a strided view built directly (NumPy's own costs ~4 us on tiny arrays). Like PyTorch's
+    expand, the view is writable where ``x`` is; the engine never writes into a gradient it does not own."""
+    if not isinstance(x, np.ndarray) or not x.flags.c_contiguous:
         return np.broadcast_to(x, shape)
     lead = len(shape) - x.ndim
     if lead < 0:
@@ -24,9 +25,7 @@ def broadcast_to(x, shape):
             strides.append(0)
         else:
             raise ValueError(f"cannot broadcast shape {x.shape} to {shape}")
-    view = np.ndarray(shape, x.dtype, x, 0, strides)
-    view.flags.writeable = False
-    return view
+    return np.ndarray(shape, x.dtype, x, 0, strides)
 
 
 def extended_namespace(module, **extras):

@@ -128,8 +128,20 @@ def apply_unary(op, x, params=None):
         result._version = x._version_counter
         result._base = x if x._base is None else x._base
     if x._rg and mode.enabled and op.vjp is not None and out.dtype.kind == "f":
-        record(op, (x,), params, result, dev)
+        node = Node(op, (_edge(x),), _NEEDS_ONE, dev, params)
+        keep, keep_out = op._plans.get(_NEEDS_ONE) or op.plan(_NEEDS_ONE)
+        if keep is not None:
+            v = x._version
+            node.saved = (x,)
+            node.saved_versions = (0 if v is None else v.value,)
+        if keep_out:
+            node.saved_out = (out, result._version_counter, result._version.value)
+        result._rg = True
+        result._node = node
     return result
+
+
+_NEEDS_ONE = (True,)
 
 
 def apply_binary(op, a, b):
