@@ -7,12 +7,10 @@ grad mode records a Node.
 """
 import numpy as np
 
-from ..autograd.graph import Node, leaf_accumulator
+from ..autograd.graph import Node, edge_of
 from ..autograd.grad_mode import mode
 from ..dtypes import get_default_dtype, promote
 from ..tensor import Tensor, wrap
-
-_new = object.__new__
 
 REGISTRY = {}
 OUT = -1  # in a save spec, the op's output
@@ -119,23 +117,19 @@ def apply_unary(op, x, params=None):
         raise _explain(op, (x,), exc) from None
     if out.__class__ is not backend.ndarray:
         out = backend.asarray(out)
-    result = _new(Tensor)
-    result._data = out
-    result._device = dev
-    result._rg = False
-    result._node = None
+    result = wrap(out, dev)
     if op.view:
         result._version = x._version_counter
         result._base = x if x._base is None else x._base
     if x._rg and mode.enabled and op.vjp is not None and out.dtype.kind == "f":
-        node = Node(op, (_edge(x),), _NEEDS_ONE, dev, params)
+        node = Node(op, (edge_of(x),), _NEEDS_ONE, dev, params)
         keep, keep_out = op._plans.get(_NEEDS_ONE) or op.plan(_NEEDS_ONE)
         if keep is not None:
             v = x._version
             node.saved = (x,)
             node.saved_versions = (0 if v is None else v.value,)
         if keep_out:
-            node.saved_out = (out, result._version_counter, result._version.value)
+            _save_output(node, result)
         result._rg = True
         result._node = node
     return result
@@ -159,11 +153,7 @@ def apply_binary(op, a, b):
         raise _explain(op, (a, b), exc) from None
     if out.__class__ is not backend.ndarray:
         out = backend.asarray(out)
-    result = _new(Tensor)
-    result._data = out
-    result._device = dev
-    result._rg = False
-    result._node = None
+    result = wrap(out, dev)
     if (a._rg or b._rg) and mode.enabled and op.vjp is not None and out.dtype.kind == "f":
         _record_binary(op, a, b, result, dev)
     return result
@@ -172,24 +162,21 @@ def apply_binary(op, a, b):
 def _record_binary(op, a, b, result, dev):
     """``record`` unrolled for two tensor inputs (the hottest path of the forward pass)."""
     needs = (a._rg, b._rg)
-    node = Node(op, (_edge(a) if needs[0] else None, _edge(b) if needs[1] else None), needs, dev, None)
+    node = Node(op, (edge_of(a) if needs[0] else None, edge_of(b) if needs[1] else None), needs, dev, None)
     keep, keep_out = op._plans.get(needs) or op.plan(needs)
     if keep is not None:
         va, vb = a._version, b._version
         node.saved = (a if keep[0] else None, b if keep[1] else None)
         node.saved_versions = (0 if va is None else va.value, 0 if vb is None else vb.value)
     if keep_out:
-        node.saved_out = (result._data, result._version_counter, result._version.value)
+        _save_output(node, result)
     result._rg = True
     result._node = node
 
 
-def _edge(x):
-    parent = x._node
-    if parent is None:
-        parent = x._accum or leaf_accumulator(x)
-    data = x._data
-    return (parent, x._idx, data.shape, data.dtype)
+def _save_output(node, result):
+    """Keep the output's array with the version it has now; the node re-attaches it on unpacking."""
+    node.saved_out = (result._data, result._version_counter, result._version.value)
 
 
 def record(op, inputs, params, result, dev):
@@ -198,11 +185,7 @@ def record(op, inputs, params, result, dev):
     needs = []
     for x in inputs:
         if isinstance(x, Tensor) and x._rg:
-            parent = x._node
-            if parent is None:
-                parent = x._accum or leaf_accumulator(x)
-            data = x._data
-            edges.append((parent, x._idx, data.shape, data.dtype))
+            edges.append(edge_of(x))
             needs.append(True)
         else:
             edges.append(None)
@@ -224,7 +207,7 @@ def record(op, inputs, params, result, dev):
         node.saved = saved
         node.saved_versions = versions
     if keep_out:
-        node.saved_out = (result._data, result._version_counter, result._version.value)
+        _save_output(node, result)
     result._rg = True
     result._node = node
     return node
