@@ -25,6 +25,7 @@ class Tensor:
     _version = None   # _Version, created on first in-place change, save-as-output or view
     _accum = None     # the AccumulateGrad sink of a leaf
     _base = None      # the tensor this one is a view of
+    _fw = None        # (dual level id, tangent) in forward mode
     __array_ufunc__ = None  # NumPy defers `ndarray * tensor` to Tensor.__rmul__
     __hash__ = object.__hash__
 

@@ -98,6 +98,7 @@ CASES = {
                 (lambda a: a[a > 0], [away_from_zero(3, 4)]), (lambda a: a[G.tensor(IDX)], [normal(4)])],
     "index_backward": [(lambda a: G.ops.shape.index_backward(a, (3,), (IDX,), False), [normal(4)])],
     "clone": [(lambda a: a.clone(), [normal(3)])],
+    "alias": [(G.ops.convert.alias, [normal(2, 2)])],
     "contiguous": [(lambda a: a.T.contiguous(), [normal(3, 2)])],
     "matmul": [(lambda a, b: a @ b, [normal(3, 4), normal(4, 2)]), (lambda a, b: a @ b, [normal(4), normal(4)]),
                (lambda a, b: a @ b, [normal(4), normal(2, 4, 3)]), (lambda a, b: a @ b, [normal(2, 3, 4), normal(4)]),

@@ -94,6 +94,9 @@ class Function:
     def backward(ctx, *grads):
         raise NotImplementedError("a Function subclass must define backward(ctx, *grads) to be differentiated")
 
+    # Optionally: ``jvp(ctx, *tangents)`` (one tangent per forward argument, None where it has none) returning the
+    # outputs' tangents, for forward mode. Without it, forward mode through the Function raises.
+
     @classmethod
     def apply(cls, *args):
         op = cls.__dict__.get("_op_record")
@@ -135,7 +138,34 @@ class Function:
                     if w._data.dtype.kind == "f" and id(o) not in ctx._non_differentiable:
                         w._rg, w._node, w._idx = True, node, k
                     k += 1
+        if mode.fw_level:
+            _forward_mode(cls, ctx, args, wrapped)
         return wrapped[0] if single else tuple(wrapped)
+
+
+def _forward_mode(cls, ctx, args, outputs):
+    """Give the outputs their tangents through the Function's ``jvp``, when any argument carries a tangent."""
+    from .forward_ad import tangent_of
+    tangents = tuple(tangent_of(a) for a in args)
+    if all(t is None for t in tangents):
+        return
+    jvp = getattr(cls, "jvp", None)
+    if jvp is None:
+        raise RuntimeError(f"{cls.__name__} has no jvp(ctx, *tangents): define it to use this Function in forward "
+                           f"mode (gpuad.func.jvp, jacfwd, hessian, dual tensors)")
+    level = mode.fw_level
+    mode.fw_level = 0
+    try:
+        result = jvp(ctx, *tangents)
+    finally:
+        mode.fw_level = level
+    result = result if isinstance(result, tuple) else (result,)
+    tensors = [o for o in outputs if isinstance(o, Tensor)]
+    if len(result) != len(tensors):
+        raise RuntimeError(f"{cls.__name__}.jvp returned {len(result)} tangent(s) for {len(tensors)} output(s)")
+    for o, t in zip(tensors, result):
+        if t is not None:
+            o._fw = (level, t)
 
 
 def once_differentiable(backward):

@@ -4,7 +4,8 @@ import threading
 
 
 class _Mode(threading.local):
-    enabled = True
+    enabled = True   # reverse mode: ops record the graph
+    fw_level = 0     # forward mode: the id of the active dual level, 0 when none is active
 
 
 mode = _Mode()

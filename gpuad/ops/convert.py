@@ -13,10 +13,14 @@ def _to_device(x, device):
     from ..tensor import wrap
     from ..autograd.grad_mode import mode
     from .core import record
+    from .core import forward_tangent
     data = _to_device_forward(None, x._data, x._device, device)
     out = wrap(data, device)
+    params = {"src": x._device, "dst": device}
     if x._rg and mode.enabled:
-        record(TO_DEVICE, (x,), {"src": x._device, "dst": device}, out, device)
+        record(TO_DEVICE, (x,), params, out, device)
+    if mode.fw_level and x._fw is not None:
+        forward_tangent(TO_DEVICE, (x,), params, out)
     return out
 
 
@@ -24,8 +28,16 @@ def _to_device_vjp(n, g):
     return to_device(g, n.params["src"])
 
 
-TO_DTYPE = Op("to_dtype", lambda xp, x, dtype: x.astype(dtype), lambda n, g: g)
-TO_DEVICE = Op("to_device", _to_device_forward, _to_device_vjp)
+TO_DTYPE = Op("to_dtype", lambda xp, x, dtype: x.astype(dtype), lambda n, g: g,
+              jvp=lambda c, t: to_dtype(t, c.params["dtype"]))
+TO_DEVICE = Op("to_device", _to_device_forward, _to_device_vjp, jvp=lambda c, t: to_device(t, c.params["dst"]))
+ALIAS = Op("alias", lambda xp, x: x.view(), lambda n, g: g, jvp=lambda c, t: t, view=True)
+
+
+def alias(x):
+    """A new tensor object viewing ``x``'s data, with ``x``'s history (make_dual and unpack_dual build on it)."""
+    from .core import apply_unary
+    return apply_unary(ALIAS, x)
 
 
 def to_dtype(x, dtype):

@@ -21,15 +21,21 @@ class Op:
 
     forward(xp, *arrays, **params) -> array
     vjp(node, grad) -> one gradient per input (None where ``node.needs[i]`` is False), written in Tensor ops
+    jvp(ctx, *tangents) -> the output's tangent (tangents are None for inputs without one), written in Tensor ops
+        and on trailing dimensions, so that tangents with a leading batch dimension work too
     save: for each input, the indices of the inputs (or OUT) its gradient needs; "all" saves every input for each
     promote: "binary" (PyTorch's type promotion between operands), "float" (integers become the default float), None
     view: the output shares memory, and so the in-place version counter, with input 0
+    broadcasting: inputs broadcast against each other (batched tangents are aligned before the JVP)
     cuda: optional ``(backend, *arrays, **params) -> array`` running our own kernel from ``kernels/`` on CUDA
     """
-    __slots__ = ("name", "forward", "vjp", "jvp", "save", "promote", "view", "node_name", "_plans", "cuda")
+    __slots__ = ("name", "forward", "vjp", "jvp", "save", "promote", "view", "broadcasting", "node_name", "_plans",
+                 "cuda")
 
-    def __init__(self, name, forward, vjp=None, *, save=(), promote=None, view=False, jvp=None, cuda=None):
+    def __init__(self, name, forward, vjp=None, *, save=(), promote=None, view=False, jvp=None, cuda=None,
+                 broadcasting=False):
         self.name = name
+        self.broadcasting = broadcasting
         self.forward = forward
         self.vjp = vjp
         self.jvp = jvp
@@ -101,6 +107,8 @@ def apply(op, inputs, params=None):
         result._base = base if base._base is None else base._base
     if rg and mode.enabled and op.vjp is not None and out.dtype.kind == "f":
         record(op, inputs, params, result, dev)
+    if mode.fw_level:
+        forward_tangent(op, inputs, params, result)
     return result
 
 
@@ -132,6 +140,8 @@ def apply_unary(op, x, params=None):
             _save_output(node, result)
         result._rg = True
         result._node = node
+    if mode.fw_level and x._fw is not None:
+        forward_tangent(op, (x,), params, result)
     return result
 
 
@@ -156,6 +166,8 @@ def apply_binary(op, a, b):
     result = wrap(out, dev)
     if (a._rg or b._rg) and mode.enabled and op.vjp is not None and out.dtype.kind == "f":
         _record_binary(op, a, b, result, dev)
+    if mode.fw_level and (a._fw is not None or b._fw is not None):
+        forward_tangent(op, (a, b), None, result)
     return result
 
 
@@ -211,6 +223,52 @@ def record(op, inputs, params, result, dev):
     result._rg = True
     result._node = node
     return node
+
+
+class JvpContext:
+    """What a JVP rule sees: the same ``inputs``/``out``/``params``/``needs`` names a VJP sees on its node, plus
+    ``batch``, the number of leading batch dimensions the tangents carry."""
+    __slots__ = ("inputs", "out", "params", "needs", "batch")
+
+    def __init__(self, inputs, out, params, needs, batch):
+        self.inputs, self.out, self.params, self.needs, self.batch = inputs, out, params or {}, needs, batch
+
+
+def forward_tangent(op, inputs, params, result):
+    """Forward mode: give ``result`` the tangent that ``op``'s JVP rule computes from its inputs' tangents."""
+    level = mode.fw_level
+    tangents = [x._fw[1] if isinstance(x, Tensor) and x._fw is not None and x._fw[0] == level else None
+                for x in inputs]
+    first = next((i for i, t in enumerate(tangents) if t is not None), None)
+    if first is None or result._data.dtype.kind != "f":
+        return
+    if op.jvp is None:
+        if op.vjp is None:
+            return  # not differentiable (comparisons, argmax ...): no tangent
+        raise RuntimeError(f"{op.name} has no forward-mode (JVP) rule")
+    batch = tangents[first].ndim - inputs[first].ndim
+    if batch and op.broadcasting:
+        tangents = [align_batched(t, x.ndim, result.ndim) if t is not None else None for t, x in zip(tangents, inputs)]
+    ctx = JvpContext(inputs, result, params, tuple(t is not None for t in tangents), batch)
+    mode.fw_level = 0  # the rule computes on primals: their own tangents must not propagate again
+    try:
+        tangent = op.jvp(ctx, *tangents)
+    finally:
+        mode.fw_level = level
+    if tangent is not None:
+        if tangent.dtype != result.dtype:
+            tangent = tangent.to(result.dtype)
+        result._fw = (level, tangent)
+
+
+def align_batched(t, ndim, out_ndim):
+    """A batched tangent of an ``ndim``-dimensional primal, with ones inserted after the batch dimension so that it
+    broadcasts against an ``out_ndim``-dimensional result (right-aligned broadcasting would misplace the batch)."""
+    lead = out_ndim - ndim
+    if lead <= 0:
+        return t
+    batch = t.ndim - ndim
+    return t.reshape(t.shape[:batch] + (1,) * lead + t.shape[batch:])
 
 
 def _promote(op, datas):

@@ -36,64 +36,95 @@ def _unary(op, doc):
     return fn
 
 
+# --- declaring an op by its partial derivatives -----------------------------------------------------------------
+def _scale(g, d):
+    """g * d, with the constants 1, -1 and 0 spelled without a multiply where possible."""
+    if d.__class__ is int:
+        return g if d == 1 else -g if d == -1 else g * d
+    return g * d
+
+
+def elementwise(name, forward, partials, **options):
+    """An op whose VJP and JVP both come from ``partials(ctx)``: the derivative of the output with respect to each
+    input (None where ``ctx.needs[i]`` is False). VJP: g * d_i per input; JVP: sum of t_i * d_i. Declaring the
+    derivative once keeps the two modes consistent by construction."""
+    def vjp(n, g):
+        return tuple(None if d is None else _scale(g, d) for d in partials(n))
+
+    def jvp(ctx, *tangents):
+        total = None
+        for t, d in zip(tangents, partials(ctx)):
+            if t is not None:
+                term = _scale(t, d)
+                total = term if total is None else total + term
+        return total
+    return Op(name, forward, vjp, jvp=jvp, **options)
+
+
+def _binary_op(name, forward, partials, save=(), promote="binary"):
+    return elementwise(name, forward, partials, save=save, promote=promote, broadcasting=True)
+
+
 # --- arithmetic ---------------------------------------------------------------------------------------------------
-def _add_vjp(n, g):
-    return g if n.needs[0] else None, g if n.needs[1] else None
-
-
-def _sub_vjp(n, g):
-    return g if n.needs[0] else None, -g if n.needs[1] else None
-
-
-def _mul_vjp(n, g):
+def _mul_partials(n):
     a, b = n.inputs
-    return g * b if n.needs[0] else None, g * a if n.needs[1] else None
+    return b if n.needs[0] else None, a if n.needs[1] else None
 
 
 def _div_vjp(n, g):
     a, b = n.inputs
-    ga = g / b if n.needs[0] else None
-    gb = -g * n.out / b if n.needs[1] else None
-    return ga, gb
+    return g / b if n.needs[0] else None, -g * n.out / b if n.needs[1] else None
 
 
-def _pow_vjp(n, g):
+def _div_jvp(c, ta, tb):
+    a, b = c.inputs
+    if tb is None:
+        return ta / b
+    t = -tb * c.out / b
+    return t if ta is None else ta / b + t
+
+
+def _pow_partials(n):
     a, b = n.inputs
-    ga = gb = None
+    da = db = None
     if n.needs[0]:
         if isinstance(b, Tensor):
-            ga = where(b == 0, 0.0, g * b * a ** (b - 1))
+            da = where(b == 0, 0.0, b * a ** (b - 1))
         else:
-            ga = g * 0.0 if b == 0 else g * b * a ** (b - 1)
+            da = 0 if b == 0 else b * a ** (b - 1)
     if n.needs[1]:  # d/db a**b = a**b log a, taken as 0 where a == 0 and b >= 0 (PyTorch's convention)
-        ga_zero = (a == 0) & (b >= 0) if isinstance(a, Tensor) else (a == 0)
+        a_zero = (a == 0) & (b >= 0) if isinstance(a, Tensor) else (a == 0)
         log_a = log(a) if isinstance(a, Tensor) else math.log(a) if a > 0 else float("nan")
-        gb = where(ga_zero, 0.0, g * n.out * log_a)
-    return ga, gb
+        db = where(a_zero, 0.0, n.out * log_a)
+    return da, db
 
 
-def _maximum_vjp(n, g):
-    a, b = n.inputs
-    return _split_at_ties(n, g, a, b, a > b)
-
-
-def _minimum_vjp(n, g):
-    a, b = n.inputs
-    return _split_at_ties(n, g, a, b, a < b)
-
-
-def _split_at_ties(n, g, a, b, a_wins):
+def _tie_share(a, b, a_wins):
+    """1 where a wins, 0.5 at ties, 0 where b wins: maximum/minimum split the gradient equally at ties."""
     share = where(a_wins, 1.0, where(a == b, 0.5, 0.0))
-    return g * share if n.needs[0] else None, g * (1.0 - share) if n.needs[1] else None
+    return share
 
 
-ADD = Op("add", lambda xp, a, b: a + b, _add_vjp, promote="binary")
-SUB = Op("sub", lambda xp, a, b: a - b, _sub_vjp, promote="binary")
-MUL = Op("mul", lambda xp, a, b: a * b, _mul_vjp, save=((1,), (0,)), promote="binary")
-DIV = Op("div", lambda xp, a, b: xp.true_divide(a, b), _div_vjp, save=((1,), (1, OUT)), promote="float")
-POW = Op("pow", lambda xp, a, b: a ** b, _pow_vjp, save=((0, 1), (0, 1, OUT)), promote="binary")
-MAXIMUM = Op("maximum", lambda xp, a, b: xp.maximum(a, b), _maximum_vjp, save="all", promote="binary")
-MINIMUM = Op("minimum", lambda xp, a, b: xp.minimum(a, b), _minimum_vjp, save="all", promote="binary")
+def _maximum_partials(n):
+    a, b = n.inputs
+    share = _tie_share(a, b, a > b)
+    return share if n.needs[0] else None, 1.0 - share if n.needs[1] else None
+
+
+def _minimum_partials(n):
+    a, b = n.inputs
+    share = _tie_share(a, b, a < b)
+    return share if n.needs[0] else None, 1.0 - share if n.needs[1] else None
+
+
+ADD = _binary_op("add", lambda xp, a, b: a + b, lambda n: (1 if n.needs[0] else None, 1 if n.needs[1] else None))
+SUB = _binary_op("sub", lambda xp, a, b: a - b, lambda n: (1 if n.needs[0] else None, -1 if n.needs[1] else None))
+MUL = _binary_op("mul", lambda xp, a, b: a * b, _mul_partials, save=((1,), (0,)))
+DIV = Op("div", lambda xp, a, b: xp.true_divide(a, b), _div_vjp, jvp=_div_jvp, save=((1,), (1, OUT)),
+         promote="float", broadcasting=True)
+POW = _binary_op("pow", lambda xp, a, b: a ** b, _pow_partials, save=((0, 1), (0, 1, OUT)))
+MAXIMUM = _binary_op("maximum", lambda xp, a, b: xp.maximum(a, b), _maximum_partials, save="all")
+MINIMUM = _binary_op("minimum", lambda xp, a, b: xp.minimum(a, b), _minimum_partials, save="all")
 
 add = _binary(ADD)
 sub = subtract = _binary(SUB)
@@ -116,76 +147,88 @@ def _softplus_forward(xp, x, beta, threshold):
     return xp.where(bx > threshold, x, soft)
 
 
+def _softplus_derivative(n):
+    bx = n.inputs[0] * n.params["beta"]
+    return (where(bx > n.params["threshold"], 1.0, sigmoid(bx)),)
+
+
 def _gelu_forward(xp, x, approximate):
     if approximate == "tanh":
         return 0.5 * x * (1 + xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
     return 0.5 * x * (1 + xp.erf(x * _INV_SQRT_2))
 
 
-def _gelu_vjp(n, g):
+def _gelu_derivative(n):
     (x,) = n.inputs
     if n.params["approximate"] == "tanh":
         t = tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
-        return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x))
+        return (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x),)
     cdf = 0.5 * (1 + erf(x * _INV_SQRT_2))
     pdf = exp(-0.5 * x * x) * _INV_SQRT_2PI
-    return g * (cdf + x * pdf)
+    return (cdf + x * pdf,)
 
 
 def _clamp_forward(xp, x, min, max):  # noqa: A002 - PyTorch's argument names
     return xp.clip(x, min, max)
 
 
-def _clamp_vjp(n, g):
+def _clamp_derivative(n):
     (x,) = n.inputs
     lo, hi = n.params["min"], n.params["max"]
-    inside = (x >= lo) if hi is None else (x <= hi) if lo is None else (x >= lo) & (x <= hi)
-    return g * inside
+    return ((x >= lo) if hi is None else (x <= hi) if lo is None else (x >= lo) & (x <= hi),)
 
 
 def _cuda_unary(source, template):
     return lambda backend, x: backend.launch_unary(source, template, x)
 
 
-NEG = Op("neg", lambda xp, x: -x, lambda n, g: -g)
-ABS = Op("abs", lambda xp, x: xp.abs(x), lambda n, g: g * sign(n.inputs[0]), save=((0,),))
-SIGN = Op("sign", lambda xp, x: xp.sign(x), lambda n, g: g * 0.0)
-EXP = Op("exp", lambda xp, x: xp.exp(x), lambda n, g: g * n.out, save=((OUT,),), promote="float")
-LOG = Op("log", lambda xp, x: xp.log(x), lambda n, g: g / n.inputs[0], save=((0,),), promote="float")
-LOG1P = Op("log1p", lambda xp, x: xp.log1p(x), lambda n, g: g / (n.inputs[0] + 1), save=((0,),), promote="float")
-SQRT = Op("sqrt", lambda xp, x: xp.sqrt(x), lambda n, g: g / (2 * n.out), save=((OUT,),), promote="float")
-SIN = Op("sin", lambda xp, x: xp.sin(x), lambda n, g: g * cos(n.inputs[0]), save=((0,),), promote="float")
-COS = Op("cos", lambda xp, x: xp.cos(x), lambda n, g: -g * sin(n.inputs[0]), save=((0,),), promote="float")
-TAN = Op("tan", lambda xp, x: xp.tan(x), lambda n, g: g * (1 + n.out * n.out), save=((OUT,),), promote="float")
-TANH = Op("tanh", lambda xp, x: xp.tanh(x), lambda n, g: g * (1 - n.out * n.out), save=((OUT,),), promote="float")
-ERF = Op("erf", lambda xp, x: xp.erf(x),
-         lambda n, g: g * (_TWO_OVER_SQRT_PI * exp(-n.inputs[0] * n.inputs[0])), save=((0,),), promote="float")
-SIGMOID = Op("sigmoid", _sigmoid_forward, lambda n, g: g * (n.out * (1 - n.out)), save=((OUT,),), promote="float",
-             cuda=_cuda_unary("activations.cu", "sigmoid_fwd<{T}>"))
-RELU = Op("relu", lambda xp, x: xp.maximum(x, 0), lambda n, g: g * (n.out > 0), save=((OUT,),))
-GELU = Op("gelu", _gelu_forward, _gelu_vjp, save=((0,),), promote="float",
-          cuda=lambda backend, x, approximate: backend.launch_unary(
-              "activations.cu", "gelu_fwd<{T}, %s>" % ("true" if approximate == "tanh" else "false"), x))
-SOFTPLUS = Op("softplus", _softplus_forward,
-              lambda n, g: g * where(n.inputs[0] * n.params["beta"] > n.params["threshold"], 1.0,
-                                     sigmoid(n.inputs[0] * n.params["beta"])),
-              save=((0,),), promote="float")
-CLAMP = Op("clamp", _clamp_forward, _clamp_vjp, save=((0,),))
+def _unary_op(name, forward, derivative, save=(), promote="float", **options):
+    return elementwise(name, forward, derivative, save=save, promote=promote, **options)
+
+
+_X, _Y = ((0,),), ((OUT,),)  # save specs: the input, or the output
+NEG = _unary_op("neg", lambda xp, x: -x, lambda n: (-1,), promote=None)
+ABS = _unary_op("abs", lambda xp, x: xp.abs(x), lambda n: (sign(n.inputs[0]),), save=_X, promote=None)
+SIGN = _unary_op("sign", lambda xp, x: xp.sign(x), lambda n: (0.0,), promote=None)
+EXP = _unary_op("exp", lambda xp, x: xp.exp(x), lambda n: (n.out,), save=_Y)
+LOG = _unary_op("log", lambda xp, x: xp.log(x), lambda n: (1.0 / n.inputs[0],), save=_X)
+LOG1P = _unary_op("log1p", lambda xp, x: xp.log1p(x), lambda n: (1.0 / (n.inputs[0] + 1),), save=_X)
+SQRT = _unary_op("sqrt", lambda xp, x: xp.sqrt(x), lambda n: (0.5 / n.out,), save=_Y)
+SIN = _unary_op("sin", lambda xp, x: xp.sin(x), lambda n: (cos(n.inputs[0]),), save=_X)
+COS = _unary_op("cos", lambda xp, x: xp.cos(x), lambda n: (-sin(n.inputs[0]),), save=_X)
+TAN = _unary_op("tan", lambda xp, x: xp.tan(x), lambda n: (1 + n.out * n.out,), save=_Y)
+TANH = _unary_op("tanh", lambda xp, x: xp.tanh(x), lambda n: (1 - n.out * n.out,), save=_Y)
+ERF = _unary_op("erf", lambda xp, x: xp.erf(x),
+                lambda n: (_TWO_OVER_SQRT_PI * exp(-n.inputs[0] * n.inputs[0]),), save=_X)
+SIGMOID = _unary_op("sigmoid", _sigmoid_forward, lambda n: (n.out * (1 - n.out),), save=_Y,
+                    cuda=_cuda_unary("activations.cu", "sigmoid_fwd<{T}>"))
+RELU = _unary_op("relu", lambda xp, x: xp.maximum(x, 0), lambda n: (n.out > 0,), save=_Y, promote=None)
+GELU = _unary_op("gelu", _gelu_forward, _gelu_derivative, save=_X,
+                 cuda=lambda backend, x, approximate: backend.launch_unary(
+                     "activations.cu", "gelu_fwd<{T}, %s>" % ("true" if approximate == "tanh" else "false"), x))
+SOFTPLUS = _unary_op("softplus", _softplus_forward, _softplus_derivative, save=_X)
+CLAMP = _unary_op("clamp", _clamp_forward, _clamp_derivative, save=_X, promote=None)
+FLOOR = _unary_op("floor", lambda xp, x: xp.floor(x), lambda n: (0.0,), promote=None)
+CEIL = _unary_op("ceil", lambda xp, x: xp.ceil(x), lambda n: (0.0,), promote=None)
+ROUND = _unary_op("round", lambda xp, x: xp.round(x), lambda n: (0.0,), promote=None)
 
 neg = negative = _unary(NEG, "-x.")
 abs = absolute = _unary(ABS, "|x|; the gradient at 0 is 0.")  # noqa: A001
 sign = _unary(SIGN, "-1, 0 or 1; its gradient is zero everywhere.")
-exp = _unary(EXP, "e**x; the VJP reuses the saved output.")
+exp = _unary(EXP, "e**x; the derivative reuses the saved output.")
 log = _unary(LOG, "Natural logarithm.")
 log1p = _unary(LOG1P, "log(1 + x), accurate for small x.")
-sqrt = _unary(SQRT, "Square root; the VJP reuses the saved output.")
+sqrt = _unary(SQRT, "Square root; the derivative reuses the saved output.")
 sin = _unary(SIN, "Sine.")
 cos = _unary(COS, "Cosine.")
-tan = _unary(TAN, "Tangent; the VJP reuses the saved output.")
-tanh = _unary(TANH, "Hyperbolic tangent; the VJP reuses the saved output.")
+tan = _unary(TAN, "Tangent; the derivative reuses the saved output.")
+tanh = _unary(TANH, "Hyperbolic tangent; the derivative reuses the saved output.")
 erf = _unary(ERF, "The error function (exact to machine precision without SciPy too).")
-sigmoid = _unary(SIGMOID, "1 / (1 + exp(-x)), computed without overflow; the VJP reuses the saved output.")
+sigmoid = _unary(SIGMOID, "1 / (1 + exp(-x)), computed without overflow; the derivative reuses the saved output.")
 relu = _unary(RELU, "max(x, 0); the gradient at 0 is 0.")
+floor = _unary(FLOOR, "Round down; zero gradient.")
+ceil = _unary(CEIL, "Round up; zero gradient.")
+round = _unary(ROUND, "Round half to even; zero gradient.")  # noqa: A001
 
 
 def gelu(x, approximate="none"):
@@ -236,7 +279,12 @@ def _where_forward(xp, cond, a, b):
     return xp.where(cond, a, b)
 
 
-WHERE = Op("where", _where_forward, _where_vjp, save=((), (0,), (0,)))
+def _where_jvp(c, t_cond, ta, tb):
+    cond = c.inputs[0]
+    return where(cond, 0.0 if ta is None else ta, 0.0 if tb is None else tb)
+
+
+WHERE = Op("where", _where_forward, _where_vjp, jvp=_where_jvp, save=((), (0,), (0,)), broadcasting=True)
 
 
 def where(condition, a, b):
@@ -275,6 +323,3 @@ bitwise_not = _unary(Op("bitwise_not", lambda xp, x: ~x), "~x: not for bool tens
 isnan = _unary(Op("isnan", lambda xp, x: xp.isnan(x)), "True where x is NaN.")
 isinf = _unary(Op("isinf", lambda xp, x: xp.isinf(x)), "True where x is infinite.")
 isfinite = _unary(Op("isfinite", lambda xp, x: xp.isfinite(x)), "True where x is finite.")
-floor = _unary(Op("floor", lambda xp, x: xp.floor(x), lambda n, g: g * 0.0), "Round down; zero gradient.")
-ceil = _unary(Op("ceil", lambda xp, x: xp.ceil(x), lambda n, g: g * 0.0), "Round up; zero gradient.")
-round = _unary(Op("round", lambda xp, x: xp.round(x), lambda n, g: g * 0.0), "Round half to even; zero gradient.")  # noqa: A001,E501

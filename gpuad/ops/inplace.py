@@ -38,6 +38,8 @@ def commit(self, result, who):
     _write(self, result._data, who)
     if result._node is not None:
         self._node, self._idx, self._rg = result._node, result._idx, True
+    if result._fw is not None or self._fw is not None:
+        self._fw = result._fw
     return self
 
 
@@ -51,7 +53,11 @@ def _write(self, data, who, index=Ellipsis):
 
 
 def _needs_graph(self, other):
-    return mode.enabled and (self._rg or (isinstance(other, Tensor) and other._rg))
+    """Whether the in-place op must go through the out-of-place op (to record it, or to carry a tangent)."""
+    other_is_tensor = isinstance(other, Tensor)
+    if mode.enabled and (self._rg or (other_is_tensor and other._rg)):
+        return True
+    return bool(mode.fw_level) and (self._fw is not None or (other_is_tensor and other._fw is not None))
 
 
 def _inplace_binary(name, out_of_place, ufunc):
@@ -122,7 +128,15 @@ def zero_(self):
     return fill_(self, 0)
 
 
-COPY_FROM = Op("copy", lambda xp, src, shape, dtype: xp.broadcast_to(src, shape).astype(dtype), lambda n, g: g)
+def _copy_jvp(c, t):
+    from .core import align_batched
+    from .shape import batch_shape
+    shape = c.params["shape"]
+    return align_batched(t, c.inputs[0].ndim, len(shape)).expand(batch_shape(c, t) + shape).to(c.params["dtype"])
+
+
+COPY_FROM = Op("copy", lambda xp, src, shape, dtype: xp.broadcast_to(src, shape).astype(dtype), lambda n, g: g,
+               jvp=_copy_jvp)
 
 
 def copy_(self, src):
@@ -166,7 +180,23 @@ def _index_put_vjp(n, g):
     return gx, gv
 
 
-INDEX_PUT = Op("index_put", _index_put_forward, _index_put_vjp, promote="binary")
+def _index_put_jvp(c, tx, tv):
+    from .core import align_batched
+    from .shape import batch_shape, batched_index
+    from ..factories import zeros
+    x, v = c.inputs
+    ref = tx if tx is not None else tv
+    batch = batch_shape(c, tx) if tx is not None else tv.shape[:tv.ndim - v.ndim]
+    if tx is None:
+        tx = zeros(batch + x.shape, dtype=ref.dtype, device=ref.device)
+    if tv is None:
+        tv = zeros(batch + v.shape, dtype=ref.dtype, device=ref.device)
+    index = c.params["index"]
+    selected = x._data[index].ndim
+    return apply(INDEX_PUT, (tx, align_batched(tv, v.ndim, selected)), {"index": batched_index(c, tx, index)})
+
+
+INDEX_PUT = Op("index_put", _index_put_forward, _index_put_vjp, promote="binary", jvp=_index_put_jvp)
 
 
 def setitem(self, index, value):

@@ -27,7 +27,36 @@ def _matmul_vjp(n, g):
     return ga, gb
 
 
-MATMUL = Op("matmul", lambda xp, a, b: xp.matmul(a, b), _matmul_vjp, save=((1,), (0,)), promote="binary")
+def _matmul_jvp(c, ta, tb):
+    """ta @ b + a @ tb, written so that tangents with one leading batch dimension work too."""
+    a, b = c.inputs
+    if c.batch and a.ndim >= 2 and b.ndim >= 2:  # put the batch dim in front of both operands' own batch dims
+        from .core import align_batched
+        nd = max(a.ndim, b.ndim)
+        ta = None if ta is None else align_batched(ta, a.ndim, nd)
+        tb = None if tb is None else align_batched(tb, b.ndim, nd)
+    out = None
+    if ta is not None:
+        if a.ndim == 1 and ta.ndim == 2 and b.ndim >= 2:  # a batch of row vectors against b's matrices
+            ta = ta.reshape((ta.shape[0],) + (1,) * (b.ndim - 2) + (1, ta.shape[1]))
+            out = (ta @ b).squeeze(-2)
+        else:
+            out = ta @ b
+    if tb is not None:
+        if b.ndim == 1 and tb.ndim == 2:  # a batch of vectors on the right
+            if a.ndim == 1:
+                term = tb @ a
+            else:
+                tb = tb.reshape((tb.shape[0],) + (1,) * (a.ndim - 2) + (tb.shape[1], 1))
+                term = (a @ tb).squeeze(-1)
+        else:
+            term = a @ tb
+        out = term if out is None else out + term
+    return out
+
+
+MATMUL = Op("matmul", lambda xp, a, b: xp.matmul(a, b), _matmul_vjp, save=((1,), (0,)), promote="binary",
+            jvp=_matmul_jvp)
 
 
 def _check_matmul(a, b, who):

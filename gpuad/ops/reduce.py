@@ -41,6 +41,19 @@ def expand_back(g, shape, axes, keepdims):
     return g if g._data.shape == shape else apply_unary(EXPAND, g, {"shape": shape})
 
 
+def trailing_axes(axes, ndim):
+    """The reduced axes counted from the end, so a rule applies unchanged to tangents with leading batch dims."""
+    return tuple(range(-ndim, 0)) if axes is None else tuple(a - ndim for a in axes)
+
+
+def _reduced_jvp(weights):
+    """JVP of a reduction whose output is the sum over the reduced axes of tangent * weights(ctx)."""
+    def jvp(c, t):
+        x = c.inputs[0]
+        return (t * weights(c)).sum(trailing_axes(c.params["axes"], x.ndim), c.params["keepdims"])
+    return jvp
+
+
 def _count(shape, axes):
     n = 1
     for i, s in enumerate(shape):
@@ -52,8 +65,8 @@ def _count(shape, axes):
 _WHOLE = {"axes": None, "keepdims": False}  # shared, never mutated: the params of a full reduction
 
 
-def _reduction(name, forward, vjp, save=(), promote=None):
-    op = Op(name, forward, vjp, save=save, promote=promote)
+def _reduction(name, forward, vjp, save=(), promote=None, jvp=None):
+    op = Op(name, forward, vjp, save=save, promote=promote, jvp=jvp)
 
     def fn(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
         if x.__class__ is not Tensor:
@@ -74,13 +87,17 @@ def _mean_vjp(n, g):
     return expand_back(g / _count(shape, n.params["axes"]), shape, n.params["axes"], n.params["keepdims"])
 
 
-def _extreme_vjp(n, g):
+def _extreme_share(n):
+    """1/k at each of the k elements equal to the max (or min), 0 elsewhere: how the derivative is split at ties."""
     (x,) = n.inputs
     axes, keepdims = n.params["axes"], n.params["keepdims"]
-    out = expand_back(n.out, x.shape, axes, keepdims)
-    hit = (x == out).to(x.dtype)
-    share = hit / hit.sum(dim=axes, keepdim=True)
-    return expand_back(g, x.shape, axes, keepdims) * share
+    hit = (x == expand_back(n.out, x.shape, axes, keepdims)).to(x.dtype)
+    return hit / hit.sum(dim=axes, keepdim=True)
+
+
+def _extreme_vjp(n, g):
+    x = n.inputs[0]
+    return expand_back(g, x.shape, n.params["axes"], n.params["keepdims"]) * _extreme_share(n)
 
 
 def _logsumexp_forward(xp, x, axes, keepdims):
@@ -91,10 +108,14 @@ def _logsumexp_forward(xp, x, axes, keepdims):
                                                   if axes is not None and i not in axes))
 
 
-def _logsumexp_vjp(n, g):
+def _logsumexp_weights(n):
     (x,) = n.inputs
-    axes, keepdims = n.params["axes"], n.params["keepdims"]
-    return expand_back(g, x.shape, axes, keepdims) * exp(x - expand_back(n.out, x.shape, axes, keepdims))
+    return exp(x - expand_back(n.out, x.shape, n.params["axes"], n.params["keepdims"]))
+
+
+def _logsumexp_vjp(n, g):
+    x = n.inputs[0]
+    return expand_back(g, x.shape, n.params["axes"], n.params["keepdims"]) * _logsumexp_weights(n)
 
 
 def _var_forward(xp, x, axes, keepdims, correction):
@@ -104,34 +125,45 @@ def _var_forward(xp, x, axes, keepdims, correction):
     return x.var(axis=axes, keepdims=keepdims, ddof=correction)
 
 
-def _var_vjp(n, g):
+def _var_weights(n):
     (x,) = n.inputs
-    axes, keepdims, correction = n.params["axes"], n.params["keepdims"], n.params["correction"]
-    centred = x - x.mean(dim=axes, keepdim=True)
-    return expand_back(g, x.shape, axes, keepdims) * centred * (2.0 / (_count(x.shape, axes) - correction))
+    axes, correction = n.params["axes"], n.params["correction"]
+    return (x - x.mean(dim=axes, keepdim=True)) * (2.0 / (_count(x.shape, axes) - correction))
+
+
+def _var_vjp(n, g):
+    x = n.inputs[0]
+    return expand_back(g, x.shape, n.params["axes"], n.params["keepdims"]) * _var_weights(n)
+
+
+def _norm_weights(n):
+    (x,) = n.inputs
+    out = expand_back(n.out, x.shape, n.params["axes"], n.params["keepdims"])
+    # NOTE: the gradient of ||x|| at x = 0 is taken as 0 (a subgradient), not 0/0
+    return where(out == 0, 0.0, x / where(out == 0, 1.0, out))
 
 
 def _norm_vjp(n, g):
-    (x,) = n.inputs
-    axes, keepdims = n.params["axes"], n.params["keepdims"]
-    out = expand_back(n.out, x.shape, axes, keepdims)
-    # NOTE: the gradient of ||x|| at x = 0 is taken as 0 (a subgradient), not 0/0
-    scale = where(out == 0, 0.0, expand_back(g, x.shape, axes, keepdims) / where(out == 0, 1.0, out))
-    return x * scale
+    x = n.inputs[0]
+    return expand_back(g, x.shape, n.params["axes"], n.params["keepdims"]) * _norm_weights(n)
 
 
-SUM, sum = _reduction("sum", lambda xp, x, axes, keepdims: x.sum(axis=axes, keepdims=keepdims), _sum_vjp)  # noqa: A001
+SUM, sum = _reduction("sum", lambda xp, x, axes, keepdims: x.sum(axis=axes, keepdims=keepdims), _sum_vjp,  # noqa: A001
+                      jvp=lambda c, t: t.sum(trailing_axes(c.params["axes"], c.inputs[0].ndim), c.params["keepdims"]))
 MEAN, mean = _reduction("mean", lambda xp, x, axes, keepdims: x.mean(axis=axes, keepdims=keepdims), _mean_vjp,
-                        promote="float")
+                        promote="float",
+                        jvp=lambda c, t: t.mean(trailing_axes(c.params["axes"], c.inputs[0].ndim),
+                                                c.params["keepdims"]))
 MAX, max = _reduction("max", lambda xp, x, axes, keepdims: x.max(axis=axes, keepdims=keepdims), _extreme_vjp,  # noqa: A001,E501
-                      save=((0, OUT),))
+                      save=((0, OUT),), jvp=_reduced_jvp(_extreme_share))
 MIN, min = _reduction("min", lambda xp, x, axes, keepdims: x.min(axis=axes, keepdims=keepdims), _extreme_vjp,  # noqa: A001,E501
-                      save=((0, OUT),))
+                      save=((0, OUT),), jvp=_reduced_jvp(_extreme_share))
 amax, amin = max, min
-LOGSUMEXP, logsumexp = _reduction("logsumexp", _logsumexp_forward, _logsumexp_vjp, save=((0, OUT),), promote="float")
+LOGSUMEXP, logsumexp = _reduction("logsumexp", _logsumexp_forward, _logsumexp_vjp, save=((0, OUT),), promote="float",
+                                  jvp=_reduced_jvp(_logsumexp_weights))
 NORM = Op("norm", lambda xp, x, axes, keepdims: xp.sqrt((x * x).sum(axis=axes, keepdims=keepdims)), _norm_vjp,
-          save=((0, OUT),), promote="float")
-VAR = Op("var", _var_forward, _var_vjp, save=((0,),), promote="float")
+          save=((0, OUT),), promote="float", jvp=_reduced_jvp(_norm_weights))
+VAR = Op("var", _var_forward, _var_vjp, save=((0,),), promote="float", jvp=_reduced_jvp(_var_weights))
 
 
 def _correction(correction, unbiased, ddof):
@@ -193,8 +225,19 @@ def _log_softmax_vjp(n, g):
     return g - exp(out) * g.sum(dim, True)
 
 
-SOFTMAX = Op("softmax", _softmax_forward, _softmax_vjp, save=((OUT,),), promote="float")
-LOG_SOFTMAX = Op("log_softmax", _log_softmax_forward, _log_softmax_vjp, save=((OUT,),), promote="float")
+def _softmax_jvp(c, t):
+    out, dim = c.out, c.params["dim"] - c.inputs[0].ndim
+    return out * (t - (t * out).sum(dim, True))
+
+
+def _log_softmax_jvp(c, t):
+    out, dim = c.out, c.params["dim"] - c.inputs[0].ndim
+    return t - (exp(out) * t).sum(dim, True)
+
+
+SOFTMAX = Op("softmax", _softmax_forward, _softmax_vjp, jvp=_softmax_jvp, save=((OUT,),), promote="float")
+LOG_SOFTMAX = Op("log_softmax", _log_softmax_forward, _log_softmax_vjp, jvp=_log_softmax_jvp, save=((OUT,),),
+                 promote="float")
 
 
 def _one_dim(x, dim, axis, who):

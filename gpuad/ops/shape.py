@@ -27,7 +27,13 @@ def shape_arg(args, who, size=None):
 
 
 # --- reshape family -------------------------------------------------------------------------------------------------
-RESHAPE = Op("reshape", lambda xp, x, shape: x.reshape(shape), lambda n, g: g.reshape(n.next[0][2]), view=True)
+def batch_shape(c, t, i=0):
+    """The leading batch dimensions a tangent carries beyond its primal's (input ``i``) shape."""
+    return t.shape[:t.ndim - c.inputs[i].ndim]
+
+
+RESHAPE = Op("reshape", lambda xp, x, shape: x.reshape(shape), lambda n, g: g.reshape(n.next[0][2]), view=True,
+             jvp=lambda c, t: t.reshape(batch_shape(c, t) + c.out.shape))
 
 
 def reshape(x, *shape):
@@ -86,7 +92,12 @@ def _permute_vjp(n, g):
     return permute(g, tuple(np.argsort(n.params["dims"])))
 
 
-PERMUTE = Op("permute", lambda xp, x, dims: x.transpose(dims), _permute_vjp, view=True)
+def _permute_jvp(c, t):
+    b = t.ndim - c.inputs[0].ndim
+    return permute(t, tuple(range(b)) + tuple(d + b for d in c.params["dims"]))
+
+
+PERMUTE = Op("permute", lambda xp, x, dims: x.transpose(dims), _permute_vjp, view=True, jvp=_permute_jvp)
 
 
 def permute(x, *dims):
@@ -130,9 +141,25 @@ def _sum_to_forward(xp, g, shape):
     return out.reshape(shape)
 
 
+def _expand_jvp(c, t):
+    from .core import align_batched
+    shape = c.params["shape"]
+    return expand(align_batched(t, c.inputs[0].ndim, len(shape)), batch_shape(c, t) + shape)
+
+
+def _sum_to_jvp(c, t):
+    """sum_to_shape on a tangent with leading batch dims: drop the extra leading dims first, keeping the batch."""
+    b = t.ndim - c.inputs[0].ndim
+    shape = c.params["shape"]
+    lead = c.inputs[0].ndim - len(shape)
+    if lead:
+        t = t.sum(tuple(range(b, b + lead)))
+    return sum_to_shape(t, t.shape[:b] + shape)
+
+
 EXPAND = Op("expand", lambda xp, x, shape: xp.broadcast_to(x, shape), lambda n, g: sum_to_shape(g, n.next[0][2]),
-            view=True)
-SUM_TO = Op("sum_to_shape", _sum_to_forward, lambda n, g: expand(g, n.next[0][2]))
+            view=True, jvp=_expand_jvp)
+SUM_TO = Op("sum_to_shape", _sum_to_forward, lambda n, g: expand(g, n.next[0][2]), jvp=_sum_to_jvp)
 
 
 def expand(x, *shape):
@@ -185,8 +212,25 @@ def _stack_vjp(n, g):
     return tuple(select(g, dim, i) if need else None for i, need in enumerate(n.needs))
 
 
-CAT = Op("cat", lambda xp, *xs, dim, sizes: xp.concatenate(xs, axis=dim), _cat_vjp, promote="binary")
-STACK = Op("stack", lambda xp, *xs, dim: xp.stack(xs, axis=dim), _stack_vjp, promote="binary")
+def _tangents_or_zeros(c, tangents):
+    """Every input's tangent, zeros (with the batch dims) where an input has none."""
+    from ..factories import zeros
+    ref = next(t for t in tangents if t is not None)
+    batch = batch_shape(c, ref, tangents.index(ref))
+    return [t if t is not None else zeros(batch + x.shape, dtype=ref.dtype, device=ref.device)
+            for t, x in zip(tangents, c.inputs)]
+
+
+def _cat_jvp(c, *tangents):
+    return cat(_tangents_or_zeros(c, tangents), dim=c.params["dim"] - c.inputs[0].ndim)
+
+
+def _stack_jvp(c, *tangents):
+    return stack(_tangents_or_zeros(c, tangents), dim=c.params["dim"] - c.inputs[0].ndim - 1)
+
+
+CAT = Op("cat", lambda xp, *xs, dim, sizes: xp.concatenate(xs, axis=dim), _cat_vjp, promote="binary", jvp=_cat_jvp)
+STACK = Op("stack", lambda xp, *xs, dim: xp.stack(xs, axis=dim), _stack_vjp, promote="binary", jvp=_stack_jvp)
 
 
 def cat(tensors, dim=0, *, axis=None):
@@ -304,12 +348,28 @@ def _index_backward_forward(xp, g, shape, index, basic):
     return out
 
 
-GETITEM = Op("getitem", lambda xp, x, index, basic: x[index],
-             lambda n, g: index_backward(g, n.next[0][2], n.params["index"], n.params["basic"]))
-GETITEM_VIEW = Op("getitem_view", lambda xp, x, index, basic: x[index],
-                  lambda n, g: index_backward(g, n.next[0][2], n.params["index"], n.params["basic"]), view=True)
-INDEX_BACKWARD = Op("index_backward", _index_backward_forward,
-                    lambda n, g: getitem(g, n.params["index"]))
+def batched_index(c, t, index):
+    """``index`` with a full slice in front for each batch dimension of the tangent ``t``."""
+    return (slice(None),) * (t.ndim - c.inputs[0].ndim) + index
+
+
+def _getitem_vjp(n, g):
+    return index_backward(g, n.next[0][2], n.params["index"], n.params["basic"])
+
+
+def _getitem_jvp(c, t):
+    return getitem(t, batched_index(c, t, c.params["index"]))
+
+
+def _index_backward_jvp(c, t):
+    return index_backward(t, batch_shape(c, t) + c.params["shape"], batched_index(c, t, c.params["index"]),
+                          c.params["basic"])
+
+
+GETITEM = Op("getitem", lambda xp, x, index, basic: x[index], _getitem_vjp, jvp=_getitem_jvp)
+GETITEM_VIEW = Op("getitem_view", lambda xp, x, index, basic: x[index], _getitem_vjp, view=True, jvp=_getitem_jvp)
+INDEX_BACKWARD = Op("index_backward", _index_backward_forward, lambda n, g: getitem(g, n.params["index"]),
+                    jvp=_index_backward_jvp)
 
 
 def getitem(x, index):
@@ -328,8 +388,8 @@ def index_backward(g, shape, index, basic):
 
 
 # --- copies ---------------------------------------------------------------------------------------------------------
-CLONE = Op("clone", lambda xp, x: x.copy(), lambda n, g: g)
-CONTIGUOUS = Op("contiguous", lambda xp, x: xp.ascontiguousarray(x), lambda n, g: g)
+CLONE = Op("clone", lambda xp, x: x.copy(), lambda n, g: g, jvp=lambda c, t: t)
+CONTIGUOUS = Op("contiguous", lambda xp, x: xp.ascontiguousarray(x), lambda n, g: g, jvp=lambda c, t: t)
 
 
 def clone(x):
