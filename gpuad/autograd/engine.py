@@ -25,19 +25,24 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         accumulate=True, only=only)
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
-    """Return d(outputs)/d(inputs) as a tuple, without touching any ``.grad``."""
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False,
+         is_grads_batched=False):
+    """Return d(outputs)/d(inputs) as a tuple, without touching any ``.grad``.
+
+    With ``is_grads_batched=True`` each of ``grad_outputs`` has one extra leading dimension, and one backward pass
+    computes that many vector-Jacobian products at once (each gradient then has that leading dimension too)."""
     outputs = _as_tuple(outputs)
-    single = isinstance(inputs, Tensor)
     inputs = _as_tuple(inputs)
     if not inputs:
         raise RuntimeError("autograd.grad: 'inputs' is empty")
-    roots = _roots(outputs, grad_outputs, "autograd.grad")
+    if is_grads_batched and grad_outputs is None:
+        raise RuntimeError("autograd.grad: is_grads_batched=True needs grad_outputs with a leading batch dimension")
+    roots = _roots(outputs, grad_outputs, "autograd.grad", batch=1 if is_grads_batched else 0)
     targets = {}
     for i, t in enumerate(inputs):
         targets.setdefault(_target_of(t, "autograd.grad")[0:2], []).append(i)
     captured = run(roots, retain_graph=create_graph if retain_graph is None else retain_graph,
-                   create_graph=create_graph, accumulate=False, only=targets)
+                   create_graph=create_graph, accumulate=False, only=targets, batch=1 if is_grads_batched else 0)
     result = [None] * len(inputs)
     for key, positions in targets.items():
         g = captured.get(key)
@@ -50,8 +55,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     return tuple(result)
 
 
-def run(roots, retain_graph, create_graph, accumulate, only=None):
-    """Propagate the root gradients. With ``only`` set, run just the part of the graph that reaches those edges."""
+def run(roots, retain_graph, create_graph, accumulate, only=None, batch=0):
+    """Propagate the root gradients. With ``only`` set, run just the part of the graph that reaches those edges.
+    ``batch``: how many leading batch dimensions every gradient carries beyond its tensor's shape."""
     deps, seen = _count_dependencies([fn for fn, _, _ in roots])
     needed = _needed(seen, only) if only is not None else None
     buffers = {}
@@ -60,8 +66,9 @@ def run(roots, retain_graph, create_graph, accumulate, only=None):
     shared = {id(g._data) for _, _, g in roots}  # arrays that must not become a .grad without a copy
     captured = {}
     ready = [fn for fn in buffers if deps.get(fn, 0) == 0]
-    previous_mode = mode.enabled
+    previous_mode, previous_batch = mode.enabled, mode.vjp_batch
     mode.enabled = create_graph
+    mode.vjp_batch = batch
     try:
         while ready:
             fn = ready.pop()
@@ -99,8 +106,8 @@ def run(roots, retain_graph, create_graph, accumulate, only=None):
                     g = in_grads[i]
                     if g is not None:
                         data = g._data
-                        if data.shape != edge[2]:
-                            g = _sum_to(g, edge[2], fn)
+                        if (data.shape[batch:] if batch else data.shape) != edge[2]:
+                            g = _sum_to(g, edge[2], fn, batch)
                         if data.dtype != edge[3]:
                             g = g.to(edge[3])
                         buf = buffers.get(child)
@@ -114,6 +121,7 @@ def run(roots, retain_graph, create_graph, accumulate, only=None):
                     ready.append(child)
     finally:
         mode.enabled = previous_mode
+        mode.vjp_batch = previous_batch
     return captured
 
 
@@ -222,10 +230,10 @@ def _add(buffers, fn, idx, g):
     buf[idx] = g if buf[idx] is None else buf[idx] + g
 
 
-def _sum_to(g, shape, fn):
-    from ..ops.shape import sum_to_shape
+def _sum_to(g, shape, fn, batch=0):
+    from ..ops.shape import sum_to_batched
     try:
-        return sum_to_shape(g, shape)
+        return sum_to_batched(g, shape, batch)
     except ValueError:
         raise RuntimeError(f"{fn.name()} returned a gradient of shape {g.shape} for an input of shape {shape}") \
             from None
@@ -267,7 +275,7 @@ def _needed(seen, only):
     return needed
 
 
-def _roots(tensors, grads, who):
+def _roots(tensors, grads, who, batch=0):
     if grads is None:
         grads = (None,) * len(tensors)
     else:
@@ -287,9 +295,9 @@ def _roots(tensors, grads, who):
             if not isinstance(g, Tensor):
                 from ..factories import tensor as _tensor
                 g = _tensor(g, dtype=t.dtype, device=t._device)
-            if g.shape != t.shape:
-                raise RuntimeError(f"{who}: the gradient for output {i} has shape {g.shape}, "
-                                   f"but the output has shape {t.shape}")
+            if g.shape[batch:] != t.shape or g.ndim < batch:
+                raise RuntimeError(f"{who}: the gradient for output {i} has shape {g.shape}, but the output has "
+                                   f"shape {t.shape}" + (" (plus one leading batch dimension)" if batch else ""))
             if g._device is not t._device:
                 raise RuntimeError(f"{who}: the gradient for output {i} is on {g.device}, the output on {t.device}")
         roots.append((fn, idx, g))

@@ -6,6 +6,7 @@ import threading
 class _Mode(threading.local):
     enabled = True   # reverse mode: ops record the graph
     fw_level = 0     # forward mode: the id of the active dual level, 0 when none is active
+    vjp_batch = 0    # leading batch dimensions the gradients of the running backward carry (is_grads_batched)
 
 
 mode = _Mode()
@@ -13,6 +14,11 @@ mode = _Mode()
 
 def is_grad_enabled():
     return mode.enabled
+
+
+def grad_batch():
+    """How many leading batch dimensions the gradients a VJP receives carry (0 unless is_grads_batched)."""
+    return mode.vjp_batch
 
 
 class set_grad_enabled:

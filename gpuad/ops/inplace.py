@@ -168,15 +168,16 @@ def _index_put_forward(xp, x, v, index):
 
 
 def _index_put_vjp(n, g):
-    index = n.params["index"]
+    from ..autograd.grad_mode import grad_batch
+    from ..tensor import wrap
+    index, batch = n.params["index"], grad_batch()
     gx = gv = None
-    if n.needs[0]:
-        keep = g._device.backend.xp.ones(g.shape, dtype=bool)
+    if n.needs[0]:  # the overwritten elements get no gradient
+        keep = g._device.backend.xp.ones(g.shape[batch:], dtype=bool)
         keep[index] = False
-        from ..tensor import wrap
         gx = g * wrap(keep, g._device)
     if n.needs[1]:
-        gv = g[index]
+        gv = g[(slice(None),) * batch + index]
     return gx, gv
 
 

@@ -12,9 +12,9 @@ def _matmul_vjp(n, g):
     a, b = n.inputs  # only what the needed gradients use is saved; the other's rank comes from its edge
     a_nd = a.ndim if a is not None else len(n.next[0][2])
     b_nd = b.ndim if b is not None else len(n.next[1][2])
-    if a_nd == 1 and b_nd == 1:
-        ga = g * b if n.needs[0] else None
-        gb = g * a if n.needs[1] else None
+    if a_nd == 1 and b_nd == 1:  # g is 0-d (or a batch of scalars): one more dim lines it up with the vectors
+        ga = g.unsqueeze(-1) * b if n.needs[0] else None
+        gb = g.unsqueeze(-1) * a if n.needs[1] else None
     elif a_nd == 1:  # (k,) @ (..., k, m) -> (..., m)
         ga = (g.unsqueeze(-2) @ b.mT).squeeze(-2) if n.needs[0] else None
         gb = a.unsqueeze(-1) @ g.unsqueeze(-2) if n.needs[1] else None

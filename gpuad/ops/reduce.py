@@ -9,7 +9,8 @@ from .core import OUT, Op, apply, apply_unary
 from ._lift import one
 from ..tensor import Tensor
 from .elementwise import exp, where
-from .shape import EXPAND
+from .shape import EXPAND, expand
+from ..autograd.grad_mode import grad_batch
 
 
 def reduce_axes(x, dim, axis, who):
@@ -34,8 +35,12 @@ def _keep(keepdim, keepdims):
     return bool(keepdim or keepdims)
 
 
-def expand_back(g, shape, axes, keepdims):
-    """Broadcast a reduced gradient back to the input's shape (a view: no copy)."""
+def expand_back(g, shape, axes, keepdims, batch=0):
+    """Broadcast a reduced gradient (with ``batch`` leading batch dims) back to the input's shape (a view)."""
+    if batch:
+        if not keepdims:
+            g = g.reshape(g.shape[:batch] + tuple(1 if axes is None or i in axes else s for i, s in enumerate(shape)))
+        return expand(g, g.shape[:batch] + tuple(shape))
     if not keepdims and axes is not None:  # a full reduction's 0-d gradient broadcasts as it is
         g = g.reshape(tuple(1 if i in axes else s for i, s in enumerate(shape)))
     return g if g._data.shape == shape else apply_unary(EXPAND, g, {"shape": shape})
@@ -79,12 +84,13 @@ def _reduction(name, forward, vjp, save=(), promote=None, jvp=None):
 
 
 def _sum_vjp(n, g):
-    return expand_back(g, n.next[0][2], n.params["axes"], n.params["keepdims"])
+    return expand_back(g, n.next[0][2], n.params["axes"], n.params["keepdims"], grad_batch())
 
 
 def _mean_vjp(n, g):
     shape = n.next[0][2]
-    return expand_back(g / _count(shape, n.params["axes"]), shape, n.params["axes"], n.params["keepdims"])
+    return expand_back(g / _count(shape, n.params["axes"]), shape, n.params["axes"], n.params["keepdims"],
+                       grad_batch())
 
 
 def _extreme_share(n):
@@ -97,7 +103,7 @@ def _extreme_share(n):
 
 def _extreme_vjp(n, g):
     x = n.inputs[0]
-    return expand_back(g, x.shape, n.params["axes"], n.params["keepdims"]) * _extreme_share(n)
+    return expand_back(g, x.shape, n.params["axes"], n.params["keepdims"], grad_batch()) * _extreme_share(n)
 
 
 def _logsumexp_forward(xp, x, axes, keepdims):
@@ -115,7 +121,7 @@ def _logsumexp_weights(n):
 
 def _logsumexp_vjp(n, g):
     x = n.inputs[0]
-    return expand_back(g, x.shape, n.params["axes"], n.params["keepdims"]) * _logsumexp_weights(n)
+    return expand_back(g, x.shape, n.params["axes"], n.params["keepdims"], grad_batch()) * _logsumexp_weights(n)
 
 
 def _var_forward(xp, x, axes, keepdims, correction):
@@ -133,7 +139,7 @@ def _var_weights(n):
 
 def _var_vjp(n, g):
     x = n.inputs[0]
-    return expand_back(g, x.shape, n.params["axes"], n.params["keepdims"]) * _var_weights(n)
+    return expand_back(g, x.shape, n.params["axes"], n.params["keepdims"], grad_batch()) * _var_weights(n)
 
 
 def _norm_weights(n):
@@ -145,7 +151,7 @@ def _norm_weights(n):
 
 def _norm_vjp(n, g):
     x = n.inputs[0]
-    return expand_back(g, x.shape, n.params["axes"], n.params["keepdims"]) * _norm_weights(n)
+    return expand_back(g, x.shape, n.params["axes"], n.params["keepdims"], grad_batch()) * _norm_weights(n)
 
 
 SUM, sum = _reduction("sum", lambda xp, x, axes, keepdims: x.sum(axis=axes, keepdims=keepdims), _sum_vjp,  # noqa: A001
@@ -216,12 +222,12 @@ def _log_softmax_forward(xp, x, dim):
 
 
 def _softmax_vjp(n, g):
-    out, dim = n.out, n.params["dim"]
+    out, dim = n.out, n.params["dim"] - len(n.next[0][2])
     return out * (g - (g * out).sum(dim, True))
 
 
 def _log_softmax_vjp(n, g):
-    out, dim = n.out, n.params["dim"]
+    out, dim = n.out, n.params["dim"] - len(n.next[0][2])
     return g - exp(out) * g.sum(dim, True)
 
 

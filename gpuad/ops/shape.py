@@ -8,6 +8,7 @@ import builtins
 import numpy as np
 
 from .core import Op, apply, apply_unary
+from ..autograd.grad_mode import grad_batch
 from ._lift import one
 from ..tensor import Tensor
 
@@ -27,12 +28,37 @@ def shape_arg(args, who, size=None):
 
 
 # --- reshape family -------------------------------------------------------------------------------------------------
+def expand_batched(t, shape, batch):
+    """Broadcast ``t``, whose first ``batch`` dims are batch dims, to ``batch dims + shape``."""
+    if not batch:
+        return expand(t, shape)
+    own = t.ndim - batch
+    if own < len(shape):
+        t = t.reshape(t.shape[:batch] + (1,) * (len(shape) - own) + t.shape[batch:])
+    return expand(t, t.shape[:batch] + tuple(shape))
+
+
+def sum_to_batched(t, shape, batch):
+    """sum_to_shape for ``t`` whose first ``batch`` dims are batch dims (kept as they are)."""
+    if not batch:
+        return sum_to_shape(t, shape)
+    lead = t.ndim - batch - len(shape)
+    if lead:
+        t = t.sum(tuple(range(batch, batch + lead)))
+    return sum_to_shape(t, t.shape[:batch] + tuple(shape))
+
+
+def _batched(index, batch):
+    return (slice(None),) * batch + index if batch else index
+
+
 def batch_shape(c, t, i=0):
     """The leading batch dimensions a tangent carries beyond its primal's (input ``i``) shape."""
     return t.shape[:t.ndim - c.inputs[i].ndim]
 
 
-RESHAPE = Op("reshape", lambda xp, x, shape: x.reshape(shape), lambda n, g: g.reshape(n.next[0][2]), view=True,
+RESHAPE = Op("reshape", lambda xp, x, shape: x.reshape(shape),
+             lambda n, g: g.reshape(g.shape[:grad_batch()] + n.next[0][2]), view=True,
              jvp=lambda c, t: t.reshape(batch_shape(c, t) + c.out.shape))
 
 
@@ -89,7 +115,8 @@ def unsqueeze(x, dim):
 
 # --- permutations ---------------------------------------------------------------------------------------------------
 def _permute_vjp(n, g):
-    return permute(g, tuple(np.argsort(n.params["dims"])))
+    b = grad_batch()
+    return permute(g, tuple(range(b)) + tuple(int(d) + b for d in np.argsort(n.params["dims"])))
 
 
 def _permute_jvp(c, t):
@@ -141,25 +168,11 @@ def _sum_to_forward(xp, g, shape):
     return out.reshape(shape)
 
 
-def _expand_jvp(c, t):
-    from .core import align_batched
-    shape = c.params["shape"]
-    return expand(align_batched(t, c.inputs[0].ndim, len(shape)), batch_shape(c, t) + shape)
-
-
-def _sum_to_jvp(c, t):
-    """sum_to_shape on a tangent with leading batch dims: drop the extra leading dims first, keeping the batch."""
-    b = t.ndim - c.inputs[0].ndim
-    shape = c.params["shape"]
-    lead = c.inputs[0].ndim - len(shape)
-    if lead:
-        t = t.sum(tuple(range(b, b + lead)))
-    return sum_to_shape(t, t.shape[:b] + shape)
-
-
-EXPAND = Op("expand", lambda xp, x, shape: xp.broadcast_to(x, shape), lambda n, g: sum_to_shape(g, n.next[0][2]),
-            view=True, jvp=_expand_jvp)
-SUM_TO = Op("sum_to_shape", _sum_to_forward, lambda n, g: expand(g, n.next[0][2]), jvp=_sum_to_jvp)
+EXPAND = Op("expand", lambda xp, x, shape: xp.broadcast_to(x, shape),
+            lambda n, g: sum_to_batched(g, n.next[0][2], grad_batch()), view=True,
+            jvp=lambda c, t: expand_batched(t, c.params["shape"], t.ndim - c.inputs[0].ndim))
+SUM_TO = Op("sum_to_shape", _sum_to_forward, lambda n, g: expand_batched(g, n.next[0][2], grad_batch()),
+            jvp=lambda c, t: sum_to_batched(t, c.params["shape"], t.ndim - c.inputs[0].ndim))
 
 
 def expand(x, *shape):
@@ -199,7 +212,7 @@ def broadcast_tensors(*tensors):
 
 # --- joining and splitting -------------------------------------------------------------------------------------
 def _cat_vjp(n, g):
-    dim, sizes = n.params["dim"], n.params["sizes"]
+    dim, sizes = n.params["dim"] - len(n.params["shape0"]), n.params["sizes"]
     out, start = [], 0
     for size, need in zip(sizes, n.needs):
         out.append(narrow(g, dim, start, size) if need else None)
@@ -208,7 +221,7 @@ def _cat_vjp(n, g):
 
 
 def _stack_vjp(n, g):
-    dim = n.params["dim"]
+    dim = n.params["dim"] - n.params["ndim"] - 1
     return tuple(select(g, dim, i) if need else None for i, need in enumerate(n.needs))
 
 
@@ -229,8 +242,8 @@ def _stack_jvp(c, *tangents):
     return stack(_tangents_or_zeros(c, tangents), dim=c.params["dim"] - c.inputs[0].ndim - 1)
 
 
-CAT = Op("cat", lambda xp, *xs, dim, sizes: xp.concatenate(xs, axis=dim), _cat_vjp, promote="binary", jvp=_cat_jvp)
-STACK = Op("stack", lambda xp, *xs, dim: xp.stack(xs, axis=dim), _stack_vjp, promote="binary", jvp=_stack_jvp)
+CAT = Op("cat", lambda xp, *xs, dim, sizes, shape0: xp.concatenate(xs, axis=dim), _cat_vjp, promote="binary", jvp=_cat_jvp)
+STACK = Op("stack", lambda xp, *xs, dim, ndim: xp.stack(xs, axis=dim), _stack_vjp, promote="binary", jvp=_stack_jvp)
 
 
 def cat(tensors, dim=0, *, axis=None):
@@ -246,7 +259,8 @@ def cat(tensors, dim=0, *, axis=None):
     for t in tensors:
         if t.ndim != nd or t.shape[:dim] + t.shape[dim + 1:] != tensors[0].shape[:dim] + tensors[0].shape[dim + 1:]:
             raise ValueError(f"cat: shapes {[tuple(t.shape) for t in tensors]} differ outside dim {dim}")
-    return apply(CAT, tuple(tensors), {"dim": dim, "sizes": tuple(t.shape[dim] for t in tensors)})
+    return apply(CAT, tuple(tensors), {"dim": dim, "sizes": tuple(t.shape[dim] for t in tensors),
+                                       "shape0": tensors[0].shape})
 
 
 concatenate = concat = cat
@@ -260,7 +274,7 @@ def stack(tensors, dim=0, *, axis=None):
     if any(t.shape != tensors[0].shape for t in tensors):
         raise ValueError(f"stack: all tensors must have one shape, got {[tuple(t.shape) for t in tensors]}")
     dim = dim if axis is None else axis
-    return apply(STACK, tuple(tensors), {"dim": dim % (tensors[0].ndim + 1)})
+    return apply(STACK, tuple(tensors), {"dim": dim % (tensors[0].ndim + 1), "ndim": tensors[0].ndim})
 
 
 def narrow(x, dim, start, length):
@@ -354,7 +368,8 @@ def batched_index(c, t, index):
 
 
 def _getitem_vjp(n, g):
-    return index_backward(g, n.next[0][2], n.params["index"], n.params["basic"])
+    b = grad_batch()
+    return index_backward(g, g.shape[:b] + n.next[0][2], _batched(n.params["index"], b), n.params["basic"])
 
 
 def _getitem_jvp(c, t):
@@ -368,7 +383,8 @@ def _index_backward_jvp(c, t):
 
 GETITEM = Op("getitem", lambda xp, x, index, basic: x[index], _getitem_vjp, jvp=_getitem_jvp)
 GETITEM_VIEW = Op("getitem_view", lambda xp, x, index, basic: x[index], _getitem_vjp, view=True, jvp=_getitem_jvp)
-INDEX_BACKWARD = Op("index_backward", _index_backward_forward, lambda n, g: getitem(g, n.params["index"]),
+INDEX_BACKWARD = Op("index_backward", _index_backward_forward,
+                    lambda n, g: getitem(g, _batched(n.params["index"], grad_batch())),
                     jvp=_index_backward_jvp)
 
 
