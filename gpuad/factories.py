@@ -17,8 +17,11 @@ def _finish(data, device, requires_grad):
     return t
 
 
-def _python_dtype(data):
-    """PyTorch's dtype for Python data: floats get the default float dtype, ints int64, bools bool."""
+def _python_dtype(data, dtype=None):
+    """An array of Python data: in ``dtype`` if given (converted once, so float64 keeps every digit), else with
+    PyTorch's dtypes: floats get the default float dtype, ints int64, bools bool."""
+    if dtype is not None:
+        return np.asarray(data, dtype=dtype)
     arr = np.asarray(data)
     if arr.dtype.kind == "f":
         return arr.astype(dtypes.get_default_dtype())
@@ -31,7 +34,7 @@ def _python_dtype(data):
     raise TypeError(f"can't make a tensor from {type(data).__name__} data (NumPy dtype {arr.dtype})")
 
 
-def _to_array(data):
+def _to_array(data, dtype=None):
     """(array, device-or-None) for any supported data source, without choosing the final device yet."""
     if isinstance(data, Tensor):
         return data._data.copy(), data._device
@@ -42,11 +45,11 @@ def _to_array(data):
     if type(data).__module__.startswith("cupy") and hasattr(data, "device"):
         return data.copy(), as_device(f"cuda:{data.device.id}")
     if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat(data)):
-        return _python_dtype(_nested(data)), None
+        return _python_dtype(_nested(data), dtype), None
     if isinstance(data, np.generic):
         return np.array(data), None
     if isinstance(data, (numbers.Number, list, tuple)):
-        return _python_dtype(data), None
+        return _python_dtype(data, dtype), None
     if hasattr(data, "__dlpack__"):
         return from_dlpack(data)._data.copy(), None
     raise TypeError(f"can't make a tensor from {type(data).__name__}")
@@ -70,8 +73,8 @@ def _nested(data):
 
 def tensor(data, dtype=None, device=None, requires_grad=False):
     """A new tensor holding a copy of ``data`` (numbers, nested lists, NumPy or CuPy arrays, tensors)."""
-    arr, src = _to_array(data)
     dtype = dtypes.as_dtype(dtype)
+    arr, src = _to_array(data, dtype)
     device = as_device(device) if device is not None else (src or CPU)
     if dtype is not None and arr.dtype != dtype:
         arr = arr.astype(dtype)

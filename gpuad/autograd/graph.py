@@ -78,7 +78,7 @@ class Node:
         """The saved output, re-attached to this node so that a VJP using it can itself be differentiated."""
         if self.saved_out is None:
             self._raise_freed()
-        data, counter, v = self.saved_out
+        data, counter, v = self.saved_out[:3]
         if counter.value != v:
             raise RuntimeError(
                 f"one of the tensors needed for gradient computation has been modified by an in-place operation: "
@@ -88,6 +88,8 @@ class Node:
         t._version = counter
         if mode.enabled:
             t._rg, t._node = True, self
+        if len(self.saved_out) > 3:
+            t._fw = self.saved_out[3]
         return t
 
     def _raise_freed(self):

@@ -259,6 +259,9 @@ def forward_tangent(op, inputs, params, result):
         if tangent.dtype != result.dtype:
             tangent = tangent.to(result.dtype)
         result._fw = (level, tangent)
+        node = result._node
+        if node is not None and node.saved_out is not None and node.saved_out[0] is result._data:
+            node.saved_out = node.saved_out[:3] + (result._fw,)  # forward over reverse needs the output's tangent
 
 
 def align_batched(t, ndim, out_ndim):
