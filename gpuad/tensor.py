@@ -3,7 +3,6 @@
 Ops and operator overloads are installed onto the class by ``gpuad.ops`` from the op registry, so this file holds only
 the tensor's own state and the conversions that are not ops.
 """
-import numpy as np
 
 from . import dtypes
 from .device import CPU, Device, as_device

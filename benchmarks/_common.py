@@ -1,0 +1,114 @@
+"""Timing and machine facts shared by the benchmark scripts."""
+import os
+import platform
+import socket
+import subprocess
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20)}
+
+
+def measure(fn, sync, min_time, repeat, prepare=None):
+    """Per-iteration seconds for ``repeat`` repeats of a loop sized to last at least ``min_time``.
+
+    ``prepare`` (for backward alone) builds one argument per iteration before the timer starts. The GPU is
+    synchronized before the timer starts and before it stops.
+    """
+    clock = time.perf_counter
+
+    def run(number):
+        args = [prepare() for _ in range(number)] if prepare else None
+        sync()
+        t0 = clock()
+        if args is None:
+            for _ in range(number):
+                fn()
+        else:
+            for arg in args:
+                fn(arg)
+        sync()
+        elapsed = clock() - t0
+        del args
+        return elapsed
+
+    scale = 1
+    number = None
+    while number is None:  # like timeit.autorange: 1, 2, 5, 10, 20, 50, ... loops until one run takes min_time
+        for base in (1, 2, 5):
+            if run(base * scale) >= min_time:
+                number = base * scale
+                break
+        scale *= 10
+    run(number)  # warm-up at the final size
+    faults = _minor_faults()
+    seconds = [run(number) / number for _ in range(repeat)]
+    faults = None if faults is None else (_minor_faults() - faults) / (number * repeat)
+    return number, seconds, faults
+
+
+def _minor_faults():
+    """Minor page faults of this process so far (memory the kernel had to map in), where the OS reports them."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def machine_info(device):
+    info = {
+        "hostname": socket.gethostname(),
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+    }
+    info["gpuad_git"] = _git_state()
+    if device != "cpu":
+        try:
+            query = ["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"]
+            out = subprocess.run(query, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=30)
+            info["gpus"] = [line.strip() for line in out.stdout.splitlines() if line.strip()]
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return info
+
+
+def _git_state():
+    """The commit the measured gpuad came from, and whether its sources had uncommitted changes."""
+    root = os.path.dirname(HERE)
+    try:
+        head = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True, timeout=30)
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--", "gpuad", "kernels"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode != 0:
+        return None
+    return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def raise_malloc_thresholds():
+    """Re-run this script with glibc's malloc keeping freed large blocks (see MALLOC_ENV): with the defaults, whether
+    each multi-megabyte array is mapped afresh and faulted in page by page depends on the process's history, which
+    swings the timing of identical code several-fold. A no-op where the variables are already set."""
+    import sys
+    if os.environ.get("GPUAD_BENCH_SYSTEM_MALLOC") or all(os.environ.get(k) == v for k, v in MALLOC_ENV.items()):
+        return
+    env = dict(os.environ, **MALLOC_ENV)
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)

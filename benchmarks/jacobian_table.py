@@ -1,0 +1,75 @@
+"""Forward against reverse mode for whole Jacobians: f: R^n -> R^m over a grid of n and m.
+
+    python benchmarks/jacobian_table.py [--device cpu|cuda] [--sizes 1 10 100 1000]
+
+f(x) = sin(B @ tanh(A @ x)) with a hidden width of 32 (A: 32 x n, B: m x 32). jacfwd pushes n basis tangents through
+one batched forward pass, so its work grows with n; jacrev pulls m basis cotangents through one batched backward pass,
+so its work grows with m. Both give the same m x n matrix (checked before timing). The table prints the time of each,
+and which is faster; results go to benchmarks/results/jacobian-<host>-<date>.json.
+"""
+import argparse
+import datetime
+import json
+import os
+import socket
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from _common import machine_info, measure, raise_malloc_thresholds  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import gpuad as G  # noqa: E402
+from gpuad import func  # noqa: E402
+
+HIDDEN = 32
+
+
+def problem(n, m, device):
+    rng = np.random.default_rng(n * 7919 + m)
+    a = G.tensor(rng.standard_normal((HIDDEN, n)) / np.sqrt(n), dtype=G.float64, device=device)
+    b = G.tensor(rng.standard_normal((m, HIDDEN)) / np.sqrt(HIDDEN), dtype=G.float64, device=device)
+    x = G.tensor(rng.standard_normal(n), dtype=G.float64, device=device)
+    return (lambda v: G.sin(b @ G.tanh(a @ v))), x
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 100, 1000])
+    parser.add_argument("--min-time", type=float, default=0.05)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-json", action="store_true")
+    args = parser.parse_args(argv)
+    raise_malloc_thresholds()
+    if args.device != "cpu" and not G.cuda.is_available():
+        sys.exit("no CUDA GPU available: run with --device cpu")
+    sync = (lambda: G.cuda.synchronize()) if args.device != "cpu" else (lambda: None)
+    rows = []
+    print(f"Jacobian of f: R^n -> R^m, f(x) = sin(B tanh(A x)), hidden {HIDDEN}, float64, device={args.device}")
+    print(f"{'n':>6} {'m':>6} {'jacfwd ms':>10} {'jacrev ms':>10} {'fwd/rev':>8}  faster")
+    for n in args.sizes:
+        for m in args.sizes:
+            f, x = problem(n, m, args.device)
+            forward, reverse = func.jacfwd(f)(x), func.jacrev(f)(x)
+            assert forward.shape == reverse.shape == (m, n)
+            np.testing.assert_allclose(forward.cpu().numpy(), reverse.cpu().numpy(), rtol=1e-10, atol=1e-12)
+            t_fwd = min(measure(lambda: func.jacfwd(f)(x), sync, args.min_time, args.repeat)[1])
+            t_rev = min(measure(lambda: func.jacrev(f)(x), sync, args.min_time, args.repeat)[1])
+            rows.append({"n": n, "m": m, "jacfwd_s": t_fwd, "jacrev_s": t_rev})
+            print(f"{n:>6} {m:>6} {t_fwd * 1e3:>10.3f} {t_rev * 1e3:>10.3f} {t_fwd / t_rev:>8.2f}  "
+                  f"{'jacfwd' if t_fwd < t_rev else 'jacrev'}")
+    if not args.no_json:
+        os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+        path = os.path.join(HERE, "results", f"jacobian-{socket.gethostname()}"
+                            f"{'-cuda' if args.device != 'cpu' else ''}-{datetime.date.today()}.json")
+        with open(path + ".tmp", "w") as fh:
+            json.dump({"benchmark": "jacobian_table", "device": args.device, "hidden": HIDDEN, "rows": rows,
+                       "machine": machine_info(args.device)}, fh, indent=1)
+        os.replace(path + ".tmp", path)
+        print(f"wrote {os.path.relpath(path)}")
+
+
+if __name__ == "__main__":
+    main()
