@@ -49,7 +49,11 @@ def elementwise(name, forward, partials, **options):
     input (None where ``ctx.needs[i]`` is False). VJP: g * d_i per input; JVP: sum of t_i * d_i. Declaring the
     derivative once keeps the two modes consistent by construction."""
     def vjp(n, g):
-        return tuple(None if d is None else _scale(g, d) for d in partials(n))
+        ds = partials(n)
+        if len(ds) == 1:
+            return _scale(g, ds[0])
+        da, db = ds
+        return None if da is None else _scale(g, da), None if db is None else _scale(g, db)
 
     def jvp(ctx, *tangents):
         total = None
