@@ -35,6 +35,7 @@ class Node:
     retained = None
     freed = False
     ctx = None             # the FunctionCtx of a custom Function
+    recompute = None       # the checkpoint that dropped this node's saved values and can recompute them
 
     def __init__(self, op, next_edges, needs, device, params):
         self.op = op
@@ -62,7 +63,10 @@ class Node:
         """The saved inputs (tensors or constants; None where not saved), checked against in-place changes."""
         saved = self.saved
         if saved is None:
-            self._raise_freed()
+            if self.recompute is None:
+                self._raise_freed()
+            self.recompute.recompute()
+            saved = self.saved
         versions = self.saved_versions
         for i, t in enumerate(saved):
             v = versions[i]
@@ -77,7 +81,9 @@ class Node:
     def out(self):
         """The saved output, re-attached to this node so that a VJP using it can itself be differentiated."""
         if self.saved_out is None:
-            self._raise_freed()
+            if self.recompute is None:
+                self._raise_freed()
+            self.recompute.recompute()
         data, counter, v = self.saved_out[:3]
         if counter.value != v:
             raise RuntimeError(

@@ -75,7 +75,16 @@ class CUDABackend:
             self.generator = self.xp.random.RandomState(seed)
 
     def get_rng_state(self):
-        raise NotImplementedError("saving the CUDA generator state is not supported yet; reseed with manual_seed")
+        """A seed that reproduces what follows: drawn from the generator, which is then reseeded with it (cuRAND's
+        state itself cannot be read back through CuPy)."""
+        with self.device:
+            seed = int(self.generator.randint(0, 2 ** 31 - 1, size=()).get())
+            self.generator = self.xp.random.RandomState(seed)
+        return seed
+
+    def set_rng_state(self, state):
+        with self.device:
+            self.generator = self.xp.random.RandomState(int(state))
 
     def rand(self, shape, dtype):
         with self.device:

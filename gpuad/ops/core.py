@@ -14,7 +14,7 @@ from ..tensor import Tensor, wrap
 
 REGISTRY = {}
 OUT = -1  # in a save spec, the op's output
-TRACE = None  # a list while gpuad.viz.trace runs: each recorded (node, result, inputs) is appended
+ON_RECORD = None  # called as ON_RECORD(node, result, inputs) after each node is recorded (viz.trace, checkpoint)
 
 
 class Op:
@@ -141,8 +141,8 @@ def apply_unary(op, x, params=None):
             _save_output(node, result)
         result._rg = True
         result._node = node
-        if TRACE is not None:
-            TRACE.append((node, result, (x,)))
+        if ON_RECORD is not None:
+            ON_RECORD(node, result, (x,))
     if mode.fw_level and x._fw is not None:
         forward_tangent(op, (x,), params, result)
     return result
@@ -187,8 +187,8 @@ def _record_binary(op, a, b, result, dev):
         _save_output(node, result)
     result._rg = True
     result._node = node
-    if TRACE is not None:
-        TRACE.append((node, result, (a, b)))
+    if ON_RECORD is not None:
+        ON_RECORD(node, result, (a, b))
 
 
 def _save_output(node, result):
@@ -227,8 +227,8 @@ def record(op, inputs, params, result, dev):
         _save_output(node, result)
     result._rg = True
     result._node = node
-    if TRACE is not None:
-        TRACE.append((node, result, tuple(inputs)))
+    if ON_RECORD is not None:
+        ON_RECORD(node, result, tuple(inputs))
     return node
 
 
@@ -257,14 +257,14 @@ def forward_tangent(op, inputs, params, result):
     if batch and op.broadcasting:
         tangents = [align_batched(t, x.ndim, result.ndim) if t is not None else None for t, x in zip(tangents, inputs)]
     ctx = JvpContext(inputs, result, params, tuple(t is not None for t in tangents), batch)
-    global TRACE
+    global ON_RECORD
     mode.fw_level = 0  # the rule computes on primals: their own tangents must not propagate again
-    traced, TRACE = TRACE, None  # and its ops are not part of the function's evaluation trace
+    hook, ON_RECORD = ON_RECORD, None  # and its ops are not ops of the function (for traces and checkpoints)
     try:
         tangent = op.jvp(ctx, *tangents)
     finally:
         mode.fw_level = level
-        TRACE = traced
+        ON_RECORD = hook
     if tangent is not None:
         if tangent.dtype != result.dtype:
             tangent = tangent.to(result.dtype)
