@@ -43,10 +43,10 @@ def test_saved_bytes_of_a_leaf_is_zero():
 
 
 def _step_peak(depth, width, batch, segments, rng):
-    weights = [G.tensor(rng.standard_normal((width, width)) / math.sqrt(width), requires_grad=True)
+    weights = [G.tensor(rng.standard_normal((width, width)) / math.sqrt(width), dtype=G.float32, requires_grad=True)
                for _ in range(depth)]
     layers = [lambda h, w=w: G.tanh(h @ w) for w in weights]
-    x = G.tensor(rng.standard_normal((batch, width)))
+    x = G.tensor(rng.standard_normal((batch, width)), dtype=G.float32)
     for w in weights:  # gradient buffers stay allocated and are zeroed in place between steps
         w.grad = G.zeros_like(w)
     memory.reset_peak("cpu")

@@ -124,8 +124,9 @@ def _run_segment(fns):
 def checkpoint_sequential(functions, segments, input, *, memory_budget=None, preserve_rng_state=True):  # noqa: A002
     """Run ``input`` through ``functions`` (callables applied in order), checkpointing them in segments.
 
-    ``segments``: how many (1 to the number of functions), or ``"sqrt"`` for about sqrt(n). Every segment is
-    checkpointed, the last one included, so that between forward and backward only the segments' inputs are kept.
+    ``segments``: how many (1 to the number of functions), or ``"sqrt"`` for about sqrt(n). Every segment but the
+    last is checkpointed, as in PyTorch: backward starts with the last segment, so recomputing it would need the same
+    memory at the same moment as keeping it, for nothing.
     With ``memory_budget`` (bytes of activations), ``segments`` is ignored and the boundaries are chosen by
     ``plan_segments`` from sizes measured in one forward pass; no placement within the budget raises ValueError."""
     fns = _as_functions(functions)
@@ -141,9 +142,10 @@ def checkpoint_sequential(functions, segments, input, *, memory_budget=None, pre
         size = -(-n // segments)
         boundaries = [(start, min(start + size, n)) for start in range(0, n, size)]
     x = input
-    for start, end in boundaries:
+    for start, end in boundaries[:-1]:
         x = checkpoint(_run_segment(fns[start:end]), x, preserve_rng_state=preserve_rng_state)
-    return x
+    start, end = boundaries[-1]
+    return _run_segment(fns[start:end])(x)
 
 
 def measure_layers(fns, input):
@@ -164,10 +166,11 @@ def plan_segments(fns, input, budget):
     """Segment boundaries [(start, end), ...] whose estimated activation memory fits ``budget`` with the least
     recomputation.
 
-    Estimate for checkpointed segments S_1..S_k: the inputs each keeps (sum of boundary outputs) plus the largest
-    segment's saved activations while it is recomputed and back-propagated, plus two layer outputs of gradients in
-    flight. Every layer is recomputed once either way, so fewer, larger segments are preferred: the plan is the one
-    with the fewest segments (ties: the smallest estimate) that fits."""
+    Estimate for segments S_1..S_k (all but the last checkpointed): the inputs the checkpointed ones keep (their
+    boundary outputs), plus the largest segment's saved activations (the last one's are kept from the forward pass,
+    the others' exist while each is recomputed and back-propagated), plus two layer outputs of gradients in flight.
+    The plan is the one with the fewest segments that fits (ties: the smallest estimate); among plans with as many
+    segments, the one whose estimate is smallest; every segment but the last is recomputed once."""
     sizes = measure_layers(fns, input)
     n = len(sizes)
     saved = [s for s, _ in sizes]
@@ -185,7 +188,7 @@ def plan_segments(fns, input, budget):
         segments.append((start, n))
         if any(sum(saved[a:b]) > cap for a, b in segments):
             continue
-        kept = sum(input_bytes if a == 0 else outputs[a - 1] for a, _ in segments)
+        kept = sum(input_bytes if a == 0 else outputs[a - 1] for a, _ in segments[:-1])
         estimate = kept + max(sum(saved[a:b]) for a, b in segments) + in_flight
         if estimate <= budget and (best is None or (len(segments), estimate) < (len(best[0]), best[1])):
             best = (segments, estimate)

@@ -1,0 +1,150 @@
+"""Memory against compute for checkpointed MLP training steps.
+
+    python benchmarks/checkpoint_tradeoff.py [--device cpu|cuda] [--depths 8 16 32 64] [--width 256] [--batch 1024]
+
+For each depth n and each segment count (1, 2, 4, sqrt(n), 8, n), one training step of a tanh MLP (forward,
+backward; gradient buffers allocated beforehand and zeroed in place) is measured against the un-checkpointed step in
+the same process: the peak activation memory (gpuad.memory peak during the step minus what was allocated before it)
+and the median step time (timed with memory counting off). Targets at sqrt(n) segments: memory <= 2.5 sqrt(n)/n of the
+baseline, time <= 1.4x. Prints the table, writes results/checkpoint-<host>-<date>.json and, where matplotlib is
+installed, results/checkpoint-<host>-<date>.png (memory ratio against time ratio, one curve per depth).
+"""
+import argparse
+import datetime
+import json
+import math
+import os
+import socket
+import statistics
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from _common import machine_info, raise_malloc_thresholds  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import gpuad as G  # noqa: E402
+from gpuad import memory  # noqa: E402
+
+
+def build(depth, width, batch, device):
+    rng = np.random.default_rng(depth)
+    weights = [G.tensor(rng.standard_normal((width, width)) / math.sqrt(width), dtype=G.float32, device=device,
+                        requires_grad=True) for _ in range(depth)]
+    for w in weights:
+        w.grad = G.zeros_like(w)
+    layers = [lambda h, w=w: G.tanh(h @ w) for w in weights]
+    x = G.tensor(rng.standard_normal((batch, width)), dtype=G.float32, device=device)
+    return layers, weights, x
+
+
+def step(layers, weights, x, segments):
+    for w in weights:
+        w.grad.zero_()
+    if segments is None:
+        h = x
+        for f in layers:
+            h = f(h)
+    else:
+        h = G.checkpoint_sequential(layers, segments, x)
+    h.sum().backward()
+
+
+def peak_of(layers, weights, x, segments, device, sync):
+    step(layers, weights, x, segments)  # warm-up
+    sync()
+    memory.reset_peak(device)
+    base = memory.current_bytes(device)
+    step(layers, weights, x, segments)
+    sync()
+    return memory.peak_bytes(device) - base
+
+
+def time_of(layers, weights, x, segments, sync, repeat):
+    times = []
+    for _ in range(repeat):
+        sync()
+        start = time.perf_counter()
+        step(layers, weights, x, segments)
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--depths", type=int, nargs="+", default=[8, 16, 32, 64])
+    parser.add_argument("--width", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=1024)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-json", action="store_true")
+    args = parser.parse_args(argv)
+    raise_malloc_thresholds()
+    if args.device != "cpu" and not G.cuda.is_available():
+        sys.exit("no CUDA GPU available: run with --device cpu")
+    sync = (lambda: G.cuda.synchronize()) if args.device != "cpu" else (lambda: None)
+    rows = []
+    print(f"checkpointed tanh MLP step, width {args.width}, batch {args.batch}, float32, device={args.device}")
+    print(f"{'depth':>5} {'segments':>8} {'peak MiB':>9} {'mem ratio':>9} {'target':>7} {'step ms':>8} "
+          f"{'time ratio':>10}  result")
+    for depth in args.depths:
+        layers, weights, x = build(depth, args.width, args.batch, args.device)
+        sqrt_n = max(1, round(math.sqrt(depth)))
+        choices = [None] + sorted({1, 2, 4, sqrt_n, 8, depth} & set(range(1, depth + 1)))
+        memory.start(args.device)
+        peaks = {s: peak_of(layers, weights, x, s, args.device, sync) for s in choices}
+        if args.device == "cpu":
+            memory.stop("cpu")  # tracing slows Python down: time without it
+        times = {s: time_of(layers, weights, x, s, sync, args.repeat) for s in choices}
+        for s in choices:
+            mem_ratio, time_ratio = peaks[s] / peaks[None], times[s] / times[None]
+            judged = s == sqrt_n
+            target = 2.5 * math.sqrt(depth) / depth
+            verdict = ("PASS" if mem_ratio <= target and time_ratio <= 1.4 else "FAIL") if judged else "-"
+            rows.append({"depth": depth, "segments": s, "peak_bytes": peaks[s], "step_seconds": times[s],
+                         "memory_ratio": mem_ratio, "time_ratio": time_ratio, "sqrt_segments": judged,
+                         "memory_target": target if judged else None, "verdict": verdict})
+            label = "none" if s is None else (f"{s} (sqrt)" if judged else str(s))
+            print(f"{depth:>5} {label:>8} {peaks[s] / 2 ** 20:>9.1f} {mem_ratio:>9.2f} "
+                  f"{(f'{target:.2f}' if judged else ''):>7} {times[s] * 1e3:>8.1f} {time_ratio:>10.2f}  {verdict}")
+    if args.no_json:
+        return rows
+    stem = os.path.join(HERE, "results", f"checkpoint-{socket.gethostname()}"
+                        f"{'-cuda' if args.device != 'cpu' else ''}-{datetime.date.today()}")
+    os.makedirs(os.path.dirname(stem), exist_ok=True)
+    with open(stem + ".json.tmp", "w") as fh:
+        json.dump({"benchmark": "checkpoint_tradeoff", "device": args.device, "width": args.width,
+                   "batch": args.batch, "rows": rows, "machine": machine_info(args.device)}, fh, indent=1)
+    os.replace(stem + ".json.tmp", stem + ".json")
+    print(f"wrote {os.path.relpath(stem + '.json')}")
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot (pip install 'gpuad[plot]')")
+        return rows
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for depth in args.depths:
+        pts = [(r["time_ratio"], r["memory_ratio"], r["segments"]) for r in rows
+               if r["depth"] == depth and r["segments"] is not None]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"depth {depth}")
+        for t, m, s in pts:
+            ax.annotate(str(s), (t, m), textcoords="offset points", xytext=(3, 3), fontsize=7)
+    ax.set_xlabel("step time / un-checkpointed")
+    ax.set_ylabel("peak activation memory / un-checkpointed")
+    ax.set_title("checkpointing: memory against compute (labels: segments)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(stem + ".part.png", dpi=110)
+    plt.close(fig)
+    os.replace(stem + ".part.png", stem + ".png")
+    print(f"wrote {os.path.relpath(stem + '.png')}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
