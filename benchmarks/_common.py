@@ -1,4 +1,6 @@
 """Timing and machine facts shared by the benchmark scripts."""
+import datetime
+import json
 import os
 import platform
 import socket
@@ -112,3 +114,33 @@ def raise_malloc_thresholds():
         return
     env = dict(os.environ, **MALLOC_ENV)
     os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
+def device_sync(device):
+    """A function that waits for the device to finish queued work (a no-op on the CPU); exits where no GPU is."""
+    if device == "cpu":
+        return lambda: None
+    import sys
+    import gpuad
+    if not gpuad.cuda.is_available():
+        sys.exit("no CUDA GPU available: run with --device cpu")
+    return gpuad.cuda.synchronize
+
+
+def result_path(name, device, suffix=".json"):
+    """results/<name>-<host>[-cuda]-<date><suffix>, the folder created if needed."""
+    folder = os.path.join(HERE, "results")
+    os.makedirs(folder, exist_ok=True)
+    tag = f"{name}-{socket.gethostname()}{'-cuda' if device != 'cpu' else ''}-{datetime.date.today()}"
+    return os.path.join(folder, tag + suffix)
+
+
+def write_result(name, device, payload):
+    """Write the JSON result whole (temporary file, then rename) with the machine's facts added; returns the path."""
+    path = result_path(name, device)
+    payload = dict(payload, machine=machine_info(device))
+    with open(path + ".tmp", "w") as fh:
+        json.dump(payload, fh, indent=1)
+    os.replace(path + ".tmp", path)
+    print(f"wrote {os.path.relpath(path)}")
+    return path

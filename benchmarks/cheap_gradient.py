@@ -9,15 +9,12 @@ recording and of the backward engine dominates instead, and those ratios are rep
 Results go to benchmarks/results/cheap-gradient-<host>-<date>.json.
 """
 import argparse
-import datetime
-import json
 import os
-import socket
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import machine_info, measure, raise_malloc_thresholds  # noqa: E402
+from _common import device_sync, measure, raise_malloc_thresholds, write_result  # noqa: E402
 
 import gpuad as G  # noqa: E402
 from gpuad import func  # noqa: E402
@@ -44,9 +41,7 @@ def main(argv=None):
     parser.add_argument("--no-json", action="store_true")
     args = parser.parse_args(argv)
     raise_malloc_thresholds()
-    if args.device != "cpu" and not G.cuda.is_available():
-        sys.exit("no CUDA GPU available: run with --device cpu")
-    sync = (lambda: G.cuda.synchronize()) if args.device != "cpu" else (lambda: None)
+    sync = device_sync(args.device)
     judged = max(args.sizes)
     rows = []
     print(f"cheap gradient: chain of L elementwise ops, float64, device={args.device}; targets judged at n={judged}")
@@ -68,14 +63,8 @@ def main(argv=None):
             print(f"{n:>8} {length:>6} {t_f * 1e3:>9.2f} {t_g * 1e3:>9.2f} {t_j * 1e3:>9.2f} "
                   f"{ratios['value_and_grad']:>7.2f} {ratios['jvp']:>7.2f}  {verdict}")
     if not args.no_json:
-        os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-        path = os.path.join(HERE, "results", f"cheap-gradient-{socket.gethostname()}"
-                            f"{'-cuda' if args.device != 'cpu' else ''}-{datetime.date.today()}.json")
-        with open(path + ".tmp", "w") as fh:
-            json.dump({"benchmark": "cheap_gradient", "device": args.device, "targets": TARGETS, "rows": rows,
-                       "machine": machine_info(args.device)}, fh, indent=1)
-        os.replace(path + ".tmp", path)
-        print(f"wrote {os.path.relpath(path)}")
+        write_result("cheap-gradient", args.device,
+                     {"benchmark": "cheap_gradient", "device": args.device, "targets": TARGETS, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -10,18 +10,15 @@ baseline, time <= 1.4x (the median of step-time ratios to an un-checkpointed ste
 installed, results/checkpoint-<host>-<date>.png (memory ratio against time ratio, one curve per depth).
 """
 import argparse
-import datetime
-import json
 import math
 import os
-import socket
 import statistics
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import machine_info, raise_malloc_thresholds  # noqa: E402
+from _common import device_sync, raise_malloc_thresholds, result_path, write_result  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -92,9 +89,7 @@ def main(argv=None):
     parser.add_argument("--no-json", action="store_true")
     args = parser.parse_args(argv)
     raise_malloc_thresholds()
-    if args.device != "cpu" and not G.cuda.is_available():
-        sys.exit("no CUDA GPU available: run with --device cpu")
-    sync = (lambda: G.cuda.synchronize()) if args.device != "cpu" else (lambda: None)
+    sync = device_sync(args.device)
     rows = []
     print(f"checkpointed tanh MLP step, width {args.width}, batch {args.batch}, float32, device={args.device}")
     print(f"{'depth':>5} {'segments':>8} {'peak MiB':>9} {'mem ratio':>9} {'target':>7} {'step ms':>8} "
@@ -122,14 +117,9 @@ def main(argv=None):
                   f"{(f'{target:.2f}' if judged else ''):>7} {step_seconds * 1e3:>8.1f} {time_ratio:>10.2f}  {verdict}")
     if args.no_json:
         return rows
-    stem = os.path.join(HERE, "results", f"checkpoint-{socket.gethostname()}"
-                        f"{'-cuda' if args.device != 'cpu' else ''}-{datetime.date.today()}")
-    os.makedirs(os.path.dirname(stem), exist_ok=True)
-    with open(stem + ".json.tmp", "w") as fh:
-        json.dump({"benchmark": "checkpoint_tradeoff", "device": args.device, "width": args.width,
-                   "batch": args.batch, "rows": rows, "machine": machine_info(args.device)}, fh, indent=1)
-    os.replace(stem + ".json.tmp", stem + ".json")
-    print(f"wrote {os.path.relpath(stem + '.json')}")
+    write_result("checkpoint", args.device, {"benchmark": "checkpoint_tradeoff", "device": args.device,
+                                             "width": args.width, "batch": args.batch, "rows": rows})
+    png = result_path("checkpoint", args.device, ".png")
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -149,10 +139,10 @@ def main(argv=None):
     ax.set_title("checkpointing: memory against compute (labels: segments)")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(stem + ".part.png", dpi=110)
+    fig.savefig(png + ".part.png", dpi=110)
     plt.close(fig)
-    os.replace(stem + ".part.png", stem + ".png")
-    print(f"wrote {os.path.relpath(stem + '.png')}")
+    os.replace(png + ".part.png", png)
+    print(f"wrote {os.path.relpath(png)}")
     return rows
 
 

@@ -8,15 +8,12 @@ so its work grows with m. Both give the same m x n matrix (checked before timing
 and which is faster; results go to benchmarks/results/jacobian-<host>-<date>.json.
 """
 import argparse
-import datetime
-import json
 import os
-import socket
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import machine_info, measure, raise_malloc_thresholds  # noqa: E402
+from _common import device_sync, measure, raise_malloc_thresholds, write_result  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -43,9 +40,7 @@ def main(argv=None):
     parser.add_argument("--no-json", action="store_true")
     args = parser.parse_args(argv)
     raise_malloc_thresholds()
-    if args.device != "cpu" and not G.cuda.is_available():
-        sys.exit("no CUDA GPU available: run with --device cpu")
-    sync = (lambda: G.cuda.synchronize()) if args.device != "cpu" else (lambda: None)
+    sync = device_sync(args.device)
     rows = []
     print(f"Jacobian of f: R^n -> R^m, f(x) = sin(B tanh(A x)), hidden {HIDDEN}, float64, device={args.device}")
     print(f"{'n':>6} {'m':>6} {'jacfwd ms':>10} {'jacrev ms':>10} {'fwd/rev':>8}  faster")
@@ -61,14 +56,8 @@ def main(argv=None):
             print(f"{n:>6} {m:>6} {t_fwd * 1e3:>10.3f} {t_rev * 1e3:>10.3f} {t_fwd / t_rev:>8.2f}  "
                   f"{'jacfwd' if t_fwd < t_rev else 'jacrev'}")
     if not args.no_json:
-        os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-        path = os.path.join(HERE, "results", f"jacobian-{socket.gethostname()}"
-                            f"{'-cuda' if args.device != 'cpu' else ''}-{datetime.date.today()}.json")
-        with open(path + ".tmp", "w") as fh:
-            json.dump({"benchmark": "jacobian_table", "device": args.device, "hidden": HIDDEN, "rows": rows,
-                       "machine": machine_info(args.device)}, fh, indent=1)
-        os.replace(path + ".tmp", path)
-        print(f"wrote {os.path.relpath(path)}")
+        write_result("jacobian", args.device,
+                     {"benchmark": "jacobian_table", "device": args.device, "hidden": HIDDEN, "rows": rows})
 
 
 if __name__ == "__main__":

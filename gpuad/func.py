@@ -44,6 +44,21 @@ def _checked_input(x, who, i):
     return x
 
 
+def _watched_call(f, args, kwargs, argnums, has_aux, who):
+    """Call ``f`` with the arguments in ``argnums`` replaced by watched stand-ins; returns
+    (out, aux, watched stand-ins, whether they were single, whether an outer transform is watching too)."""
+    nums, single = _argnums(argnums, len(args), who)
+    args = list(args)
+    nested = any(_checked_input(args[i], who, i).requires_grad for i in nums)
+    watched = []
+    for i in nums:
+        args[i] = _watch(args[i])
+        watched.append(args[i])
+    with enable_grad():
+        out, aux = _split_aux(f(*args, **kwargs), has_aux, who)
+    return out, aux, watched, single, nested
+
+
 def _watch(x):
     """A fresh tensor standing for ``x`` whose gradient we can ask for: it keeps ``x``'s history and tangent."""
     with enable_grad():
@@ -81,15 +96,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
     """``f``'s value and its gradient with respect to the arguments in ``argnums``; ``f`` must return a scalar."""
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
-        nums, single = _argnums(argnums, len(args), "grad")
-        args = list(args)
-        nested = any(_checked_input(args[i], "grad", i).requires_grad for i in nums)
-        watched = []
-        for i in nums:
-            args[i] = _watch(args[i])
-            watched.append(args[i])
-        with enable_grad():
-            out, aux = _split_aux(f(*args, **kwargs), has_aux, "grad")
+        out, aux, watched, single, nested = _watched_call(f, args, kwargs, argnums, has_aux, "grad")
         if not isinstance(out, Tensor) or out.numel() != 1 or out.dtype.kind != "f":
             raise RuntimeError(f"grad: the function must return a floating-point tensor with one element, got "
                                f"{getattr(out, 'shape', type(out).__name__)}; use jacrev or vjp for other outputs")
@@ -148,15 +155,7 @@ def jacrev(f, argnums=0, has_aux=False):
     tuple ``argnums`` a tuple per output."""
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
-        nums, single = _argnums(argnums, len(args), "jacrev")
-        args = list(args)
-        nested = any(_checked_input(args[i], "jacrev", i).requires_grad for i in nums)
-        watched = []
-        for i in nums:
-            args[i] = _watch(args[i])
-            watched.append(args[i])
-        with enable_grad():
-            out, aux = _split_aux(f(*args, **kwargs), has_aux, "jacrev")
+        out, aux, watched, single, nested = _watched_call(f, args, kwargs, argnums, has_aux, "jacrev")
         outs = _as_outputs(out, "jacrev")
         jacobians = []
         for o in outs:
