@@ -8,8 +8,8 @@
 - hessian: forward over reverse, ``jacfwd(jacrev(f))``; hvp: forward over reverse without forming the Hessian.
 
 Transforms compose (grad of grad, jacfwd of jacrev); forward over forward is not supported. Inputs being
-differentiated must be floating-point tensors; custom Functions used under jacrev must write their backward on trailing
-dimensions (a gradient may carry a leading batch dimension).
+differentiated must be floating-point tensors. A custom Function's backward and jvp are called once per direction of
+a batch unless its class sets ``batched_backward`` / ``batched_jvp``.
 """
 import functools
 

@@ -209,3 +209,29 @@ def test_forward_over_reverse_equals_reverse_over_reverse(fn, spec):
     forward_over_reverse = func.jacfwd(gradient, argnums=0)(*inputs)
     reverse_over_reverse = func.jacrev(gradient, argnums=0)(*inputs)
     np.testing.assert_allclose(forward_over_reverse.numpy(), reverse_over_reverse.numpy(), rtol=1e-10, atol=1e-10)
+
+
+class ShapeMinded(G.autograd.Function):
+    """A custom op whose backward and jvp use shapes, so they only work one direction at a time."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return (x * x).reshape(-1)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g.reshape(x.shape) * 2 * x
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved_tensors
+        return (2 * x * t).reshape(-1)
+
+
+def test_custom_functions_serve_batched_jacobians_one_direction_at_a_time():
+    x = f64(np.arange(1.0, 7.0).reshape(2, 3))
+    expected = np.diag(2 * np.arange(1.0, 7.0)).reshape(6, 2, 3)
+    np.testing.assert_array_equal(func.jacrev(ShapeMinded.apply)(x).numpy(), expected)
+    np.testing.assert_array_equal(func.jacfwd(ShapeMinded.apply)(x).numpy(), expected)

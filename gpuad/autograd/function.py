@@ -6,7 +6,7 @@ be differentiated again; decorate it with ``once_differentiable`` when it cannot
 import functools
 
 from .graph import Node, edge_of
-from .grad_mode import mode, no_grad
+from .grad_mode import grad_batch, mode, no_grad
 from ..tensor import Tensor, wrap
 
 
@@ -60,8 +60,12 @@ class _FunctionOp:
 
     def vjp(self, node, *grads):
         ctx = node.ctx
-        grads = tuple(g if g is not None else _zeros(meta) for g, meta in zip(grads, node.out_meta))
-        result = self.cls.backward(ctx, *grads)
+        batch = grad_batch()
+        grads = tuple(g if g is not None else _zeros(meta, grads, batch) for g, meta in zip(grads, node.out_meta))
+        if batch and not getattr(self.cls, "batched_backward", False):
+            result = _row_by_row(lambda *gs: self.cls.backward(ctx, *gs), grads)
+        else:
+            result = self.cls.backward(ctx, *grads)
         if not isinstance(result, tuple):
             result = (result,)
         positions = node.params
@@ -78,9 +82,22 @@ class _FunctionOp:
         return tuple(out)
 
 
-def _zeros(meta):
+def _zeros(meta, grads, batch):
     shape, dtype, device = meta
-    return wrap(device.backend.xp.zeros(shape, dtype), device)
+    lead = next((g.shape[:batch] for g in grads if g is not None), ()) if batch else ()
+    return wrap(device.backend.xp.zeros(lead + tuple(shape), dtype), device)
+
+
+def _row_by_row(fn, batched):
+    """Apply ``fn`` to each row of the batched tensors and stack the results: how a user's backward or jvp, written
+    for one direction, serves a batch of them (jacrev, jacfwd) unless its class says it handles batches itself."""
+    from ..ops.shape import stack
+    rows = [fn(*(None if t is None else t[k] for t in batched))
+            for k in range(next(t for t in batched if t is not None).shape[0])]
+    single = not isinstance(rows[0], tuple)
+    columns = zip(*[(r,) if single else r for r in rows])
+    stacked = tuple(None if col[0] is None else stack(list(col)) for col in columns)
+    return stacked[0] if single else stacked
 
 
 class Function:
@@ -96,6 +113,11 @@ class Function:
 
     # Optionally: ``jvp(ctx, *tangents)`` (one tangent per forward argument, None where it has none) returning the
     # outputs' tangents, for forward mode. Without it, forward mode through the Function raises.
+    # jacrev and jacfwd push a batch of directions at once; backward and jvp are then called once per direction,
+    # unless the class sets ``batched_backward = True`` / ``batched_jvp = True`` to receive the whole batch (a leading
+    # dimension on every gradient or tangent).
+    batched_backward = False
+    batched_jvp = False
 
     @classmethod
     def apply(cls, *args):
@@ -155,8 +177,12 @@ def _forward_mode(cls, ctx, args, outputs):
                            f"mode (gpuad.func.jvp, jacfwd, hessian, dual tensors)")
     level = mode.fw_level
     mode.fw_level = 0
+    batched = any(t is not None and t.ndim > a.ndim for t, a in zip(tangents, args))
     try:
-        result = jvp(ctx, *tangents)
+        if batched and not getattr(cls, "batched_jvp", False):
+            result = _row_by_row(lambda *ts: jvp(ctx, *ts), tangents)
+        else:
+            result = jvp(ctx, *tangents)
     finally:
         mode.fw_level = level
     result = result if isinstance(result, tuple) else (result,)
