@@ -3,7 +3,7 @@
 PyTorch's autograd names and semantics (requires_grad, backward, .grad, no_grad, autograd.grad, Function), with
 every op's forward and VJP declared together in ``gpuad.ops``. Importing gpuad never imports CuPy.
 """
-from . import autograd, cuda, dtypes, func, memory, ops, viz  # noqa: F401
+from . import autograd, cuda, dtypes, func, memory, nn, ops, viz  # noqa: F401
 from .autograd.checkpoint import checkpoint, checkpoint_sequential  # noqa: F401
 from .autograd import enable_grad, gradcheck, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from .device import Device, Device as device  # noqa: F401

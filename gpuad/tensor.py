@@ -306,3 +306,5 @@ _new = object.__new__
 def is_tensor(obj):
     return isinstance(obj, Tensor)
 
+
+TENSOR_TYPES = {Tensor}  # Tensor and its registered subclasses (nn.Parameter) take the ops' fast paths

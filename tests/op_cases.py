@@ -3,6 +3,7 @@ and a test fails when an op is registered without cases here, so a new op is tes
 import numpy as np
 
 import gpuad as G
+from gpuad.nn import functional as F
 
 
 def normal(*shape):
@@ -31,6 +32,7 @@ def make_inputs(spec, rng, dtype="float64", device="cpu", requires_grad=True):
 
 BROADCAST = [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((), (2, 3)), ((5,), ())]
 IDX = np.array([0, 2, 2, 1])  # repeated index: gradients must add up
+LABELS = G.tensor([0, 3, 1, 1, 2, 0])
 
 # op name -> list of (function of the inputs, input specs[, gradcheck options])
 CASES = {
@@ -107,6 +109,12 @@ CASES = {
     "to_device": [(lambda a: a.to("cpu") * 2, [normal(3)])],
     "copy": [(lambda a: G.zeros(2, 3, dtype=G.float64).copy_(a), [normal(3)])],
     "index_put": [(lambda a, v: _index_put(a, v), [normal(4, 3), normal(3)])],
+    "linear": [(lambda x, w, b, act=act: F.linear(x, w, b, act), [normal(5, 4), normal(3, 4), away_from_zero(3)])
+               for act in (None, "relu", "gelu", "tanh", "sigmoid")]
+    + [(lambda x, w: F.linear(x, w, None, "tanh"), [normal(2, 5, 4), normal(3, 4)]),
+       (lambda x, w, b: F.linear(x, w, b), [normal(4), normal(3, 4), normal(3)])],
+    "cross_entropy": [(lambda logits, r=r: F.cross_entropy(logits, LABELS, reduction=r), [normal(6, 4)])
+                      for r in ("mean", "sum", "none")],
 }
 
 

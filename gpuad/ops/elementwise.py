@@ -9,7 +9,7 @@ import math
 from .core import OUT, Op, apply, apply_binary, apply_unary
 from ._lift import one, operands
 from ..dtypes import promote
-from ..tensor import Tensor
+from ..tensor import TENSOR_TYPES, Tensor
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
@@ -19,7 +19,7 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 def _binary(op):
     def fn(a, b):
-        if a.__class__ is Tensor and b.__class__ is Tensor:
+        if a.__class__ in TENSOR_TYPES and b.__class__ in TENSOR_TYPES:
             return apply_binary(op, a, b)
         a, b = operands(a, b)
         return apply(op, (a, b))
@@ -30,7 +30,7 @@ def _binary(op):
 
 def _unary(op, doc):
     def fn(x):
-        return apply_unary(op, x if x.__class__ is Tensor else one(x))
+        return apply_unary(op, x if x.__class__ in TENSOR_TYPES else one(x))
     fn.__name__ = op.name
     fn.__doc__ = doc
     return fn

@@ -1,0 +1,294 @@
+"""Neural-network functions: the fused linear layer, activations, dropout and losses.
+
+``linear(x, weight, bias, activation)`` is ONE recorded node: forward is the GEMM, then bias and activation in place;
+backward is the activation derivative times the incoming gradient, the bias gradient as its column sum, then the two
+GEMMs. It saves only what backward needs: for ReLU a 1-byte mask, for tanh and sigmoid the output, for GELU the
+pre-activation, for no activation nothing beyond the inputs. ``cross_entropy`` is one node too: a numerically stable
+log-softmax and NLL in forward, ``softmax - onehot`` in backward, keeping only the per-row log-sum-exp.
+"""
+import math
+
+import numpy as np
+
+from ..autograd.graph import Node, edge_of
+from ..autograd.grad_mode import grad_batch, mode
+from ..ops import core
+from ..ops.core import Op, apply, forward_tangent
+from ..ops.elementwise import _sigmoid_forward, erf, exp, gelu, relu, sigmoid, softplus, tanh  # noqa: F401
+from ..ops.reduce import logsumexp
+from ..tensor import Tensor, _Version, wrap
+
+__all__ = ["linear", "relu", "gelu", "tanh", "sigmoid", "dropout", "mse_loss", "cross_entropy",
+           "binary_cross_entropy_with_logits", "ACTIVATIONS"]
+
+ACTIVATIONS = (None, "relu", "gelu", "tanh", "sigmoid")
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+# --- the fused linear layer ---------------------------------------------------------------------------------------
+def _activate(xp, z, activation):
+    """Apply the activation to z, in place where it can; returns (output, what backward keeps)."""
+    if activation is None:
+        return z, None
+    if activation == "relu":
+        mask = z > 0          # 1 byte per element
+        xp.multiply(z, mask, out=z)
+        return z, mask
+    if activation == "tanh":
+        xp.tanh(z, out=z)
+        return z, z
+    if activation == "sigmoid":
+        out = _sigmoid_forward(xp, z)
+        return out, out
+    out = 0.5 * z * (1 + xp.erf(z * _SQRT_HALF))  # gelu: backward needs the pre-activation z
+    return out, z
+
+
+def _derivative(n, activation, aux):
+    """d activation / d z as a tensor (written in tensor ops: differentiable again where that matters)."""
+    if activation == "relu":
+        return wrap(aux, n.device)
+    if activation in ("tanh", "sigmoid"):
+        out = n.out
+        return 1 - out * out if activation == "tanh" else out * (1 - out)
+    z = _preactivation(n, aux)
+    return 0.5 * (1 + erf(z * _SQRT_HALF)) + z * exp(-0.5 * z * z) * _INV_SQRT_2PI
+
+
+def _preactivation(n, aux):
+    """gelu's z: the saved array, or rebuilt from the inputs so that it carries their history (create_graph) or
+    their tangents (forward over reverse)."""
+    if not mode.enabled and not mode.fw_level:
+        return wrap(aux, n.device)
+    x, w, b = n.inputs
+    if x is None or w is None:
+        raise RuntimeError("linear: differentiating a gelu linear layer twice needs its inputs; "
+                           "call it with inputs that require grad")
+    z = x @ w.mT
+    return z if b is None else z + b
+
+
+def _linear_vjp(n, g):
+    activation = n.params["activation"]
+    aux = n.saved_out[0] if n.saved_out is not None else None
+    if activation is not None and n.saved_out is None:
+        n.inputs  # raises the usual error (freed graph, or recomputes a checkpoint)
+        aux = n.saved_out[0]
+    needs_x, needs_w, needs_b = n.needs
+    x, w, _ = n.inputs
+    if not mode.enabled and not grad_batch() and not mode.fw_level:
+        return _linear_vjp_arrays(n, g._data, activation, aux, x, w, needs_x, needs_w, needs_b)
+    dz = g if activation is None else g * _derivative(n, activation, aux)
+    gx = dz @ w if needs_x else None
+    gw = gb = None
+    if needs_w:
+        x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+        dz2 = dz if x.ndim == 2 else dz.reshape(dz.shape[:dz.ndim - x.ndim] + (-1, dz.shape[-1]))
+        gw = dz2.mT @ x2
+    if needs_b:
+        gb = dz  # the engine sums it over the batch dimensions
+    return gx, gw, gb
+
+
+def _linear_vjp_arrays(n, g, activation, aux, x, w, needs_x, needs_w, needs_b):
+    """The first-order VJP on raw arrays: one pass for the activation derivative, then the GEMMs."""
+    xp = n.device.backend.xp
+    if activation is None:
+        dz = g
+    elif activation == "relu":
+        dz = g * aux
+    elif activation == "tanh":
+        dz = aux * aux
+        xp.subtract(1, dz, out=dz)
+        xp.multiply(dz, g, out=dz)
+    elif activation == "sigmoid":
+        dz = 1 - aux
+        xp.multiply(dz, aux, out=dz)
+        xp.multiply(dz, g, out=dz)
+    else:
+        cdf = xp.erf(aux * _SQRT_HALF)
+        cdf += 1
+        cdf *= 0.5
+        pdf = aux * aux
+        pdf *= -0.5
+        xp.exp(pdf, out=pdf)
+        pdf *= aux
+        pdf *= _INV_SQRT_2PI
+        cdf += pdf
+        dz = cdf
+        dz *= g
+    device = n.device
+    gx = wrap(xp.matmul(dz, w._data), device) if needs_x else None
+    gw = gb = None
+    if needs_w:
+        xd = x._data
+        dz2 = dz.reshape(-1, dz.shape[-1])
+        gw = wrap(xp.matmul(dz2.T, xd.reshape(-1, xd.shape[-1])), device)
+    if needs_b:
+        gb = wrap(dz.reshape(-1, dz.shape[-1]).sum(axis=0), device)
+    return gx, gw, gb
+
+
+def _linear_jvp(c, tx, tw, tb):
+    """tangent of activation(x W^T + b): activation'(z) * (tx W^T + x tW^T + tb), batch-aware."""
+    from ..ops.core import align_batched
+    x, w, b = c.inputs
+    dz = None if tx is None else tx @ w.mT
+    if tw is not None:
+        t = tw.mT
+        if c.batch and x.ndim > 2:  # keep the batch dim in front of x's own leading dims
+            t = t.reshape(t.shape[:1] + (1,) * (x.ndim - 2) + t.shape[1:])
+        term = x @ t
+        dz = term if dz is None else dz + term
+    if tb is not None:
+        term = align_batched(tb, 1, c.out.ndim) if c.batch else tb
+        dz = term if dz is None else dz + term
+    activation = c.params["activation"]
+    if activation is None:
+        return dz
+    out = c.out
+    if activation == "relu":
+        return dz * (out > 0)
+    if activation == "tanh":
+        return dz * (1 - out * out)
+    if activation == "sigmoid":
+        return dz * (out * (1 - out))
+    z = x @ w.mT if b is None else x @ w.mT + b
+    return dz * (0.5 * (1 + erf(z * _SQRT_HALF)) + z * exp(-0.5 * z * z) * _INV_SQRT_2PI)
+
+
+LINEAR = Op("linear", None, _linear_vjp, jvp=_linear_jvp)
+
+
+def linear(x, weight, bias=None, activation=None):
+    """activation(x @ weight.T + bias), recorded as one node with a fused backward (weight: (out, in))."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"linear: activation must be one of {ACTIVATIONS}, got {activation!r}")
+    for name, t in (("input", x), ("weight", weight), ("bias", bias)):
+        if t is not None and not isinstance(t, Tensor):
+            raise TypeError(f"linear: {name} must be a tensor, got {type(t).__name__}")
+    if weight.ndim != 2 or x.ndim < 1 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape {weight.shape} "
+                         f"(the input's last dimension must equal weight.shape[1])")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias of shape {bias.shape} does not match weight of shape {weight.shape}")
+    devices = {t._device for t in (x, weight, bias) if t is not None}
+    if len(devices) > 1:
+        raise RuntimeError(f"linear: expected all tensors on one device, got {sorted(map(str, devices))}")
+    dtypes = {t.dtype for t in (x, weight, bias) if t is not None}
+    if len(dtypes) > 1 or x.dtype.kind != "f":
+        raise TypeError(f"linear: input, weight and bias must share one floating dtype, got {sorted(map(str, dtypes))}")
+    dev = x._device
+    xp = dev.backend.xp
+    z = xp.matmul(x._data, weight._data.T)
+    if bias is not None:
+        z += bias._data
+    out, aux = _activate(xp, z, activation)
+    result = wrap(out, dev)
+    inputs = (x, weight, bias)
+    if mode.enabled and any(t is not None and t._rg for t in inputs):
+        needs = tuple(t is not None and t._rg for t in inputs)
+        node = Node(LINEAR, tuple(edge_of(t) if need else None for t, need in zip(inputs, needs)), needs, dev,
+                    {"activation": activation})
+        node.saved = [x if needs[1] or activation == "gelu" else None,
+                      weight if needs[0] or activation == "gelu" else None, bias if activation == "gelu" else None]
+        node.saved_versions = [t._version_value if t is not None else None for t in node.saved]
+        if aux is not None:
+            if aux is out:
+                node.saved_out = (out, result._version_counter, result._version.value)
+            else:
+                node.saved_out = (aux, _Version(), 0)
+        result._rg, result._node = True, node
+        if core.ON_RECORD is not None:
+            core.ON_RECORD(node, result, inputs)
+    if mode.fw_level:
+        forward_tangent(LINEAR, inputs, {"activation": activation}, result)
+    return result
+
+
+# --- activations and dropout ------------------------------------------------------------------------------------
+def dropout(x, p=0.5, training=True):
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p); identity when not training."""
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    if not training or p == 0:
+        return x
+    from ..factories import rand
+    keep = rand(*x.shape, dtype=x.dtype, device=x.device) >= p
+    return x * keep / (1 - p)
+
+
+# --- losses -------------------------------------------------------------------------------------------------------
+def _reduce(loss, reduction, who):
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{who}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def mse_loss(input, target, reduction="mean"):  # noqa: A002 - PyTorch's names
+    """Mean (or summed) squared error."""
+    if input.shape != target.shape:
+        raise ValueError(f"mse_loss: input shape {input.shape} and target shape {target.shape} differ")
+    diff = input - target
+    return _reduce(diff * diff, reduction, "mse_loss")
+
+
+def _nll_forward(xp, logits, target):
+    m = logits.max(axis=1, keepdims=True)
+    lse = xp.log(xp.exp(logits - m).sum(axis=1, keepdims=True)) + m
+    return (lse[:, 0] - logits[xp.arange(len(target)), target]).astype(logits.dtype, copy=False)
+
+
+def _onehot(n, logits_shape, target):
+    hot = n.device.backend.xp.zeros(logits_shape, dtype=bool)
+    hot[n.device.backend.xp.arange(len(target)), target] = True
+    return wrap(hot, n.device)
+
+
+def _cross_entropy_vjp(n, g):
+    logits, target = n.inputs
+    probabilities = (logits - logsumexp(logits, dim=1, keepdim=True)).exp()
+    return (probabilities - _onehot(n, logits.shape, target._data)) * g.unsqueeze(-1), None
+
+
+def _cross_entropy_jvp(c, t, t_target):
+    logits, target = c.inputs
+    probabilities = (logits - logsumexp(logits, dim=1, keepdim=True)).exp()
+    index = (slice(None),) * c.batch + (np.arange(len(target)), target._host())
+    return (probabilities * t).sum(-1) - t[index]
+
+
+CROSS_ENTROPY = Op("cross_entropy", _nll_forward, _cross_entropy_vjp, jvp=_cross_entropy_jvp, save=((0, 1), ()))
+
+
+def cross_entropy(input, target, reduction="mean"):  # noqa: A002 - PyTorch's names
+    """-log softmax(input)[target] per row (class indices), computed stably in one node."""
+    if not isinstance(input, Tensor) or input.ndim != 2:
+        raise ValueError(f"cross_entropy: expects logits of shape (batch, classes), got "
+                         f"{getattr(input, 'shape', type(input).__name__)}")
+    if not isinstance(target, Tensor):
+        from ..factories import tensor
+        target = tensor(target, device=input.device)
+    if target.dtype.kind not in "iu" or target.shape != input.shape[:1]:
+        raise ValueError(f"cross_entropy: target must be integer class indices of shape {input.shape[:1]}, "
+                         f"got {target.dtype} of shape {target.shape}")
+    host = target._host()
+    if host.size and (host.min() < 0 or host.max() >= input.shape[1]):
+        raise ValueError(f"cross_entropy: class indices must be in [0, {input.shape[1]}), got values from "
+                         f"{host.min()} to {host.max()}")
+    return _reduce(apply(CROSS_ENTROPY, (input, target)), reduction, "cross_entropy")
+
+
+def binary_cross_entropy_with_logits(input, target, reduction="mean"):  # noqa: A002
+    """-[t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))], computed stably as softplus(x) - t x."""
+    if input.shape != target.shape:
+        raise ValueError(f"binary_cross_entropy_with_logits: input shape {input.shape} and target shape "
+                         f"{target.shape} differ")
+    loss = softplus(input, threshold=float("inf")) - input * target
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+
