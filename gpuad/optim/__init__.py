@@ -1,0 +1,184 @@
+"""Optimizers with PyTorch's update rules exactly: SGD (momentum, dampening, Nesterov, weight decay), Adam, AdamW.
+
+Updates run in place on the parameters' arrays (NumPy or CuPy) without recording a graph; ``state_dict`` /
+``load_state_dict`` save and restore the step counts and moment buffers.
+"""
+import math
+
+from ..autograd.grad_mode import no_grad
+from ..tensor import Tensor, wrap
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
+
+
+class Optimizer:
+    """Parameter groups (dicts with "params" and hyper-parameters) and per-parameter state."""
+
+    def __init__(self, params, defaults):
+        groups = list(params)
+        if not groups:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        self.defaults = defaults
+        self.param_groups = []
+        self.state = {}
+        for group in groups:
+            params = list(group["params"])
+            for i, p in enumerate(params):
+                if not isinstance(p, Tensor) or not p.requires_grad or not p.is_leaf:
+                    raise TypeError(f"{type(self).__name__}: parameter {i} must be a leaf tensor that requires grad")
+            full = dict(defaults, **{k: v for k, v in group.items() if k != "params"})
+            full["params"] = params
+            self._check(full)
+            self.param_groups.append(full)
+
+    def _check(self, group):
+        if group["lr"] < 0:
+            raise ValueError(f"{type(self).__name__}: invalid learning rate {group['lr']}")
+
+    def zero_grad(self, set_to_none=True):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if set_to_none:
+                    p.grad = None
+                elif p.grad is not None:
+                    p.grad.zero_()
+
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            from ..autograd.grad_mode import enable_grad
+            with enable_grad():
+                loss = closure()
+        with no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    self._update(p, p.grad._data, self.state.setdefault(id(p), {}), group)
+                    p._version_counter.value += 1
+        return loss
+
+    # --- saving ---------------------------------------------------------------------------------------------------
+    def _index(self):
+        return {id(p): i for i, p in enumerate(p for g in self.param_groups for p in g["params"])}
+
+    def state_dict(self):
+        index = self._index()
+        state = {index[pid]: {k: (v.detach() if isinstance(v, Tensor) else v) for k, v in s.items()}
+                 for pid, s in self.state.items() if pid in index}
+        groups = []
+        for g in self.param_groups:
+            saved = {k: v for k, v in g.items() if k != "params"}
+            saved["params"] = [index[id(p)] for p in g["params"]]
+            groups.append(saved)
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
+        if groups is None or "state" not in state_dict:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: expected a dict with 'state' and "
+                             f"'param_groups'")
+        if len(groups) != len(self.param_groups) or any(
+                len(a["params"]) != len(b["params"]) for a, b in zip(groups, self.param_groups)):
+            raise ValueError(f"{type(self).__name__}.load_state_dict: the saved groups have "
+                             f"{[len(g['params']) for g in groups]} parameters, this optimizer "
+                             f"{[len(g['params']) for g in self.param_groups]}")
+        params = [p for g in self.param_groups for p in g["params"]]
+        self.state = {}
+        for key, s in state_dict["state"].items():
+            p = params[int(key)]
+            restored = {}
+            for k, v in s.items():
+                if isinstance(v, Tensor) or hasattr(v, "shape") and getattr(v, "ndim", 0) > 0:
+                    t = v if isinstance(v, Tensor) else wrap(p._device.backend.asarray(v), p._device)
+                    if t.shape != p.shape:
+                        raise ValueError(f"{type(self).__name__}.load_state_dict: state {k!r} of parameter {key} "
+                                         f"has shape {t.shape}, the parameter {p.shape}")
+                    restored[k] = t.to(p.device).to(p.dtype).clone()
+                else:
+                    restored[k] = v
+            self.state[id(p)] = restored
+        for group, saved in zip(self.param_groups, groups):
+            group.update({k: v for k, v in saved.items() if k != "params"})
+
+
+def _buffer(state, name, like):
+    """state[name], created as zeros like the parameter's array on first use."""
+    t = state.get(name)
+    if t is None:
+        t = state[name] = wrap(like._device.backend.xp.zeros_like(like._data), like._device)
+    return t._data
+
+
+class SGD(Optimizer):
+    """p -= lr * d, with d = g (+ weight_decay p), then momentum (buf = momentum buf + (1 - dampening) d) and
+    Nesterov (d + momentum buf) as in torch.optim.SGD."""
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                                      nesterov=nesterov))
+
+    def _update(self, p, g, state, group):
+        data = p._data
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * data
+        momentum = group["momentum"]
+        if momentum:
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = wrap(g.copy(), p._device)
+                buf = state["momentum_buffer"]._data
+            else:
+                buf = state["momentum_buffer"]._data
+                buf *= momentum
+                buf += (1 - group["dampening"]) * g
+            g = g + momentum * buf if group["nesterov"] else buf
+        data -= group["lr"] * g
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba) with PyTorch's bias corrections; ``weight_decay`` adds an L2 term to the gradient."""
+
+    decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+
+    def _check(self, group):
+        super()._check(group)
+        b1, b2 = group["betas"]
+        if not (0 <= b1 < 1 and 0 <= b2 < 1) or group["eps"] < 0:
+            raise ValueError(f"{type(self).__name__}: invalid betas {group['betas']} or eps {group['eps']}")
+
+    def _update(self, p, g, state, group):
+        data = p._data
+        lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        if wd:
+            if self.decoupled:
+                data *= 1 - lr * wd
+            else:
+                g = g + wd * data
+        state["step"] = step = state.get("step", 0) + 1
+        m = _buffer(state, "exp_avg", p)
+        v = _buffer(state, "exp_avg_sq", p)
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        v += (1 - b2) * (g * g)
+        bias_correction1 = 1 - b1 ** step
+        bias_correction2 = 1 - b2 ** step
+        denom = p._device.backend.xp.sqrt(v) / math.sqrt(bias_correction2)
+        denom += eps
+        data -= (lr / bias_correction1) * (m / denom)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter): p *= 1 - lr * weight_decay before the Adam step."""
+
+    decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
