@@ -23,6 +23,7 @@ class Optimizer:
         self.defaults = defaults
         self.param_groups = []
         self.state = {}
+        self._scratch = {}  # per parameter: a buffer for lr * update, so steps allocate nothing
         for group in groups:
             params = list(group["params"])
             for i, p in enumerate(params):
@@ -104,6 +105,14 @@ class Optimizer:
             group.update({k: v for k, v in saved.items() if k != "params"})
 
 
+def _scaled(optimizer, p, update, scale):
+    """scale * update, written into a buffer kept for this parameter (no allocation per step)."""
+    buf = optimizer._scratch.get(id(p))
+    if buf is None or buf.shape != update.shape or buf.dtype != update.dtype:
+        buf = optimizer._scratch[id(p)] = p._device.backend.xp.empty_like(p._data)
+    return p._device.backend.xp.multiply(update, scale, out=buf)
+
+
 def _buffer(state, name, like):
     """state[name], created as zeros like the parameter's array on first use."""
     t = state.get(name)
@@ -136,7 +145,7 @@ class SGD(Optimizer):
                 buf *= momentum
                 buf += (1 - group["dampening"]) * g
             g = g + momentum * buf if group["nesterov"] else buf
-        data -= group["lr"] * g
+        data -= _scaled(self, p, g, group["lr"])
 
 
 class Adam(Optimizer):
@@ -164,15 +173,21 @@ class Adam(Optimizer):
         state["step"] = step = state.get("step", 0) + 1
         m = _buffer(state, "exp_avg", p)
         v = _buffer(state, "exp_avg_sq", p)
+        xp = p._device.backend.xp
         m *= b1
-        m += (1 - b1) * g
+        m += _scaled(self, p, g, 1 - b1)
         v *= b2
-        v += (1 - b2) * (g * g)
+        scratch = _scaled(self, p, g, 1 - b2)
+        scratch *= g
+        v += scratch
         bias_correction1 = 1 - b1 ** step
         bias_correction2 = 1 - b2 ** step
-        denom = p._device.backend.xp.sqrt(v) / math.sqrt(bias_correction2)
+        denom = xp.sqrt(v, out=scratch)
+        denom /= math.sqrt(bias_correction2)
         denom += eps
-        data -= (lr / bias_correction1) * (m / denom)
+        xp.divide(m, denom, out=denom)
+        denom *= lr / bias_correction1
+        data -= denom
 
 
 class AdamW(Adam):

@@ -1,0 +1,210 @@
+"""Training-step time of a ReLU MLP with cross-entropy and SGD: gpuad against a hand-written floor and PyTorch eager.
+
+    python benchmarks/train_step.py [--device cpu|cuda] [--sizes S M L] [--steps 15]
+
+Sizes: S = batch 64, 784-128-128-10; M = batch 256, 784-512-512-512-10; L = batch 1024, 1024-2048x4-10. One step is
+forward, backward and the SGD update. The floor is the same step written by hand in NumPy (CuPy on a GPU) with every
+buffer allocated once. Each library runs in its own process (round-robin, several rounds); the table gives median step
+times after warm-up and the ratios. Targets (CPU): gpuad <= 1.1x the floor at M and L, <= 1.3x at S, and no slower
+than PyTorch at any size. Writes results/train-step-<host>-<date>.json.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from _common import MALLOC_ENV, write_result  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+SIZES = {"S": (64, [784, 128, 128, 10]), "M": (256, [784, 512, 512, 512, 10]),
+         "L": (1024, [1024, 2048, 2048, 2048, 2048, 10])}
+TARGETS = {"S": 1.3, "M": 1.1, "L": 1.1}
+LR = 0.01
+
+
+def data(size, seed=0):
+    batch, sizes = SIZES[size]
+    rng = np.random.default_rng(seed)
+    weights = [((rng.random((b, a), dtype=np.float32) * 2 - 1) / np.sqrt(a)).astype(np.float32)
+               for a, b in zip(sizes[:-1], sizes[1:])]
+    biases = [np.zeros(b, np.float32) for b in sizes[1:]]
+    x = rng.standard_normal((batch, sizes[0]), dtype=np.float32)
+    y = rng.integers(0, sizes[-1], batch)
+    return weights, biases, x, y
+
+
+# --- the three implementations: each returns a step function ----------------------------------------------------
+def gpuad_step(size, device):
+    import gpuad
+    from gpuad import nn, optim
+    from gpuad.nn import functional as F
+    weights, biases, x, y = data(size)
+    model = nn.MLP(SIZES[size][1], activation="relu", device=device)
+    with gpuad.no_grad():
+        for layer, w, b in zip(model.layers, weights, biases):
+            layer.weight.copy_(gpuad.tensor(w, device=device))
+            layer.bias.copy_(gpuad.tensor(b, device=device))
+    opt = optim.SGD(model.parameters(), lr=LR)
+    xt, yt = gpuad.tensor(x, device=device), gpuad.tensor(y, device=device)
+
+    def step():
+        opt.zero_grad()
+        loss = F.cross_entropy(model(xt), yt)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+def floor_step(size, device):
+    """The same step by hand, every buffer allocated once (the practical floor)."""
+    if device == "cpu":
+        xp = np
+    else:
+        import cupy as xp
+    weights, biases, x, y = data(size)
+    ws = [xp.asarray(w) for w in weights]
+    bs = [xp.asarray(b) for b in biases]
+    x, y = xp.asarray(x), xp.asarray(y)
+    batch = x.shape[0]
+    acts = [x] + [xp.empty((batch, w.shape[0]), xp.float32) for w in ws]
+    gws = [xp.empty_like(w) for w in ws]
+    gbs = [xp.empty_like(b) for b in bs]
+    ghs = [xp.empty((batch, w.shape[1]), xp.float32) for w in ws]
+    rows = xp.arange(batch)
+
+    def step():
+        for i, (w, b) in enumerate(zip(ws, bs)):
+            xp.matmul(acts[i], w.T, out=acts[i + 1])
+            acts[i + 1] += b
+            if i < len(ws) - 1:
+                xp.maximum(acts[i + 1], 0, out=acts[i + 1])
+        logits = acts[-1]
+        p = logits - logits.max(axis=1, keepdims=True)
+        xp.exp(p, out=p)
+        p /= p.sum(axis=1, keepdims=True)
+        loss = -xp.log(p[rows, y]).mean()
+        p[rows, y] -= 1
+        p /= batch
+        g = p
+        for i in range(len(ws) - 1, -1, -1):
+            xp.matmul(g.T, acts[i], out=gws[i])
+            g.sum(axis=0, out=gbs[i])
+            if i:
+                xp.matmul(g, ws[i], out=ghs[i])
+                ghs[i] *= acts[i] > 0
+                g = ghs[i]
+        for w, gw, b, gb in zip(ws, gws, bs, gbs):
+            gw *= LR
+            w -= gw
+            gb *= LR
+            b -= gb
+        return loss
+    return step
+
+
+def torch_step(size, device):
+    import torch
+    weights, biases, x, y = data(size)
+    layers = []
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        lin = torch.nn.Linear(w.shape[1], w.shape[0])
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(w))
+            lin.bias.copy_(torch.from_numpy(b))
+        layers += [lin, torch.nn.ReLU()] if i < len(weights) - 1 else [lin]
+    model = torch.nn.Sequential(*layers).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+
+    def step():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(xt), yt)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+# --- workers and the table ------------------------------------------------------------------------------------------
+def worker(lib, size, device, steps):
+    make = {"gpuad": gpuad_step, "floor": floor_step, "torch": torch_step}[lib]
+    step = make(size, device)
+    if device == "cpu":
+        def sync():
+            return None
+    elif lib == "torch":
+        import torch
+        sync = torch.cuda.synchronize
+    else:
+        import cupy
+        sync = cupy.cuda.Device().synchronize
+    for _ in range(3):
+        step()
+    sync()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--sizes", nargs="+", default=["S", "M", "L"], choices=sorted(SIZES))
+    parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--worker", nargs=2, metavar=("LIB", "SIZE"))
+    parser.add_argument("--no-json", action="store_true")
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args.worker[0], args.worker[1], args.device, args.steps)))
+        return
+    libs = ["gpuad", "floor"]
+    try:
+        import importlib.util
+        if importlib.util.find_spec("torch") is not None:
+            libs.append("torch")
+    except ImportError:
+        pass
+    env = dict(os.environ, **MALLOC_ENV)
+    times = {(lib, s): [] for lib in libs for s in args.sizes}
+    for r in range(args.rounds):
+        for s in args.sizes:
+            for lib in libs[r % len(libs):] + libs[:r % len(libs)]:
+                out = subprocess.run([sys.executable, __file__, "--device", args.device, "--steps", str(args.steps),
+                                      "--worker", lib, s], capture_output=True, text=True, env=env)
+                if out.returncode != 0:
+                    sys.exit(f"{lib} {s} failed:\n{out.stderr}")
+                times[(lib, s)] += json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"training step (forward, backward, SGD), ReLU MLP, float32, device={args.device}, median of "
+          f"{args.rounds} rounds x {args.steps} steps, each library in its own process")
+    print(f"{'size':<5} {'gpuad ms':>9} {'floor ms':>9} {'torch ms':>9} {'gpuad/floor':>11} {'gpuad/torch':>11}  result")
+    rows = []
+    for s in args.sizes:
+        med = {lib: statistics.median(times[(lib, s)]) for lib in libs}
+        vs_floor = med["gpuad"] / med["floor"]
+        vs_torch = med["gpuad"] / med["torch"] if "torch" in med else None
+        ok = vs_floor <= TARGETS[s] and (vs_torch is None or vs_torch <= 1.0)
+        rows.append({"size": s, "batch": SIZES[s][0], "layers": SIZES[s][1], "median_seconds": med,
+                     "gpuad_over_floor": vs_floor, "gpuad_over_torch": vs_torch, "target_over_floor": TARGETS[s],
+                     "verdict": "PASS" if ok else "FAIL"})
+        torch_ms = f"{med['torch'] * 1e3:>9.2f}" if "torch" in med else f"{'n/a':>9}"
+        print(f"{s:<5} {med['gpuad'] * 1e3:>9.2f} {med['floor'] * 1e3:>9.2f} {torch_ms} {vs_floor:>11.2f} "
+              f"{(f'{vs_torch:.2f}' if vs_torch else 'n/a'):>11}  {'PASS' if ok else 'FAIL'}")
+    if not args.no_json:
+        write_result("train-step", args.device, {"benchmark": "train_step", "device": args.device, "rows": rows,
+                                                 "steps": args.steps, "rounds": args.rounds, "lr": LR})
+
+
+if __name__ == "__main__":
+    main()
