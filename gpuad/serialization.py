@@ -56,6 +56,9 @@ def save(obj, path):
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".gpuad-save-", suffix=".npz")
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # the permissions open() would give, not mkstemp's private 0600
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **{_MANIFEST: np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8)}, **arrays)
             fh.flush()
@@ -96,7 +99,10 @@ def load(path, map_location=None):
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such file {path!r}")
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError(f"load: {path!r} holds a single NumPy array, not a file written by gpuad.save")
+        with archive:
             if _MANIFEST not in archive.files:
                 raise ValueError(f"load: {path!r} is a NumPy archive but not one written by gpuad.save "
                                  f"(no manifest)")
