@@ -12,7 +12,6 @@ int64 = long = np.dtype("int64")
 bool = np.dtype("bool")  # noqa: A001 - PyTorch's name
 
 _default_float = [float32]
-FLOATING = frozenset("f")
 
 
 def get_default_dtype():
@@ -36,10 +35,6 @@ def as_dtype(dtype):
         return np.dtype(dtype)
     except TypeError:
         raise TypeError(f"not a dtype: {dtype!r}") from None
-
-
-def is_floating(dtype):
-    return dtype.kind == "f"
 
 
 _PROMOTED = {}

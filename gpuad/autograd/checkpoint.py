@@ -139,8 +139,11 @@ def checkpoint_sequential(functions, segments, input, *, memory_budget=None, pre
         if not isinstance(segments, int) or not 1 <= segments <= n:
             raise ValueError(f"checkpoint_sequential: segments must be between 1 and the number of functions "
                              f"({n}) or 'sqrt', got {segments!r}")
-        size = -(-n // segments)
-        boundaries = [(start, min(start + size, n)) for start in range(0, n, size)]
+        # sizes as even as possible, the larger ones last: the last segment is never recomputed
+        base, extra = divmod(n, segments)
+        sizes = [base] * (segments - extra) + [base + 1] * extra
+        starts = [sum(sizes[:i]) for i in range(segments)]
+        boundaries = [(s, s + size) for s, size in zip(starts, sizes)]
     x = input
     for start, end in boundaries[:-1]:
         x = checkpoint(_run_segment(fns[start:end]), x, preserve_rng_state=preserve_rng_state)

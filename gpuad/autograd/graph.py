@@ -106,9 +106,6 @@ class Node:
                 f"if you need to backward through the graph again.")
         raise RuntimeError(f"{self.op.node_name} did not save the value its VJP asked for (a bug in the op's record)")
 
-    def has_saved(self):
-        return self.saved is not None or self.saved_out is not None
-
     def release(self):
         """Drop the saved values after backward has used them."""
         if self.saved is not None or self.saved_out is not None:
