@@ -85,7 +85,7 @@ def main(argv=None):
     parser.add_argument("--depths", type=int, nargs="+", default=[8, 16, 32, 64])
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--batch", type=int, default=1024)
-    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--no-json", action="store_true")
     args = parser.parse_args(argv)
     raise_malloc_thresholds()
