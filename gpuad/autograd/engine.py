@@ -108,7 +108,7 @@ def run(roots, retain_graph, create_graph, accumulate, only=None, batch=0):
                         data = g._data
                         if (data.shape[batch:] if batch else data.shape) != edge[2]:
                             g = _sum_to(g, edge[2], fn, batch)
-                        if data.dtype != edge[3]:
+                        if data.dtype is not edge[3] and data.dtype != edge[3]:
                             g = g.to(edge[3])
                         buf = buffers.get(child)
                         if buf is None:
