@@ -112,6 +112,13 @@ def run(roots, retain_graph, create_graph, accumulate, only=None, batch=0):
                             g = g.to(edge[3])
                         buf = buffers.get(child)
                         if buf is None:
+                            if deps[child] == 1 and child.__class__ is AccumulateGrad and only is None \
+                                    and child.hooks is None:  # a leaf's only gradient: accumulate it at once
+                                deps[child] = 0
+                                t = child.tensor_ref()
+                                if t is not None and accumulate:
+                                    _accumulate_into(t, g, create_graph, shared)
+                                continue
                             buf = buffers[child] = [None] * child.n_out
                         old = buf[edge[1]]
                         buf[edge[1]] = g if old is None else old + g
