@@ -165,20 +165,7 @@ def linear(x, weight, bias=None, activation=None):
     """activation(x @ weight.T + bias), recorded as one node with a fused backward (weight: (out, in))."""
     if activation not in ACTIVATIONS:
         raise ValueError(f"linear: activation must be one of {ACTIVATIONS}, got {activation!r}")
-    for name, t in (("input", x), ("weight", weight), ("bias", bias)):
-        if t is not None and not isinstance(t, Tensor):
-            raise TypeError(f"linear: {name} must be a tensor, got {type(t).__name__}")
-    if weight.ndim != 2 or x.ndim < 1 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape {weight.shape} "
-                         f"(the input's last dimension must equal weight.shape[1])")
-    if bias is not None and bias.shape != (weight.shape[0],):
-        raise ValueError(f"linear: bias of shape {bias.shape} does not match weight of shape {weight.shape}")
-    devices = {t._device for t in (x, weight, bias) if t is not None}
-    if len(devices) > 1:
-        raise RuntimeError(f"linear: expected all tensors on one device, got {sorted(map(str, devices))}")
-    dtypes = {t.dtype for t in (x, weight, bias) if t is not None}
-    if len(dtypes) > 1 or x.dtype.kind != "f":
-        raise TypeError(f"linear: input, weight and bias must share one floating dtype, got {sorted(map(str, dtypes))}")
+    _check_linear(x, weight, bias)
     dev = x._device
     xp = dev.backend.xp
     z = xp.matmul(x._data, weight._data.T)
@@ -186,25 +173,45 @@ def linear(x, weight, bias=None, activation=None):
         z += bias._data
     out, aux = _activate(xp, z, activation)
     result = wrap(out, dev)
-    inputs = (x, weight, bias)
-    if mode.enabled and any(t is not None and t._rg for t in inputs):
-        needs = tuple(t is not None and t._rg for t in inputs)
-        node = Node(LINEAR, tuple(edge_of(t) if need else None for t, need in zip(inputs, needs)), needs, dev,
-                    {"activation": activation})
-        node.saved = [x if needs[1] or activation == "gelu" else None,
-                      weight if needs[0] or activation == "gelu" else None, bias if activation == "gelu" else None]
-        node.saved_versions = [t._version_value if t is not None else None for t in node.saved]
+    needs = (x._rg, weight._rg, bias is not None and bias._rg)
+    if mode.enabled and (needs[0] or needs[1] or needs[2]):
+        node = Node(LINEAR, (edge_of(x) if needs[0] else None, edge_of(weight) if needs[1] else None,
+                             edge_of(bias) if needs[2] else None), needs, dev, {"activation": activation})
+        gelu_ = activation == "gelu"  # its backward rebuilds z from all three inputs under create_graph
+        saved = [x if needs[1] or gelu_ else None, weight if needs[0] or gelu_ else None, bias if gelu_ else None]
+        node.saved = saved
+        node.saved_versions = [None if t is None else t._version_value for t in saved]
         if aux is not None:
-            if aux is out:
-                node.saved_out = (out, result._version_counter, result._version.value)
-            else:
-                node.saved_out = (aux, _Version(), 0)
+            node.saved_out = (out, result._version_counter, 0) if aux is out else (aux, _Version(), 0)
         result._rg, result._node = True, node
         if core.ON_RECORD is not None:
-            core.ON_RECORD(node, result, inputs)
+            core.ON_RECORD(node, result, (x, weight, bias))
     if mode.fw_level:
-        forward_tangent(LINEAR, inputs, {"activation": activation}, result)
+        forward_tangent(LINEAR, (x, weight, bias), {"activation": activation}, result)
     return result
+
+
+def _check_linear(x, weight, bias):
+    """Clear errors for the shapes, devices and dtypes linear() accepts."""
+    for name, t in (("input", x), ("weight", weight), ("bias", bias)):
+        if t is not None and not isinstance(t, Tensor):
+            raise TypeError(f"linear: {name} must be a tensor, got {type(t).__name__}")
+    xs, ws = x._data.shape, weight._data.shape
+    if len(ws) != 2 or not xs or xs[-1] != ws[1]:
+        raise ValueError(f"linear: input of shape {xs} does not match weight of shape {ws} "
+                         f"(the input's last dimension must equal weight.shape[1])")
+    others = (weight,) if bias is None else (weight, bias)
+    if bias is not None and bias._data.shape != ws[:1]:
+        raise ValueError(f"linear: bias of shape {bias.shape} does not match weight of shape {ws}")
+    dtype = x._data.dtype
+    for t in others:
+        if t._device is not x._device:
+            raise RuntimeError(f"linear: expected all tensors on one device, got {x.device} and {t.device}")
+        if t._data.dtype is not dtype and t._data.dtype != dtype:
+            raise TypeError(f"linear: input, weight and bias must share one floating dtype, got {dtype} and "
+                            f"{t.dtype}")
+    if dtype.kind != "f":
+        raise TypeError(f"linear: needs floating-point tensors, got {dtype}")
 
 
 # --- activations and dropout ------------------------------------------------------------------------------------
@@ -252,6 +259,15 @@ def _onehot(n, logits_shape, target):
 
 def _cross_entropy_vjp(n, g):
     logits, target = n.inputs
+    if not mode.enabled and not grad_batch() and not mode.fw_level:  # first order: softmax - onehot in place
+        xp = n.device.backend.xp
+        x = logits._data
+        p = x - x.max(axis=1, keepdims=True)
+        xp.exp(p, out=p)
+        p /= p.sum(axis=1, keepdims=True)
+        p[xp.arange(len(p)), target._data] -= 1
+        p *= g._data[:, None]
+        return wrap(p, n.device), None
     probabilities = (logits - logsumexp(logits, dim=1, keepdim=True)).exp()
     return (probabilities - _onehot(n, logits.shape, target._data)) * g.unsqueeze(-1), None
 
