@@ -122,14 +122,13 @@ class Tensor:
 
     @property
     def data(self):
-        """The tensor's data as a detached tensor (PyTorch's `.data`); assigning replaces the array without history."""
-        return self.detach()
+        """The tensor's data as a detached tensor that escapes in-place tracking (PyTorch's `.data`: changes made
+        through it are not seen by saved values, so use it only for updates that must not be tracked)."""
+        return wrap(self._data, self._device)
 
     @data.setter
     def data(self, value):
-        value = value._data if isinstance(value, Tensor) else value
-        self._data = value
-        self._version_counter.value += 1
+        self._data = value._data if isinstance(value, Tensor) else value
 
     # --- metadata ---------------------------------------------------------------------------------------------------
     @property

@@ -219,6 +219,7 @@ def _accumulate_into(t, g, create_graph, shared):
 
 
 def _run_hooks(hooks, g, shared):
+    shared.add(id(g._data))  # the hook may keep g: no leaf may later accumulate into its array in place
     for hook in list(hooks):
         out = hook(g)
         if out is not None:

@@ -144,6 +144,9 @@ def _linear_jvp(c, tx, tw, tb):
     if tb is not None:
         term = align_batched(tb, 1, c.out.ndim) if c.batch else tb
         dz = term if dz is None else dz + term
+    if dz.shape[c.batch:] != c.out.shape:  # only the bias moved: its tangent spreads over every row
+        from ..ops.shape import expand_batched
+        dz = expand_batched(dz, c.out.shape, c.batch)
     activation = c.params["activation"]
     if activation is None:
         return dz

@@ -251,9 +251,11 @@ def clamp(x, min=None, max=None):  # noqa: A002
     """Limit x to [min, max]; the gradient is 1 inside and at the bounds, 0 outside."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
-    if isinstance(min, Tensor) or isinstance(max, Tensor):
-        x = maximum(x, min) if min is not None else one(x)
-        return minimum(x, max) if max is not None else x
+    if isinstance(min, Tensor) or isinstance(max, Tensor):  # at a bound the gradient goes to x, as for numbers
+        x = one(x)
+        if min is not None:
+            x = where(x < min, min, x)
+        return where(x > max, max, x) if max is not None else x
     return apply(CLAMP, (one(x),), {"min": min, "max": max})
 
 

@@ -22,6 +22,8 @@ def reduce_axes(x, dim, axis, who):
         return None
     nd = x.ndim
     d = (d,) if isinstance(d, int) else tuple(d)
+    if not d:  # dim=() reduces every dimension, as in PyTorch
+        return None
     bound = builtins.max(nd, 1)
     axes = set()
     for a in d:
@@ -51,12 +53,17 @@ def trailing_axes(axes, ndim):
     return tuple(range(-ndim, 0)) if axes is None else tuple(a - ndim for a in axes)
 
 
+def _trailing_sum(t, c, mean=False):
+    """Sum (or mean) of a tangent over the reduced axes counted from the end; a 0-d input reduces nothing."""
+    axes = trailing_axes(c.params["axes"], c.inputs[0].ndim)
+    if not axes:
+        return t
+    return t.mean(axes, c.params["keepdims"]) if mean else t.sum(axes, c.params["keepdims"])
+
+
 def _reduced_jvp(weights):
     """JVP of a reduction whose output is the sum over the reduced axes of tangent * weights(ctx)."""
-    def jvp(c, t):
-        x = c.inputs[0]
-        return (t * weights(c)).sum(trailing_axes(c.params["axes"], x.ndim), c.params["keepdims"])
-    return jvp
+    return lambda c, t: _trailing_sum(t * weights(c), c)
 
 
 def _count(shape, axes):
@@ -155,11 +162,10 @@ def _norm_vjp(n, g):
 
 
 SUM, sum = _reduction("sum", lambda xp, x, axes, keepdims: x.sum(axis=axes, keepdims=keepdims), _sum_vjp,  # noqa: A001
-                      jvp=lambda c, t: t.sum(trailing_axes(c.params["axes"], c.inputs[0].ndim), c.params["keepdims"]))
+                      jvp=lambda c, t: _trailing_sum(t, c))
 MEAN, mean = _reduction("mean", lambda xp, x, axes, keepdims: x.mean(axis=axes, keepdims=keepdims), _mean_vjp,
                         promote="float",
-                        jvp=lambda c, t: t.mean(trailing_axes(c.params["axes"], c.inputs[0].ndim),
-                                                c.params["keepdims"]))
+                        jvp=lambda c, t: _trailing_sum(t, c, mean=True))
 MAX, max = _reduction("max", lambda xp, x, axes, keepdims: x.max(axis=axes, keepdims=keepdims), _extreme_vjp,  # noqa: A001,E501
                       save=((0, OUT),), jvp=_reduced_jvp(_extreme_share))
 MIN, min = _reduction("min", lambda xp, x, axes, keepdims: x.min(axis=axes, keepdims=keepdims), _extreme_vjp,  # noqa: A001,E501
