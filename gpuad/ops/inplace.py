@@ -35,12 +35,28 @@ def commit(self, result, who):
     if result.shape != self.shape:
         raise ValueError(f"{who}: the result has shape {result.shape}, which doesn't match the shape {self.shape} "
                          f"of the tensor changed in place")
+    node = result._node
+    if node is not None and node.saved is not None and any(t is self for t in node.saved):
+        _keep_old_value(self, node)
     _write(self, result._data, who)
     if result._node is not None:
         self._node, self._idx, self._rg = result._node, result._idx, True
     if result._fw is not None or self._fw is not None:
         self._fw = result._fw
     return self
+
+
+def _keep_old_value(self, node):
+    """The node's backward needs self's value from before the write: save a copy that keeps self's history
+    (PyTorch does the same for pow_, clamp_ and mul_ by a tensor that requires grad)."""
+    from ..tensor import wrap
+    old = wrap(self._data.copy(), self._device)
+    old._rg, old._node, old._idx = self._rg, self._node, self._idx
+    saved, versions = list(node.saved), list(node.saved_versions)
+    for i, t in enumerate(saved):
+        if t is self:
+            saved[i], versions[i] = old, 0
+    node.saved, node.saved_versions = saved, versions
 
 
 def _write(self, data, who, index=Ellipsis):
@@ -178,6 +194,9 @@ def _index_put_vjp(n, g):
         gx = g * wrap(keep, g._device)
     if n.needs[1]:
         gv = g[(slice(None),) * batch + index]
+        missing = len(n.next[1][2]) - (gv.ndim - batch)
+        if missing > 0:  # the value had extra leading size-1 dims (allowed by assignment's broadcasting)
+            gv = gv.reshape(gv.shape[:batch] + (1,) * missing + gv.shape[batch:])
     return gx, gv
 
 

@@ -194,8 +194,11 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None
 
 
 def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=False, ddof=None):
-    """Standard deviation, sqrt(var); same arguments as var."""
-    return var(x, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims, ddof=ddof).sqrt()
+    """Standard deviation, sqrt(var); same arguments as var. Where every element is equal the gradient is 0, as in
+    PyTorch (sqrt's slope is infinite at 0)."""
+    v = var(x, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims, ddof=ddof)
+    zero = v == 0
+    return where(zero, 0.0, where(zero, 1.0, v).sqrt())
 
 
 def norm(x, p=2, dim=None, keepdim=False, *, axis=None, keepdims=False):
@@ -212,7 +215,9 @@ def norm(x, p=2, dim=None, keepdim=False, *, axis=None, keepdims=False):
     if p == float("-inf"):
         return x.abs().min(axes, keepdims)
     if isinstance(p, (int, float)) and p > 0:
-        return (x.abs() ** p).sum(axes, keepdims) ** (1.0 / p)
+        total = (x.abs() ** p).sum(axes, keepdims)
+        zero = total == 0  # NOTE: s**(1/p) has an infinite slope at 0; take the gradient there as 0, like p = 2
+        return where(zero, 0.0, where(zero, 1.0, total) ** (1.0 / p))
     raise ValueError(f"norm: unsupported p={p!r}; use 2, 'fro', 1, inf, -inf or a positive number")
 
 
@@ -264,12 +269,16 @@ def _one_dim(x, dim, axis, who):
 def softmax(x, dim=-1, *, axis=None):
     """exp(x) / sum(exp(x)) along ``dim`` (default: the last), computed stably."""
     x = one(x)
+    if x.ndim == 0:
+        return softmax(x.reshape(1)).reshape(())
     return apply(SOFTMAX, (x,), {"dim": _one_dim(x, None if axis is not None else dim, axis, "softmax")})
 
 
 def log_softmax(x, dim=-1, *, axis=None):
     """x - logsumexp(x) along ``dim`` (default: the last), computed stably."""
     x = one(x)
+    if x.ndim == 0:
+        return log_softmax(x.reshape(1)).reshape(())
     return apply(LOG_SOFTMAX, (x,), {"dim": _one_dim(x, None if axis is not None else dim, axis, "log_softmax")})
 
 

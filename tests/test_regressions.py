@@ -1,0 +1,85 @@
+"""Bugs found by comparing gpuad with PyTorch, each pinned by the behaviour PyTorch has."""
+import numpy as np
+import pytest
+
+import gpuad as G
+from gpuad import func
+from gpuad.nn import functional as F
+
+
+def f64(data, requires_grad=True):
+    return G.tensor(data, dtype=G.float64, requires_grad=requires_grad)
+
+
+def test_linear_forward_mode_with_only_the_bias_moving():
+    x, w, b = G.randn(4, 3, dtype=G.float64), G.randn(5, 3, dtype=G.float64), G.randn(5, dtype=G.float64)
+    assert func.jvp(lambda b: F.linear(x, w, b), (b,), (G.ones_like(b),))[1].shape == (4, 5)
+    np.testing.assert_allclose(func.jacfwd(lambda b: F.linear(x, w, b))(b).numpy(),
+                               func.jacrev(lambda b: F.linear(x, w, b))(b).numpy())
+
+
+def test_clamp_with_tensor_bounds_passes_the_gradient_at_the_bound():
+    x, m = f64([0.0, 2.0, 1.0]), f64([1.0, 1.0, 1.0])
+    x.clamp(max=m).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 0.0, 1.0])
+    np.testing.assert_array_equal(m.grad.numpy(), [0.0, 1.0, 0.0])
+
+
+def test_std_of_a_constant_and_norm_at_zero_have_zero_gradients():
+    x = f64(np.ones(4))
+    x.std().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros(4))
+    z = f64(np.zeros(3))
+    z.norm(p=3).backward()
+    np.testing.assert_array_equal(z.grad.numpy(), np.zeros(3))
+
+
+def test_a_gradient_kept_by_a_hook_is_not_changed_by_later_backwards():
+    x, saved = f64([1.0, 2.0]), []
+    y = x.clone()
+    y.register_hook(saved.append)
+    (y * 2).sum().backward()
+    (x * 5).sum().backward()
+    np.testing.assert_array_equal(saved[0].numpy(), [2.0, 2.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [7.0, 7.0])
+
+
+@pytest.mark.parametrize("update", [lambda y, w: y.pow_(2), lambda y, w: y.clamp_(min=0), lambda y, w: y.mul_(w)])
+def test_in_place_ops_that_need_the_old_value_keep_it(update):
+    torch = pytest.importorskip("torch")
+    x, w = f64([1.0, 2.0]), f64([3.0, 4.0])
+    y = x * 1
+    update(y, w)
+    y.sum().backward()
+    tx = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    tw = torch.tensor([3.0, 4.0], dtype=torch.float64, requires_grad=True)
+    ty = tx * 1
+    update(ty, tw)
+    ty.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy())
+
+
+def test_setitem_with_a_value_that_has_leading_size_one_dims():
+    x, v = G.ones(4, 5, requires_grad=True), G.ones(1, 5, requires_grad=True)
+    y = x * 1
+    y[-1] = v
+    y.sum().backward()
+    assert v.grad.shape == (1, 5) and float(v.grad.sum()) == 5.0
+
+
+def test_softmax_of_a_0d_tensor():
+    x = f64(2.0)
+    G.softmax(x, 0).backward()
+    assert x.grad.item() == 0.0
+
+
+def test_dim_empty_tuple_reduces_everything():
+    assert G.randn(2, 3).sum(()).shape == ()
+
+
+def test_data_escapes_version_tracking():
+    x = f64([1.0, 2.0])
+    y = x * x
+    x.data.mul_(3)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [6.0, 12.0])
