@@ -5,6 +5,8 @@ full torch.max() do); they return values only (like NumPy and torch.amax): use a
 """
 import builtins
 
+import numpy as np
+
 from .core import OUT, Op, apply, apply_unary
 from ._lift import one
 from ..tensor import Tensor
@@ -46,6 +48,15 @@ def expand_back(g, shape, axes, keepdims, batch=0):
     if not keepdims and axes is not None:  # a full reduction's 0-d gradient broadcasts as it is
         g = g.reshape(tuple(1 if i in axes else s for i, s in enumerate(shape)))
     return g if g._data.shape == shape else apply_unary(EXPAND, g, {"shape": shape})
+
+
+def _wide(forward):
+    """Run a reduction's forward in float32 for float16 input (NumPy would accumulate in float16 and overflow)."""
+    def run(xp, x, **params):
+        if x.dtype == np.float16:
+            return forward(xp, x.astype(np.float32), **params).astype(np.float16)
+        return forward(xp, x, **params)
+    return run
 
 
 def trailing_axes(axes, ndim):
@@ -161,9 +172,9 @@ def _norm_vjp(n, g):
     return expand_back(g, x.shape, n.params["axes"], n.params["keepdims"], grad_batch()) * _norm_weights(n)
 
 
-SUM, sum = _reduction("sum", lambda xp, x, axes, keepdims: x.sum(axis=axes, keepdims=keepdims), _sum_vjp,  # noqa: A001
+SUM, sum = _reduction("sum", _wide(lambda xp, x, axes, keepdims: x.sum(axis=axes, keepdims=keepdims)), _sum_vjp,  # noqa: A001
                       jvp=lambda c, t: _trailing_sum(t, c))
-MEAN, mean = _reduction("mean", lambda xp, x, axes, keepdims: x.mean(axis=axes, keepdims=keepdims), _mean_vjp,
+MEAN, mean = _reduction("mean", _wide(lambda xp, x, axes, keepdims: x.mean(axis=axes, keepdims=keepdims)), _mean_vjp,
                         promote="float",
                         jvp=lambda c, t: _trailing_sum(t, c, mean=True))
 MAX, max = _reduction("max", lambda xp, x, axes, keepdims: x.max(axis=axes, keepdims=keepdims), _extreme_vjp,  # noqa: A001,E501
@@ -171,11 +182,11 @@ MAX, max = _reduction("max", lambda xp, x, axes, keepdims: x.max(axis=axes, keep
 MIN, min = _reduction("min", lambda xp, x, axes, keepdims: x.min(axis=axes, keepdims=keepdims), _extreme_vjp,  # noqa: A001,E501
                       save=((0, OUT),), jvp=_reduced_jvp(_extreme_share))
 amax, amin = max, min
-LOGSUMEXP, logsumexp = _reduction("logsumexp", _logsumexp_forward, _logsumexp_vjp, save=((0, OUT),), promote="float",
+LOGSUMEXP, logsumexp = _reduction("logsumexp", _wide(_logsumexp_forward), _logsumexp_vjp, save=((0, OUT),), promote="float",
                                   jvp=_reduced_jvp(_logsumexp_weights))
-NORM = Op("norm", lambda xp, x, axes, keepdims: xp.sqrt((x * x).sum(axis=axes, keepdims=keepdims)), _norm_vjp,
+NORM = Op("norm", _wide(lambda xp, x, axes, keepdims: xp.sqrt((x * x).sum(axis=axes, keepdims=keepdims))), _norm_vjp,
           save=((0, OUT),), promote="float", jvp=_reduced_jvp(_norm_weights))
-VAR = Op("var", _var_forward, _var_vjp, save=((0,),), promote="float", jvp=_reduced_jvp(_var_weights))
+VAR = Op("var", _wide(_var_forward), _var_vjp, save=((0,),), promote="float", jvp=_reduced_jvp(_var_weights))
 
 
 def _correction(correction, unbiased, ddof):
@@ -252,8 +263,8 @@ def _log_softmax_jvp(c, t):
     return t - (exp(out) * t).sum(dim, True)
 
 
-SOFTMAX = Op("softmax", _softmax_forward, _softmax_vjp, jvp=_softmax_jvp, save=((OUT,),), promote="float")
-LOG_SOFTMAX = Op("log_softmax", _log_softmax_forward, _log_softmax_vjp, jvp=_log_softmax_jvp, save=((OUT,),),
+SOFTMAX = Op("softmax", _wide(_softmax_forward), _softmax_vjp, jvp=_softmax_jvp, save=((OUT,),), promote="float")
+LOG_SOFTMAX = Op("log_softmax", _wide(_log_softmax_forward), _log_softmax_vjp, jvp=_log_softmax_jvp, save=((OUT,),),
                  promote="float")
 
 

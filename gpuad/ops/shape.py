@@ -78,7 +78,28 @@ def reshape(x, *shape):
     return apply_unary(RESHAPE, x, {"shape": shape})
 
 
-view = reshape
+def view(x, *shape):
+    """Like reshape, but never copies: a non-contiguous layout that can't be viewed in the new shape raises (as in
+    PyTorch), so that writes through the view always reach the original."""
+    x = one(x)
+    shape = shape_arg(shape, "view")
+    data = x._data
+    if not data.flags.c_contiguous:
+        try:
+            x._device.backend.xp.reshape(data, shape, copy=False)
+        except TypeError:  # an array library without reshape(copy=): try the no-copy shape assignment
+            probe = data.view()
+            try:
+                probe.shape = shape
+            except AttributeError:
+                raise RuntimeError(_VIEW_ERROR.format(x.shape, shape)) from None
+        except ValueError:
+            raise RuntimeError(_VIEW_ERROR.format(x.shape, shape)) from None
+    return reshape(x, shape)
+
+
+_VIEW_ERROR = ("view: a tensor of shape {} with this memory layout (for example a transpose) can't be viewed as {} "
+               "without copying; use .reshape(...) or .contiguous().view(...)")
 
 
 def flatten(x, start_dim=0, end_dim=-1):
