@@ -83,3 +83,37 @@ def test_data_escapes_version_tracking():
     x.data.mul_(3)
     y.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [6.0, 12.0])
+
+
+@pytest.mark.parametrize("make", [
+    lambda lib: lib.tensor([1.0]) * np.float64(2),
+    lambda lib: lib.tensor([1.0]) + lib.tensor(1.0, dtype=lib.float64),
+    lambda lib: lib.tensor(2.0, dtype=lib.float64) * lib.tensor([1.0], dtype=lib.float16),
+    lambda lib: lib.tensor(2) * lib.tensor([1], dtype=lib.int8),
+    lambda lib: lib.tensor([1]) + lib.tensor(1.5, dtype=lib.float64),
+    lambda lib: lib.where(lib.tensor([True]), lib.tensor([1]), 2.5),
+    lambda lib: lib.tensor([1, 3]).clamp(0.5, 2.5),
+    lambda lib: lib.tensor([1, 2]) / lib.tensor([2, 2]),
+], ids=["numpy-scalar", "0d-float64", "0d-over-float16", "0d-int", "0d-higher-category", "where-float",
+        "clamp-float", "int-true-div"])
+def test_type_promotion_matches_pytorch_for_scalars_and_0d_tensors(make):
+    torch = pytest.importorskip("torch")
+    assert str(make(G).dtype) == str(make(torch).dtype).replace("torch.", "")
+
+
+def test_float16_reductions_accumulate_in_float32():
+    x = G.tensor([300.0, 400.0], dtype=G.float16, requires_grad=True)
+    n = x.norm()
+    n.backward()
+    assert n.item() == 500.0
+    np.testing.assert_allclose(x.grad.numpy(force=True).astype(float), [0.6, 0.8], rtol=1e-3)
+    assert G.tensor([1000.0, 1001.0, 1002.0], dtype=G.float16).std().item() == 1.0
+
+
+def test_view_of_a_transpose_refuses_to_copy():
+    t = G.tensor([[1.0, 2.0], [3.0, 4.0]])
+    with pytest.raises(RuntimeError, match="reshape"):
+        t.T.view(-1)
+    v = t.view(4)
+    v[0] = 9.0
+    assert t[0, 0].item() == 9.0

@@ -22,10 +22,10 @@ def operands(a, b):
 
 
 def _scalar_or_tensor(x, other):
+    if isinstance(x, np.generic):  # before the Python types: np.float64 is a float, but NumPy types it strongly
+        return x.item()
     if isinstance(x, (bool, int, float)):
         return x
-    if isinstance(x, np.generic) and x.ndim == 0:
-        return x.item()
     if isinstance(x, numbers.Number):
         return float(x)
     return as_tensor_like(x, other if isinstance(other, Tensor) else None)

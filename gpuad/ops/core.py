@@ -285,30 +285,34 @@ def align_batched(t, ndim, out_ndim):
 
 
 def _promote(op, datas):
-    """Cast operands in place in ``datas`` to PyTorch's result dtype where NumPy's rules differ from it."""
-    if op.promote == "float":
-        for i, d in enumerate(datas):
-            kind = getattr(d, "dtype", None)
-            if kind is not None and d.dtype.kind in "biu":
-                datas[i] = d.astype(get_default_dtype())
+    """Cast the array operands in ``datas`` (in place) to PyTorch's result dtype, where NumPy's rules differ:
+    0-d tensors count like scalars unless their category (bool < integer < float) is higher, a Python float makes
+    integers the default float, and "float" ops turn integers into the default float."""
+    arrays = [(i, d) for i, d in enumerate(datas) if hasattr(d, "dtype") and not isinstance(d, np.generic)]
+    if not arrays:
         return
-    arrays = [(i, d) for i, d in enumerate(datas) if hasattr(d, "dtype") and getattr(d, "ndim", 0) >= 0
-              and not isinstance(d, np.generic)]
-    if len(arrays) >= 2:
-        first = arrays[0][1].dtype
-        if any(d.dtype != first for _, d in arrays):
-            target = first
-            for _, d in arrays[1:]:
-                target = promote(target, d.dtype)
-            for i, d in arrays:
-                if d.dtype != target:
-                    datas[i] = d.astype(target)
-            return
-    # a Python float meeting an integer or bool tensor gives the default float (NumPy would give float64)
-    if any(type(d) is float for d in datas):
-        for i, d in arrays:
-            if d.dtype.kind in "biu":
-                datas[i] = d.astype(get_default_dtype())
+    dims = [d.dtype for _, d in arrays if d.ndim]
+    zeros = [d.dtype for _, d in arrays if not d.ndim]
+    if dims and zeros:
+        with_dims, zero_dim = _combine(dims), _combine(zeros)
+        target = zero_dim if _CATEGORY[zero_dim.kind] > _CATEGORY[with_dims.kind] else with_dims
+    else:
+        target = _combine(dims or zeros)
+    if target.kind in "biu" and (op.promote == "float" or any(type(d) is float for d in datas)):
+        target = get_default_dtype()
+    for i, d in arrays:
+        if d.dtype != target:
+            datas[i] = d.astype(target)
+
+
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
+
+
+def _combine(dtypes):
+    target = dtypes[0]
+    for d in dtypes[1:]:
+        target = promote(target, d)
+    return target
 
 
 def _explain(op, inputs, exc):

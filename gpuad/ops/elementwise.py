@@ -8,7 +8,7 @@ import math
 
 from .core import OUT, Op, apply, apply_binary, apply_unary
 from ._lift import one, operands
-from ..dtypes import promote
+from ..dtypes import get_default_dtype, promote
 from ..tensor import TENSOR_TYPES, Tensor
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -256,7 +256,10 @@ def clamp(x, min=None, max=None):  # noqa: A002
         if min is not None:
             x = where(x < min, min, x)
         return where(x > max, max, x) if max is not None else x
-    return apply(CLAMP, (one(x),), {"min": min, "max": max})
+    x = one(x)
+    if x.dtype.kind in "biu" and (type(min) is float or type(max) is float):
+        x = x.to(get_default_dtype())  # an integer tensor clamped to float bounds becomes the default float
+    return apply(CLAMP, (x,), {"min": min, "max": max})
 
 
 clip = clamp
@@ -303,6 +306,11 @@ def where(condition, a, b):
     if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype != b.dtype:
         common = promote(a.dtype, b.dtype)
         a, b = a.to(common), b.to(common)
+    elif isinstance(a, Tensor) != isinstance(b, Tensor):  # a Python float meeting an integer tensor: default float
+        t, number = (a, b) if isinstance(a, Tensor) else (b, a)
+        if type(number) is float and t.dtype.kind in "biu":
+            t = t.to(get_default_dtype())
+            a, b = (t, number) if isinstance(a, Tensor) else (number, t)
     return apply(WHERE, (condition, a, b))
 
 
