@@ -1,7 +1,8 @@
 """Reductions over ``dim``/``axis`` with ``keepdim``/``keepdims`` (PyTorch's and NumPy's names both work).
 
-max/min give the gradient to every element equal to the result, split equally among ties (as torch.amax and a
-full torch.max() do); they return values only (like NumPy and torch.amax): use argmax/argmin for indices.
+max/min give the gradient to every element equal to the result, split equally among ties (as torch.amax does; a
+NaN makes the gradient NaN, as in torch.amax); they return values only (like NumPy and torch.amax): use
+argmax/argmin for indices.
 """
 import builtins
 
