@@ -54,10 +54,13 @@ def expand_back(g, shape, axes, keepdims, batch=0):
 def _wide(forward):
     """Run a reduction's forward in float32 for float16 input (NumPy would accumulate in float16 and overflow)."""
     def run(xp, x, **params):
-        if x.dtype == np.float16:
-            return forward(xp, x.astype(np.float32), **params).astype(np.float16)
+        if x.dtype is _FLOAT16:
+            return forward(xp, x.astype(np.float32), **params).astype(_FLOAT16)
         return forward(xp, x, **params)
     return run
+
+
+_FLOAT16 = np.dtype(np.float16)
 
 
 def trailing_axes(axes, ndim):
