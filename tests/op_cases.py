@@ -97,8 +97,9 @@ CASES = {
                      (lambda a: a[..., None, ::2], [normal(3, 4)]), (lambda a: a.split(2, dim=1)[1], [normal(3, 5)]),
                      (lambda a: G.stack(a.unbind(0)), [normal(2, 3)])],
     "getitem": [(lambda a: a[IDX], [normal(3, 2)]), (lambda a: a[:, [1, 1, 0]], [normal(2, 3)]),
-                (lambda a: a[a > 0], [away_from_zero(3, 4)]), (lambda a: a[G.tensor(IDX)], [normal(4)])],
-    "index_backward": [(lambda a: G.ops.shape.index_backward(a, (3,), (IDX,), False), [normal(4)])],
+                (lambda a: a[a > 0], [away_from_zero(3, 4)]), (lambda a: a[G.tensor(IDX, device=a.device)], [normal(4)])],
+    "index_backward": [(lambda a: G.ops.shape.index_backward(a, (3,), (a.device.backend.xp.asarray(IDX),), False),
+                        [normal(4)])],
     "clone": [(lambda a: a.clone(), [normal(3)])],
     "alias": [(G.ops.convert.alias, [normal(2, 2)])],
     "contiguous": [(lambda a: a.T.contiguous(), [normal(3, 2)])],
@@ -107,13 +108,14 @@ CASES = {
                (lambda a, b: a @ b, [normal(2, 1, 3, 4), normal(5, 4, 2)]), (G.dot, [normal(5), normal(5)])],
     "to_dtype": [(lambda a: a.float().double() * 1.0, [normal(3)], {"eps": 1e-2, "atol": 1e-4})],
     "to_device": [(lambda a: a.to("cpu") * 2, [normal(3)])],
-    "copy": [(lambda a: G.zeros(2, 3, dtype=G.float64).copy_(a), [normal(3)])],
+    "copy": [(lambda a: G.zeros(2, 3, dtype=a.dtype, device=a.device).copy_(a), [normal(3)])],
     "index_put": [(lambda a, v: _index_put(a, v), [normal(4, 3), normal(3)])],
     "linear": [(lambda x, w, b, act=act: F.linear(x, w, b, act), [normal(5, 4), normal(3, 4), away_from_zero(3)])
                for act in (None, "relu", "gelu", "tanh", "sigmoid")]
     + [(lambda x, w: F.linear(x, w, None, "tanh"), [normal(2, 5, 4), normal(3, 4)]),
        (lambda x, w, b: F.linear(x, w, b), [normal(4), normal(3, 4), normal(3)])],
-    "cross_entropy": [(lambda logits, r=r: F.cross_entropy(logits, LABELS, reduction=r), [normal(6, 4)])
+    "cross_entropy": [(lambda logits, r=r: F.cross_entropy(logits, LABELS.to(logits.device), reduction=r),
+                       [normal(6, 4)])
                       for r in ("mean", "sum", "none")],
 }
 
