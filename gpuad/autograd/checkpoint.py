@@ -165,13 +165,17 @@ def measure_layers(fns, input):
     return sizes
 
 
+_SLACK = 64 * 1024  # small temporaries and the Python objects a step allocates, which a measured peak includes
+
+
 def plan_segments(fns, input, budget):
     """Segment boundaries [(start, end), ...] whose estimated activation memory fits ``budget`` with the least
     recomputation.
 
     Estimate for segments S_1..S_k (all but the last checkpointed): the inputs the checkpointed ones keep (their
     boundary outputs), plus the largest segment's saved activations (the last one's are kept from the forward pass,
-    the others' exist while each is recomputed and back-propagated), plus two layer outputs of gradients in flight.
+    the others' exist while each is recomputed and back-propagated), plus four layer outputs in flight (a layer's
+    temporaries and the gradients passing through) and a little for the Python objects a step allocates.
     The plan is the one with the fewest segments that fits (ties: the smallest estimate); among plans with as many
     segments, the one whose estimate is smallest; every segment but the last is recomputed once."""
     sizes = measure_layers(fns, input)
@@ -179,7 +183,7 @@ def plan_segments(fns, input, budget):
     saved = [s for s, _ in sizes]
     outputs = [o for _, o in sizes]
     input_bytes = input.nbytes
-    in_flight = 2 * max(outputs + [input_bytes])
+    in_flight = 4 * max(outputs + [input_bytes]) + _SLACK
     best = None
     for cap in sorted({sum(saved[i:j]) for i in range(n) for j in range(i + 1, n + 1)}):
         segments, start, total = [], 0, 0

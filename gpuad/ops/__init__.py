@@ -1,16 +1,16 @@
 """All ops, and the table that makes them Tensor methods and operators (``a * b``, ``x.sum()``, ``x[i] = v``)."""
 from . import convert, elementwise, inplace, linalg, reduce, shape
 from .core import REGISTRY, Op, apply  # noqa: F401
-from .elementwise import (abs, absolute, add, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, ceil, clamp, clip,  # noqa: F401,A004,E501
+from .elementwise import (abs, absolute, add, floor_divide, remainder, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, ceil, clamp, clip,  # noqa: F401,A004,E501
                           cos, div, divide, eq, erf, exp, floor, ge, gelu, greater, greater_equal, gt, isfinite,
                           isinf, isnan, le, less, less_equal, log, log1p, logical_and, logical_not, logical_or,
                           logical_xor, lt, maximum, minimum, mul, multiply, ne, neg, negative, pow, relu, round,
                           rsqrt, sigmoid, sign, sin, softplus, sqrt, square, sub, subtract, tan, tanh, true_divide,
                           where)
 from .linalg import dot, matmul, mm, outer  # noqa: F401
-from .reduce import (all, amax, amin, any, argmax, argmin, logsumexp, log_softmax, max, mean, min, norm,  # noqa: F401,A004,E501
+from .reduce import (cumsum, all, amax, amin, any, argmax, argmin, logsumexp, log_softmax, max, mean, min, norm,  # noqa: F401,A004,E501
                      softmax, std, sum, var)
-from .shape import (broadcast_tensors, broadcast_to, cat, chunk, clone, concat, concatenate, contiguous, expand,  # noqa: F401,E501
+from .shape import (flip, broadcast_tensors, broadcast_to, cat, chunk, clone, concat, concatenate, contiguous, expand,  # noqa: F401,E501
                     flatten, getitem, narrow, permute, reshape, select, split, squeeze, stack, sum_to_shape,
                     swapaxes, transpose, unbind, unsqueeze, view)
 from ..tensor import Tensor
@@ -23,6 +23,7 @@ _METHODS = [
     "log_softmax", "max", "mean", "min", "norm", "softmax", "std", "sum", "var", "chunk", "clone", "contiguous",
     "expand", "flatten", "narrow", "permute", "reshape", "select", "split", "squeeze", "transpose", "swapaxes",
     "unbind", "unsqueeze", "view", "multiply", "subtract", "divide", "true_divide", "negative", "absolute",
+    "flip", "cumsum", "remainder", "floor_divide",
 ]
 for _name in _METHODS:
     setattr(Tensor, _name, globals()[_name])
@@ -58,6 +59,8 @@ _OPERATORS = {
     "__add__": add, "__radd__": _reflected(add), "__sub__": sub, "__rsub__": _reflected(sub),
     "__mul__": mul, "__rmul__": _reflected(mul), "__truediv__": div, "__rtruediv__": _reflected(div),
     "__pow__": pow, "__rpow__": _reflected(pow), "__matmul__": matmul, "__rmatmul__": _reflected(matmul),
+    "__floordiv__": floor_divide, "__rfloordiv__": _reflected(floor_divide),
+    "__mod__": remainder, "__rmod__": _reflected(remainder),
     "__neg__": neg, "__pos__": lambda self: self, "__abs__": abs,
     "__eq__": eq, "__ne__": ne, "__lt__": lt, "__le__": le, "__gt__": gt, "__ge__": ge,
     "__and__": bitwise_and, "__or__": bitwise_or, "__xor__": bitwise_xor, "__invert__": bitwise_not,

@@ -139,6 +139,19 @@ maximum = _binary(MAXIMUM)
 minimum = _binary(MINIMUM)
 
 
+def _remainder_partials(n):
+    a, b = n.inputs
+    return 1 if n.needs[0] else None, -floor(a / b) if n.needs[1] else None
+
+
+REMAINDER = _binary_op("remainder", lambda xp, a, b: xp.remainder(a, b), _remainder_partials, save="all")
+FLOOR_DIVIDE = _binary_op("floor_divide", lambda xp, a, b: xp.floor_divide(a, b),
+                          lambda n: (0.0 if n.needs[0] else None, 0.0 if n.needs[1] else None))
+
+remainder = _binary(REMAINDER)
+floor_divide = _binary(FLOOR_DIVIDE)
+
+
 # --- unary math ---------------------------------------------------------------------------------------------------
 def _sigmoid_forward(xp, x):
     e = xp.exp(-xp.abs(x))  # NOTE: exp of -|x| only, so large |x| never overflows

@@ -12,7 +12,7 @@ from .core import OUT, Op, apply, apply_unary
 from ._lift import one
 from ..tensor import Tensor
 from .elementwise import exp, where
-from .shape import EXPAND, expand
+from .shape import EXPAND, expand, flip
 from ..autograd.grad_mode import grad_batch
 
 
@@ -234,6 +234,26 @@ def norm(x, p=2, dim=None, keepdim=False, *, axis=None, keepdims=False):
         zero = total == 0  # NOTE: s**(1/p) has an infinite slope at 0; take the gradient there as 0, like p = 2
         return where(zero, 0.0, where(zero, 1.0, total) ** (1.0 / p))
     raise ValueError(f"norm: unsupported p={p!r}; use 2, 'fro', 1, inf, -inf or a positive number")
+
+
+def _cumsum_vjp(n, g):
+    dim = n.params["dim"]
+    return flip(cumsum(flip(g, dim), dim), dim)
+
+
+CUMSUM = Op("cumsum", lambda xp, x, dim: x.cumsum(axis=dim), _cumsum_vjp,
+            jvp=lambda c, t: cumsum(t, c.params["dim"]), promote=None)
+
+
+def cumsum(x, dim):
+    """Running sums along ``dim``; its VJP is the reversed running sum of the gradient."""
+    x = one(x)
+    if x.ndim == 0:
+        return x.reshape(1).cumsum(0).reshape(())
+    nd = x.ndim
+    if not -nd <= dim < nd:
+        raise IndexError(f"cumsum: dim {dim} is out of range for a tensor of shape {x.shape}")
+    return apply_unary(CUMSUM, x, {"dim": dim % nd - nd})  # counted from the end: batch dims stay in front
 
 
 def _softmax_forward(xp, x, dim):

@@ -181,6 +181,25 @@ def mT(x):
     return transpose(x, -2, -1)
 
 
+def _flip_dims(x, dims):
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    nd = builtins.max(x.ndim, 1)
+    for d in dims:
+        if not -nd <= d < nd:
+            raise IndexError(f"flip: dim {d} is out of range for a tensor of shape {x.shape}")
+    return tuple(sorted({d % nd - x.ndim for d in dims})) if x.ndim else ()  # counted from the end
+
+
+FLIP = Op("flip", lambda xp, x, dims: xp.flip(x, axis=dims) if dims else x.copy(),
+          lambda n, g: apply_unary(FLIP, g, n.params), jvp=lambda c, t: apply_unary(FLIP, t, c.params))
+
+
+def flip(x, dims):
+    """Reverse the order of elements along ``dims`` (a copy, as in PyTorch)."""
+    x = one(x)
+    return apply_unary(FLIP, x, {"dims": _flip_dims(x, dims)})
+
+
 # --- broadcasting ---------------------------------------------------------------------------------------------------
 def _sum_to_forward(xp, g, shape):
     lead = g.ndim - len(shape)
