@@ -75,7 +75,7 @@ def run(roots, retain_graph, create_graph, accumulate, only=None, batch=0):
             grads = buffers.pop(fn, None)
             if fn.__class__ is AccumulateGrad:
                 if grads is not None:
-                    if only is None and fn.hooks is None:  # the common case, inline
+                    if only is None and fn.hooks is None:  # _leaf's common case, inline: this is the hot path
                         t = fn.tensor_ref()
                         if t is not None and accumulate:
                             _accumulate_into(t, grads[0], create_graph, shared)

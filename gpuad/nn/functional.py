@@ -14,7 +14,7 @@ from ..autograd.graph import Node, edge_of
 from ..autograd.grad_mode import grad_batch, mode
 from ..ops import core
 from ..ops.core import Op, apply, forward_tangent
-from ..ops.elementwise import _sigmoid_forward, erf, exp, gelu, relu, sigmoid, softplus, tanh  # noqa: F401
+from ..ops.elementwise import _sigmoid_forward, gelu, gelu_slope, relu, sigmoid, softplus, tanh  # noqa: F401
 from ..ops.reduce import logsumexp
 from ..tensor import Tensor, _Version, wrap
 
@@ -45,15 +45,25 @@ def _activate(xp, z, activation):
     return out, z
 
 
+def _slope(activation, out, z):
+    """d activation / d z in tensor ops, from the output (relu, tanh, sigmoid) or the pre-activation (gelu);
+    ``out`` and ``z`` are callables, so only the one needed is computed."""
+    if activation == "relu":
+        return out() > 0
+    if activation == "tanh":
+        o = out()
+        return 1 - o * o
+    if activation == "sigmoid":
+        o = out()
+        return o * (1 - o)
+    return gelu_slope(z())
+
+
 def _derivative(n, activation, aux):
-    """d activation / d z as a tensor (written in tensor ops: differentiable again where that matters)."""
+    """The slope for the VJP: relu's from its saved 1-byte mask, the others' from what the node saved."""
     if activation == "relu":
         return wrap(aux, n.device)
-    if activation in ("tanh", "sigmoid"):
-        out = n.out
-        return 1 - out * out if activation == "tanh" else out * (1 - out)
-    z = _preactivation(n, aux)
-    return 0.5 * (1 + erf(z * _SQRT_HALF)) + z * exp(-0.5 * z * z) * _INV_SQRT_2PI
+    return _slope(activation, lambda: n.out, lambda: _preactivation(n, aux))
 
 
 def _preactivation(n, aux):
@@ -150,15 +160,7 @@ def _linear_jvp(c, tx, tw, tb):
     activation = c.params["activation"]
     if activation is None:
         return dz
-    out = c.out
-    if activation == "relu":
-        return dz * (out > 0)
-    if activation == "tanh":
-        return dz * (1 - out * out)
-    if activation == "sigmoid":
-        return dz * (out * (1 - out))
-    z = x @ w.mT if b is None else x @ w.mT + b
-    return dz * (0.5 * (1 + erf(z * _SQRT_HALF)) + z * exp(-0.5 * z * z) * _INV_SQRT_2PI)
+    return dz * _slope(activation, lambda: c.out, lambda: x @ w.mT if b is None else x @ w.mT + b)
 
 
 LINEAR = Op("linear", None, _linear_vjp, jvp=_linear_jvp)
@@ -186,9 +188,7 @@ def linear(x, weight, bias=None, activation=None):
         node.saved_versions = [None if t is None else t._version_value for t in saved]
         if aux is not None:
             node.saved_out = (out, result._version_counter, 0) if aux is out else (aux, _Version(), 0)
-        result._rg, result._node = True, node
-        if core.ON_RECORD is not None:
-            core.ON_RECORD(node, result, (x, weight, bias))
+        core.attach(node, result, (x, weight, bias))
     if mode.fw_level:
         forward_tangent(LINEAR, (x, weight, bias), {"activation": activation}, result)
     return result

@@ -175,7 +175,7 @@ def apply_binary(op, a, b):
 
 
 def _record_binary(op, a, b, result, dev):
-    """``record`` unrolled for two tensor inputs (the hottest path of the forward pass)."""
+    """``record`` unrolled for two tensor inputs (the hottest path of the forward pass; ends as ``attach`` does)."""
     needs = (a._rg, b._rg)
     node = Node(op, (edge_of(a) if needs[0] else None, edge_of(b) if needs[1] else None), needs, dev, None)
     keep, keep_out = op._plans.get(needs) or op.plan(needs)
@@ -225,11 +225,17 @@ def record(op, inputs, params, result, dev):
         node.saved_versions = versions
     if keep_out:
         _save_output(node, result)
+    attach(node, result, tuple(inputs))
+    return node
+
+
+def attach(node, result, inputs):
+    """Make ``result`` the output of ``node`` and tell ON_RECORD; every recording path ends here (the two unrolled
+    hot paths above inline the same three steps)."""
     result._rg = True
     result._node = node
     if ON_RECORD is not None:
-        ON_RECORD(node, result, tuple(inputs))
-    return node
+        ON_RECORD(node, result, inputs)
 
 
 class JvpContext:

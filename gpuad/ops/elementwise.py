@@ -175,14 +175,18 @@ def _gelu_forward(xp, x, approximate):
     return 0.5 * x * (1 + xp.erf(x * _INV_SQRT_2))
 
 
-def _gelu_derivative(n):
-    (x,) = n.inputs
-    if n.params["approximate"] == "tanh":
+def gelu_slope(x, approximate="none"):
+    """d gelu(x) / dx in tensor ops: Phi(x) + x phi(x), or the derivative of the tanh approximation."""
+    if approximate == "tanh":
         t = tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
-        return (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x),)
+        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
     cdf = 0.5 * (1 + erf(x * _INV_SQRT_2))
     pdf = exp(-0.5 * x * x) * _INV_SQRT_2PI
-    return (cdf + x * pdf,)
+    return cdf + x * pdf
+
+
+def _gelu_derivative(n):
+    return (gelu_slope(n.inputs[0], n.params["approximate"]),)
 
 
 def _clamp_forward(xp, x, min, max):  # noqa: A002 - PyTorch's argument names
