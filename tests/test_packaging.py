@@ -4,13 +4,23 @@ import sys
 
 import pytest
 
-from gpuad.backends.kernel_source import kernel_names, read_kernel
+from gpuad.backends.kernel_source import kernel_names, kernel_text, read_kernel
+
+FAMILIES = ["common.cuh", "elementwise.cu", "linear.cu", "optim.cu", "reductions.cu", "softmax.cu"]
 
 
 def test_kernel_sources_are_installed_with_the_package():
-    assert "activations.cu" in kernel_names()
-    source = read_kernel("activations.cu")
-    assert "__global__ void sigmoid_fwd" in source and "gelu_fwd" in source
+    assert kernel_names() == FAMILIES
+    assert "__global__ void cross_entropy_fwd" in read_kernel("softmax.cu")
+
+
+def test_local_includes_are_inlined_once_for_the_compiler_cache():
+    source = kernel_text("softmax.cu")
+    assert '#include "' not in source
+    assert "#include <cuda_fp16.h>" in source  # system headers stay for NVRTC
+    assert source.count("struct Acc {") == 1 and "block_sum" in source and "cross_entropy_bwd" in source
+    linear = kernel_text("linear.cu")
+    assert "gelu_slope" in linear and "bias_act_bwd" in linear
 
 
 def test_a_missing_kernel_source_is_a_clear_error():

@@ -6,9 +6,7 @@ import functools
 
 import numpy as np
 
-from .kernel_source import read_kernel
-
-_BLOCK = 256
+FUSED = True  # gpuad.cuda.fused_kernels() switches our own kernels off, for comparisons
 
 
 def _import_cupy():
@@ -103,49 +101,13 @@ class CUDABackend:
             return self.generator.randint(low, high, shape).astype(dtype)
 
     # --- our own kernels ---------------------------------------------------------------------------------------
-    def kernel(self, source, name_expression):
-        """A compiled kernel from ``kernels/<source>``, memoised per device (CuPy also caches the binary on disk)."""
+    def raw(self, source):
+        """The RawModule kernels of ``kernels/<source>`` on this device (see cuda_kernels.RawKernels)."""
         module = self._modules.get(source)
         if module is None:
-            module = self._modules[source] = _KernelModule(self._cupy, source)
-        return module.get(name_expression)
-
-    def launch_unary(self, source, template, x):
-        """y = kernel(x) for a unary elementwise kernel ``template<T>(const T*, T*, long long n)``."""
-        x = self._cupy.ascontiguousarray(x)
-        y = self.xp.empty_like(x)
-        n = x.size
-        if n:
-            fn = self.kernel(source, template.format(T=_CUDA_TYPES[x.dtype]))
-            grid = min((n + _BLOCK - 1) // _BLOCK, 65535 * 4)
-            with self.device:
-                fn((grid,), (_BLOCK,), (x, y, np.int64(n)))
-        return y
-
-
-_CUDA_TYPES = {np.dtype("float32"): "float", np.dtype("float64"): "double", np.dtype("float16"): "__half"}
-
-
-class _KernelModule:
-    """A RawModule built from one source file with all of its instantiations named up front."""
-
-    def __init__(self, cupy, source):
-        self._cupy = cupy
-        self._source = source
-        self._code = read_kernel(source)
-        self._module = None
-        self._names = set()
-
-    def get(self, name_expression):
-        if self._module is None or name_expression not in self._names:
-            self._names.add(name_expression)
-            self._module = self._cupy.RawModule(code=self._code, options=("-std=c++14",),
-                                                name_expressions=sorted(self._names))
-        try:
-            return self._module.get_function(name_expression)
-        except Exception as exc:
-            raise RuntimeError(f"CUDA kernel {name_expression} from kernels/{self._source} failed to load: {exc}") \
-                from exc
+            from .cuda_kernels import RawKernels
+            module = self._modules[source] = RawKernels(source, self.device)
+        return module
 
 
 @functools.lru_cache(maxsize=None)

@@ -13,7 +13,7 @@ import numpy as np
 from ..autograd.graph import Node, edge_of
 from ..autograd.grad_mode import grad_batch, mode
 from ..ops import core
-from ..ops.core import Op, apply, forward_tangent
+from ..ops.core import Op, forward_tangent
 from ..ops.elementwise import _sigmoid_forward, gelu, gelu_slope, relu, sigmoid, softplus, tanh  # noqa: F401
 from ..ops.reduce import logsumexp
 from ..tensor import Tensor, _Version, wrap
@@ -170,7 +170,8 @@ def linear(x, weight, bias=None, activation=None):
     """activation(x @ weight.T + bias), recorded as one node with a fused backward (weight: (out, in))."""
     if activation not in ACTIVATIONS:
         raise ValueError(f"linear: activation must be one of {ACTIVATIONS}, got {activation!r}")
-    _check_linear(x, weight, bias)
+    if not _fits(x, weight, bias):
+        _check_linear(x, weight, bias)  # raises the error that names the problem
     dev = x._device
     xp = dev.backend.xp
     z = xp.matmul(x._data, weight._data.T)
@@ -183,15 +184,31 @@ def linear(x, weight, bias=None, activation=None):
         node = Node(LINEAR, (edge_of(x) if needs[0] else None, edge_of(weight) if needs[1] else None,
                              edge_of(bias) if needs[2] else None), needs, dev, {"activation": activation})
         gelu_ = activation == "gelu"  # its backward rebuilds z from all three inputs under create_graph
-        saved = [x if needs[1] or gelu_ else None, weight if needs[0] or gelu_ else None, bias if gelu_ else None]
-        node.saved = saved
-        node.saved_versions = [None if t is None else t._version_value for t in saved]
+        keep_x, keep_w = needs[1] or gelu_, needs[0] or gelu_
+        node.saved = (x if keep_x else None, weight if keep_w else None, bias if gelu_ else None)
+        node.saved_versions = (x._version_value if keep_x else None, weight._version_value if keep_w else None,
+                               bias._version_value if gelu_ and bias is not None else None)
         if aux is not None:
             node.saved_out = (out, result._version_counter, 0) if aux is out else (aux, _Version(), 0)
         core.attach(node, result, (x, weight, bias))
     if mode.fw_level:
         forward_tangent(LINEAR, (x, weight, bias), {"activation": activation}, result)
     return result
+
+
+def _fits(x, weight, bias):
+    """The common case, checked fast: tensors on one device with one float dtype and matching shapes."""
+    try:
+        xd, wd = x._data, weight._data
+        dtype = xd.dtype
+        ok = (weight._device is x._device and wd.dtype is dtype and dtype.kind == "f" and wd.ndim == 2
+              and xd.ndim >= 1 and xd.shape[-1] == wd.shape[1])
+        if bias is not None:
+            bd = bias._data
+            ok = ok and bias._device is x._device and bd.dtype is dtype and bd.shape == wd.shape[:1]
+        return ok
+    except AttributeError:
+        return False
 
 
 def _check_linear(x, weight, bias):
@@ -248,10 +265,62 @@ def mse_loss(input, target, reduction="mean"):  # noqa: A002 - PyTorch's names
     return _reduce(diff * diff, reduction, "mse_loss")
 
 
-def _nll_forward(xp, logits, target):
-    m = logits.max(axis=1, keepdims=True)
-    lse = xp.log(xp.exp(logits - m).sum(axis=1, keepdims=True)) + m
-    return (lse[:, 0] - logits[xp.arange(len(target)), target]).astype(logits.dtype, copy=False)
+def _row_index(device, rows):
+    """arange(rows) on the device, cached on the CPU (where arrays can be made read-only): the gather index of the
+    target column in every row."""
+    if device.type != "cpu":
+        return device.backend.xp.arange(rows)
+    index = _ROWS.get(rows)
+    if index is None:
+        index = _ROWS[rows] = np.arange(rows)
+        index.flags.writeable = False
+    return index
+
+
+_ROWS = {}
+
+
+def _cross_entropy_forward(xp, x, target, rows):
+    """(per-row loss, per-row log-sum-exp), stable: exp is only taken of x - max(x)."""
+    m = x.max(axis=1, keepdims=True)
+    e = xp.subtract(x, m)
+    xp.exp(e, out=e)
+    lse = xp.log(e.sum(axis=1))
+    lse += m[:, 0]
+    picked = x[rows, target]
+    return lse - picked, lse
+
+
+def _reduce_rows(xp, loss, reduction):
+    if reduction == "none":
+        return loss
+    total = loss.sum() if reduction == "sum" else loss.mean()
+    return xp.asarray(total, dtype=loss.dtype)
+
+
+def _cross_entropy_vjp(n, g):
+    reduction = n.params["reduction"]
+    logits, target = n.inputs
+    if not mode.enabled and not grad_batch() and not mode.fw_level:  # first order: softmax - onehot, in place
+        return _cross_entropy_vjp_arrays(n, g._data, logits._data, target._data, reduction), None
+    probabilities = (logits - logsumexp(logits, dim=1, keepdim=True)).exp()
+    scale = g.reshape(g.shape + ((1,) if reduction == "none" else (1, 1)))
+    if reduction == "mean":
+        scale = scale / logits.shape[0]
+    return (probabilities - _onehot(n, logits.shape, target._data)) * scale, None
+
+
+def _cross_entropy_vjp_arrays(n, g, x, target, reduction):
+    xp = n.device.backend.xp
+    lse = n.saved_out[0]
+    p = xp.subtract(x, lse[:, None])
+    xp.exp(p, out=p)
+    p[_row_index(n.device, len(p)), target] -= 1
+    if reduction == "none":
+        p *= g[:, None]
+    else:
+        p *= g / len(p) if reduction == "mean" else g
+    return wrap(p, n.device)
 
 
 def _onehot(n, logits_shape, target):
@@ -260,47 +329,61 @@ def _onehot(n, logits_shape, target):
     return wrap(hot, n.device)
 
 
-def _cross_entropy_vjp(n, g):
-    logits, target = n.inputs
-    if not mode.enabled and not grad_batch() and not mode.fw_level:  # first order: softmax - onehot in place
-        xp = n.device.backend.xp
-        x = logits._data
-        p = x - x.max(axis=1, keepdims=True)
-        xp.exp(p, out=p)
-        p /= p.sum(axis=1, keepdims=True)
-        p[xp.arange(len(p)), target._data] -= 1
-        p *= g._data[:, None]
-        return wrap(p, n.device), None
-    probabilities = (logits - logsumexp(logits, dim=1, keepdim=True)).exp()
-    return (probabilities - _onehot(n, logits.shape, target._data)) * g.unsqueeze(-1), None
-
-
 def _cross_entropy_jvp(c, t, t_target):
     logits, target = c.inputs
     probabilities = (logits - logsumexp(logits, dim=1, keepdim=True)).exp()
     index = (slice(None),) * c.batch + (np.arange(len(target)), target._host())
-    return (probabilities * t).sum(-1) - t[index]
+    per_row = (probabilities * t).sum(-1) - t[index]
+    reduction = c.params["reduction"]
+    return per_row if reduction == "none" else per_row.sum(-1) if reduction == "sum" else per_row.mean(-1)
 
 
-CROSS_ENTROPY = Op("cross_entropy", _nll_forward, _cross_entropy_vjp, jvp=_cross_entropy_jvp, save=((0, 1), ()))
+CROSS_ENTROPY = Op("cross_entropy", None, _cross_entropy_vjp, jvp=_cross_entropy_jvp)
 
 
 def cross_entropy(input, target, reduction="mean"):  # noqa: A002 - PyTorch's names
-    """-log softmax(input)[target] per row (class indices), computed stably in one node."""
+    """-log softmax(input)[target] per row (class indices), reduced by ``reduction``: one node, computed stably, that
+    keeps only the per-row log-sum-exp for backward."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     if not isinstance(input, Tensor) or input.ndim != 2:
         raise ValueError(f"cross_entropy: expects logits of shape (batch, classes), got "
                          f"{getattr(input, 'shape', type(input).__name__)}")
     if not isinstance(target, Tensor):
         from ..factories import tensor
         target = tensor(target, device=input.device)
-    if target.dtype.kind not in "iu" or target.shape != input.shape[:1]:
+    x, t = input._data, target._data
+    if t.dtype.kind not in "iu" or t.shape != x.shape[:1]:
         raise ValueError(f"cross_entropy: target must be integer class indices of shape {input.shape[:1]}, "
                          f"got {target.dtype} of shape {target.shape}")
-    host = target._data if target.device.type == "cpu" else None  # on a GPU, checking would stall the step
-    if host is not None and host.size and (host.min() < 0 or host.max() >= input.shape[1]):
-        raise ValueError(f"cross_entropy: class indices must be in [0, {input.shape[1]}), got values from "
-                         f"{host.min()} to {host.max()}")
-    return _reduce(apply(CROSS_ENTROPY, (input, target)), reduction, "cross_entropy")
+    if target._device is not input._device:
+        raise RuntimeError(f"cross_entropy: logits on {input.device} but target on {target.device}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"cross_entropy: logits must be floating point, got {x.dtype}")
+    dev = input._device
+    xp = dev.backend.xp
+    if dev.type == "cpu" and t.size and t.min() < 0:  # on a GPU, checking would stall the step
+        raise _bad_class(t, x.shape[1])
+    try:
+        loss, lse = _cross_entropy_forward(xp, x, t, _row_index(dev, len(x)))
+    except IndexError:
+        raise _bad_class(t, x.shape[1]) from None
+    result = wrap(_reduce_rows(xp, loss, reduction), dev)
+    params = {"reduction": reduction}
+    if input._rg and mode.enabled:
+        node = Node(CROSS_ENTROPY, (edge_of(input), None), (True, False), dev, params)
+        node.saved = (input, target)
+        node.saved_versions = (input._version_value, target._version_value)
+        node.saved_out = (lse, _Version(), 0)  # not the output: the VJP reads it raw
+        core.attach(node, result, (input, target))
+    if mode.fw_level:
+        forward_tangent(CROSS_ENTROPY, (input, target), params, result)
+    return result
+
+
+def _bad_class(t, classes):
+    return ValueError(f"cross_entropy: class indices must be in [0, {classes}), got values from {t.min()} to "
+                      f"{t.max()}")
 
 
 def binary_cross_entropy_with_logits(input, target, reduction="mean"):  # noqa: A002

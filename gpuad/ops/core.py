@@ -116,7 +116,7 @@ def apply(op, inputs, params=None):
 def apply_unary(op, x, params=None):
     """``apply`` for one float tensor argument (most ops), with less bookkeeping."""
     data = x._data
-    if op.cuda is not None or data.dtype.kind != "f":
+    if data.dtype.kind != "f" or op.cuda is not None and x._device.type == "cuda":
         return apply(op, (x,), params)
     dev = x._device
     backend = dev._backend or dev.backend
@@ -156,8 +156,8 @@ def apply_binary(op, a, b):
     ad = a._data
     bd = b._data
     dev = a._device
-    if b._device is not dev or (ad.dtype is not bd.dtype and ad.dtype != bd.dtype) or op.cuda is not None \
-            or ad.dtype.kind != "f":
+    if b._device is not dev or (ad.dtype is not bd.dtype and ad.dtype != bd.dtype) or ad.dtype.kind != "f" \
+            or op.cuda is not None and dev.type == "cuda":
         return apply(op, (a, b))
     backend = dev._backend or dev.backend
     try:

@@ -6,6 +6,7 @@ gradient equally between the two inputs where they are equal (as PyTorch does).
 """
 import math
 
+from . import fused
 from .core import OUT, Op, apply, apply_binary, apply_unary
 from ._lift import one, operands
 from ..dtypes import get_default_dtype, promote
@@ -44,11 +45,17 @@ def _scale(g, d):
     return g * d
 
 
-def elementwise(name, forward, partials, **options):
+def elementwise(name, forward, partials, cuda_grad=None, **options):
     """An op whose VJP and JVP both come from ``partials(ctx)``: the derivative of the output with respect to each
     input (None where ``ctx.needs[i]`` is False). VJP: g * d_i per input; JVP: sum of t_i * d_i. Declaring the
-    derivative once keeps the two modes consistent by construction."""
+    derivative once keeps the two modes consistent by construction. ``cuda_grad`` names the fused backward rule in
+    kernels/elementwise.cu (or is a function of the params giving one) that a first-order backward on CUDA runs
+    instead, in one launch."""
     def vjp(n, g):
+        if cuda_grad is not None and n.device.type == "cuda":
+            fused_grads = fused.elementwise_grad(n, g, cuda_grad)
+            if fused_grads is not None:
+                return fused_grads
         ds = partials(n)
         if len(ds) == 1:
             return _scale(g, ds[0])
@@ -65,8 +72,8 @@ def elementwise(name, forward, partials, **options):
     return Op(name, forward, vjp, jvp=jvp, **options)
 
 
-def _binary_op(name, forward, partials, save=(), promote="binary"):
-    return elementwise(name, forward, partials, save=save, promote=promote, broadcasting=True)
+def _binary_op(name, forward, partials, save=(), promote="binary", cuda_grad=None):
+    return elementwise(name, forward, partials, cuda_grad=cuda_grad, save=save, promote=promote, broadcasting=True)
 
 
 # --- arithmetic ---------------------------------------------------------------------------------------------------
@@ -76,8 +83,13 @@ def _mul_partials(n):
 
 
 def _div_vjp(n, g):
+    if n.device.type == "cuda":
+        fused_grads = fused.elementwise_grad(n, g, "div_bwd")
+        if fused_grads is not None:
+            return fused_grads
     a, b = n.inputs
-    return g / b if n.needs[0] else None, -g * n.out / b if n.needs[1] else None
+    ga = g / b
+    return ga if n.needs[0] else None, -ga * (a / b) if n.needs[1] else None
 
 
 def _div_jvp(c, ta, tb):
@@ -123,12 +135,14 @@ def _minimum_partials(n):
 
 ADD = _binary_op("add", lambda xp, a, b: a + b, lambda n: (1 if n.needs[0] else None, 1 if n.needs[1] else None))
 SUB = _binary_op("sub", lambda xp, a, b: a - b, lambda n: (1 if n.needs[0] else None, -1 if n.needs[1] else None))
-MUL = _binary_op("mul", lambda xp, a, b: a * b, _mul_partials, save=((1,), (0,)))
-DIV = Op("div", lambda xp, a, b: xp.true_divide(a, b), _div_vjp, jvp=_div_jvp, save=((1,), (1, OUT)),
+MUL = _binary_op("mul", lambda xp, a, b: a * b, _mul_partials, save=((1,), (0,)), cuda_grad="mul_bwd")
+DIV = Op("div", lambda xp, a, b: xp.true_divide(a, b), _div_vjp, jvp=_div_jvp, save=((1,), (0, 1)),
          promote="float", broadcasting=True)
 POW = _binary_op("pow", lambda xp, a, b: a ** b, _pow_partials, save=((0, 1), (0, 1, OUT)))
-MAXIMUM = _binary_op("maximum", lambda xp, a, b: xp.maximum(a, b), _maximum_partials, save="all")
-MINIMUM = _binary_op("minimum", lambda xp, a, b: xp.minimum(a, b), _minimum_partials, save="all")
+MAXIMUM = _binary_op("maximum", lambda xp, a, b: xp.maximum(a, b), _maximum_partials, save="all",
+                     cuda_grad="maximum_bwd")
+MINIMUM = _binary_op("minimum", lambda xp, a, b: xp.minimum(a, b), _minimum_partials, save="all",
+                     cuda_grad="minimum_bwd")
 
 add = _binary(ADD)
 sub = subtract = _binary(SUB)
@@ -199,34 +213,34 @@ def _clamp_derivative(n):
     return ((x >= lo) if hi is None else (x <= hi) if lo is None else (x >= lo) & (x <= hi),)
 
 
-def _cuda_unary(source, template):
-    return lambda backend, x: backend.launch_unary(source, template, x)
-
-
 def _unary_op(name, forward, derivative, save=(), promote="float", **options):
     return elementwise(name, forward, derivative, save=save, promote=promote, **options)
 
 
 _X, _Y = ((0,),), ((OUT,),)  # save specs: the input, or the output
 NEG = _unary_op("neg", lambda xp, x: -x, lambda n: (-1,), promote=None)
-ABS = _unary_op("abs", lambda xp, x: xp.abs(x), lambda n: (sign(n.inputs[0]),), save=_X, promote=None)
+ABS = _unary_op("abs", lambda xp, x: xp.abs(x), lambda n: (sign(n.inputs[0]),), save=_X, promote=None,
+                cuda_grad="abs_bwd")
 SIGN = _unary_op("sign", lambda xp, x: xp.sign(x), lambda n: (0.0,), promote=None)
-EXP = _unary_op("exp", lambda xp, x: xp.exp(x), lambda n: (n.out,), save=_Y)
-LOG = _unary_op("log", lambda xp, x: xp.log(x), lambda n: (1.0 / n.inputs[0],), save=_X)
-LOG1P = _unary_op("log1p", lambda xp, x: xp.log1p(x), lambda n: (1.0 / (n.inputs[0] + 1),), save=_X)
-SQRT = _unary_op("sqrt", lambda xp, x: xp.sqrt(x), lambda n: (0.5 / n.out,), save=_Y)
-SIN = _unary_op("sin", lambda xp, x: xp.sin(x), lambda n: (cos(n.inputs[0]),), save=_X)
-COS = _unary_op("cos", lambda xp, x: xp.cos(x), lambda n: (-sin(n.inputs[0]),), save=_X)
-TAN = _unary_op("tan", lambda xp, x: xp.tan(x), lambda n: (1 + n.out * n.out,), save=_Y)
-TANH = _unary_op("tanh", lambda xp, x: xp.tanh(x), lambda n: (1 - n.out * n.out,), save=_Y)
+EXP = _unary_op("exp", lambda xp, x: xp.exp(x), lambda n: (n.out,), save=_Y, cuda_grad="exp_bwd")
+LOG = _unary_op("log", lambda xp, x: xp.log(x), lambda n: (1.0 / n.inputs[0],), save=_X, cuda_grad="log_bwd")
+LOG1P = _unary_op("log1p", lambda xp, x: xp.log1p(x), lambda n: (1.0 / (n.inputs[0] + 1),), save=_X,
+                  cuda_grad="log1p_bwd")
+SQRT = _unary_op("sqrt", lambda xp, x: xp.sqrt(x), lambda n: (0.5 / n.out,), save=_Y, cuda_grad="sqrt_bwd")
+SIN = _unary_op("sin", lambda xp, x: xp.sin(x), lambda n: (cos(n.inputs[0]),), save=_X, cuda_grad="sin_bwd")
+COS = _unary_op("cos", lambda xp, x: xp.cos(x), lambda n: (-sin(n.inputs[0]),), save=_X, cuda_grad="cos_bwd")
+TAN = _unary_op("tan", lambda xp, x: xp.tan(x), lambda n: (1 + n.out * n.out,), save=_Y, cuda_grad="tan_bwd")
+TANH = _unary_op("tanh", lambda xp, x: xp.tanh(x), lambda n: (1 - n.out * n.out,), save=_Y, cuda_grad="tanh_bwd")
 ERF = _unary_op("erf", lambda xp, x: xp.erf(x),
-                lambda n: (_TWO_OVER_SQRT_PI * exp(-n.inputs[0] * n.inputs[0]),), save=_X)
+                lambda n: (_TWO_OVER_SQRT_PI * exp(-n.inputs[0] * n.inputs[0]),), save=_X, cuda_grad="erf_bwd")
 SIGMOID = _unary_op("sigmoid", _sigmoid_forward, lambda n: (n.out * (1 - n.out),), save=_Y,
-                    cuda=_cuda_unary("activations.cu", "sigmoid_fwd<{T}>"))
-RELU = _unary_op("relu", lambda xp, x: xp.maximum(x, 0), lambda n: (n.out > 0,), save=_Y, promote=None)
+                    cuda=fused.forward("sigmoid_fwd", _sigmoid_forward), cuda_grad="sigmoid_bwd")
+RELU = _unary_op("relu", lambda xp, x: xp.maximum(x, 0), lambda n: (n.out > 0,), save=_Y, promote=None,
+                 cuda_grad="relu_bwd")
+_GELU_KERNELS = {"none": ("gelu_fwd", "gelu_bwd"), "tanh": ("gelu_tanh_fwd", "gelu_tanh_bwd")}
 GELU = _unary_op("gelu", _gelu_forward, _gelu_derivative, save=_X,
-                 cuda=lambda backend, x, approximate: backend.launch_unary(
-                     "activations.cu", "gelu_fwd<{T}, %s>" % ("true" if approximate == "tanh" else "false"), x))
+                 cuda=fused.forward(lambda p: _GELU_KERNELS[p["approximate"]][0], _gelu_forward),
+                 cuda_grad=lambda p: _GELU_KERNELS[p["approximate"]][1])
 SOFTPLUS = _unary_op("softplus", _softplus_forward, _softplus_derivative, save=_X)
 CLAMP = _unary_op("clamp", _clamp_forward, _clamp_derivative, save=_X, promote=None)
 FLOOR = _unary_op("floor", lambda xp, x: xp.floor(x), lambda n: (0.0,), promote=None)

@@ -8,9 +8,11 @@ import builtins
 
 import numpy as np
 
+from . import fused
 from .core import OUT, Op, apply, apply_unary
 from ._lift import one
-from ..tensor import Tensor
+from ..backends import cuda as _cuda_backend
+from ..tensor import Tensor, wrap
 from .elementwise import exp, where
 from .shape import EXPAND, expand, flip
 from ..autograd.grad_mode import grad_batch
@@ -269,12 +271,45 @@ def _log_softmax_forward(xp, x, dim):
 
 def _softmax_vjp(n, g):
     out, dim = n.out, n.params["dim"] - len(n.next[0][2])
+    fused_grad = _fused_softmax_grad(n, g, out, log=False)
+    if fused_grad is not None:
+        return fused_grad
     return out * (g - (g * out).sum(dim, True))
 
 
 def _log_softmax_vjp(n, g):
     out, dim = n.out, n.params["dim"] - len(n.next[0][2])
+    fused_grad = _fused_softmax_grad(n, g, out, log=True)
+    if fused_grad is not None:
+        return fused_grad
     return g - exp(out) * g.sum(dim, True)
+
+
+def _last_axis(x, dim):
+    return x.ndim and dim == x.ndim - 1
+
+
+def _cuda_softmax(log):
+    """Op.cuda hook: kernels/softmax.cu over the last axis (one launch), else the xp forward."""
+    fallback = _wide(_log_softmax_forward if log else _softmax_forward)
+
+    def run(backend, x, dim):
+        if not (_cuda_backend.FUSED and _last_axis(x, dim) and x.dtype.kind == "f"):
+            return fallback(backend.xp, x, dim=dim)
+        from ..backends import cuda_kernels
+        with backend.device:
+            return cuda_kernels.softmax(backend, x, log)
+    return run
+
+
+def _fused_softmax_grad(n, g, out, log):
+    if not (fused.on(n.device) and fused.first_order() and _last_axis(out, n.params["dim"])):
+        return None
+    if g._data.dtype != out._data.dtype:
+        return None
+    from ..backends import cuda_kernels
+    with n.device.backend.device:
+        return wrap(cuda_kernels.softmax_grad(n.device.backend, g._data, out._data, log), n.device)
 
 
 def _softmax_jvp(c, t):
@@ -287,9 +322,10 @@ def _log_softmax_jvp(c, t):
     return t - (exp(out) * t).sum(dim, True)
 
 
-SOFTMAX = Op("softmax", _wide(_softmax_forward), _softmax_vjp, jvp=_softmax_jvp, save=((OUT,),), promote="float")
+SOFTMAX = Op("softmax", _wide(_softmax_forward), _softmax_vjp, jvp=_softmax_jvp, save=((OUT,),), promote="float",
+             cuda=_cuda_softmax(log=False))
 LOG_SOFTMAX = Op("log_softmax", _wide(_log_softmax_forward), _log_softmax_vjp, jvp=_log_softmax_jvp, save=((OUT,),),
-                 promote="float")
+                 promote="float", cuda=_cuda_softmax(log=True))
 
 
 def _one_dim(x, dim, axis, who):

@@ -201,17 +201,33 @@ def flip(x, dims):
 
 
 # --- broadcasting ---------------------------------------------------------------------------------------------------
-def _sum_to_forward(xp, g, shape):
+def _sum_to_axes(g, shape):
     lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1)
+    return tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1)
+
+
+def _sum_to_forward(xp, g, shape):
+    axes = _sum_to_axes(g, shape)
     out = g.sum(axis=axes, keepdims=True) if axes else g
     return out.reshape(shape)
+
+
+def _cuda_sum_to(backend, g, shape):
+    """Op.cuda hook: the broadcast-gradient reduction as one ReductionKernel launch (float accumulation for
+    float16), else the xp forward."""
+    from ..backends import cuda as cuda_backend, cuda_kernels
+    axes = _sum_to_axes(g, shape)
+    if not (cuda_backend.FUSED and axes and cuda_kernels.compute_type(g.dtype)):
+        return _sum_to_forward(backend.xp, g, shape)
+    with backend.device:
+        return cuda_kernels.sum_to(g, axes, shape)
 
 
 EXPAND = Op("expand", lambda xp, x, shape: xp.broadcast_to(x, shape),
             lambda n, g: sum_to_batched(g, n.next[0][2], grad_batch()), view=True,
             jvp=lambda c, t: expand_batched(t, c.params["shape"], t.ndim - c.inputs[0].ndim))
 SUM_TO = Op("sum_to_shape", _sum_to_forward, lambda n, g: expand_batched(g, n.next[0][2], grad_batch()),
+            cuda=_cuda_sum_to,
             jvp=lambda c, t: sum_to_batched(t, c.params["shape"], t.ndim - c.inputs[0].ndim))
 
 

@@ -5,7 +5,6 @@ Updates run in place on the parameters' arrays (NumPy or CuPy) without recording
 """
 import math
 
-from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor, wrap
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
@@ -47,18 +46,23 @@ class Optimizer:
                     p.grad.zero_()
 
     def step(self, closure=None):
+        """One update of every parameter that has a gradient. Works on the raw arrays, so nothing is recorded."""
         loss = None
         if closure is not None:
             from ..autograd.grad_mode import enable_grad
             with enable_grad():
                 loss = closure()
-        with no_grad():
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    self._update(p, p.grad._data, self.state.setdefault(id(p), {}), group)
-                    p._version_counter.value += 1
+        state = self.state
+        for group in self.param_groups:
+            for p in group["params"]:
+                g = p._grad
+                if g is None:
+                    continue
+                s = state.get(id(p))
+                if s is None:
+                    s = state[id(p)] = {}
+                self._update(p, g._data, s, group)
+                p._version_counter.value += 1  # saved copies of the parameter now see it changed
         return loss
 
     # --- saving ---------------------------------------------------------------------------------------------------

@@ -1,0 +1,279 @@
+"""gpuad's own CUDA kernels, built with CuPy from the sources in ``kernels/`` and launched with their names on errors.
+
+Elementwise forward/backward rules and optimizer updates are ``cupy.ElementwiseKernel`` s whose operation calls a
+device function of ``kernels/elementwise.cu`` or ``kernels/optim.cu`` (stride-aware indexing: broadcast and
+non-contiguous operands need no copy; empty arrays launch nothing). The broadcast-gradient reduction is a
+``cupy.ReductionKernel``. Row kernels (softmax, cross-entropy, the fused linear epilogue) are templates in a
+``cupy.RawModule`` instantiated through ``name_expressions``; they take contiguous arrays, so their callers copy
+non-contiguous inputs first. float16 is computed in float32 everywhere and stored as float16.
+
+Kernels are built on first use, once per kernel, dtype and device (CuPy keeps compiled binaries in its on-disk cache).
+Set ``GPUAD_CUDA_LAUNCH_BLOCKING=1`` to synchronize after every launch, so that an asynchronous fault is reported
+against the kernel that caused it.
+"""
+import functools
+import os
+
+import numpy as np
+
+from .kernel_source import kernel_text
+
+_COMPUTE = {np.dtype("float16"): "float", np.dtype("float32"): "float", np.dtype("float64"): "double"}
+_STORAGE = {np.dtype("float16"): "__half", np.dtype("float32"): "float", np.dtype("float64"): "double"}
+_INDEX = {np.dtype("int64"): "long long", np.dtype("int32"): "int"}
+ACTIVATION_CODES = {None: 0, "relu": 1, "gelu": 2, "tanh": 3, "sigmoid": 4}
+BLOCKING = os.environ.get("GPUAD_CUDA_LAUNCH_BLOCKING", "") not in ("", "0")
+
+
+def compute_type(dtype):
+    """The C type a kernel computes in for arrays of ``dtype``; None where we have no kernel for it."""
+    return _COMPUTE.get(np.dtype(dtype))
+
+
+def launch(name, kernel, *args, **kwargs):
+    """Call a CuPy kernel; any failure (compilation, launch configuration, a fault seen at the next synchronization
+    under GPUAD_CUDA_LAUNCH_BLOCKING) is raised as a RuntimeError that names the kernel."""
+    import cupy
+    try:
+        out = kernel(*args, **kwargs)
+        if BLOCKING:
+            cupy.cuda.Device().synchronize()
+    except (cupy.cuda.driver.CUDADriverError, cupy.cuda.runtime.CUDARuntimeError,
+            cupy.cuda.compiler.CompileException) as exc:
+        raise RuntimeError(f"CUDA kernel {name} failed: {exc}") from exc
+    return out
+
+
+# --- elementwise (kernels/elementwise.cu) -----------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def unary(fn, compute):
+    """y = fn(x), e.g. fn = "sigmoid_fwd"."""
+    import cupy
+    return cupy.ElementwiseKernel("T x", "T y", f"y = (T)gpuad::{fn}<{compute}>(({compute})x)",
+                                  f"gpuad_{fn}_{compute}", preamble=kernel_text("elementwise.cu"))
+
+
+@functools.lru_cache(maxsize=None)
+def unary_grad(fn, compute):
+    """gx = fn(g, saved), e.g. fn = "tanh_bwd" with the saved output."""
+    import cupy
+    return cupy.ElementwiseKernel("T g, T s", "T gx", f"gx = (T)gpuad::{fn}<{compute}>(({compute})g, ({compute})s)",
+                                  f"gpuad_{fn}_{compute}", preamble=kernel_text("elementwise.cu"))
+
+
+@functools.lru_cache(maxsize=None)
+def binary_grad(fn, compute, which):
+    """Both input gradients of a binary op from one read of g, a and b (``which`` = "ab"), or only one ("a", "b")."""
+    import cupy
+    outs = ", ".join(f"T g{w}" for w in which)
+    body = (f"{compute} ga_, gb_; gpuad::{fn}<{compute}>(({compute})g, ({compute})a, ({compute})b, ga_, gb_); "
+            + " ".join(f"g{w} = (T)g{w}_;" for w in which))
+    return cupy.ElementwiseKernel("T g, T a, T b", outs, body, f"gpuad_{fn}_{which}_{compute}",
+                                  preamble=kernel_text("elementwise.cu"))
+
+
+# --- reductions (kernels/reductions.cu) -------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def sum_reduction(compute):
+    """Sum over the given axes, accumulated in ``compute`` (float for float16): the broadcast-gradient reduction."""
+    import cupy
+    return cupy.ReductionKernel("T x", "T y", f"({compute})x", f"gpuad::sum_combine<{compute}>(a, b)", "y = (T)a",
+                                "0", f"gpuad_sum_to_{compute}", reduce_type=compute,
+                                preamble=kernel_text("reductions.cu"))
+
+
+def sum_to(x, axes, shape):
+    """x summed over ``axes`` (keeping them) and reshaped to ``shape``, in one launch."""
+    out = launch("gpuad_sum_to", sum_reduction(_COMPUTE[x.dtype]), x, axis=axes, keepdims=True)
+    return out.reshape(shape)
+
+
+# --- optimizers (kernels/optim.cu) ------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def sgd_kernel(compute, momentum):
+    import cupy
+    if momentum:
+        return cupy.ElementwiseKernel(
+            "T g, float64 lr, float64 momentum, float64 one_minus_dampening, float64 wd, bool nesterov, bool first",
+            "T p, T buf",
+            f"{compute} p_ = ({compute})p, buf_ = ({compute})buf; "
+            f"gpuad::sgd_step<{compute}>(p_, ({compute})g, buf_, ({compute})lr, ({compute})momentum, "
+            f"({compute})one_minus_dampening, ({compute})wd, nesterov, first); p = (T)p_; buf = (T)buf_;",
+            f"gpuad_sgd_momentum_{compute}", preamble=kernel_text("optim.cu"))
+    return cupy.ElementwiseKernel(
+        "T g, float64 lr, float64 wd", "T p",
+        f"{compute} p_ = ({compute})p, unused = 0; "
+        f"gpuad::sgd_step<{compute}>(p_, ({compute})g, unused, ({compute})lr, ({compute})0, ({compute})1, "
+        f"({compute})wd, false, false); p = (T)p_;",
+        f"gpuad_sgd_{compute}", preamble=kernel_text("optim.cu"))
+
+
+@functools.lru_cache(maxsize=None)
+def adam_kernel(compute):
+    import cupy
+    c = compute
+    return cupy.ElementwiseKernel(
+        "T g, float64 beta1, float64 one_minus_beta1, float64 beta2, float64 one_minus_beta2, float64 eps, "
+        "float64 l2, float64 decay, float64 step_size, float64 sqrt_bc2",
+        "T p, T m, T v",
+        f"{c} p_ = ({c})p, m_ = ({c})m, v_ = ({c})v; "
+        f"gpuad::adam_step<{c}>(p_, ({c})g, m_, v_, ({c})beta1, ({c})one_minus_beta1, ({c})beta2, "
+        f"({c})one_minus_beta2, ({c})eps, ({c})l2, ({c})decay, ({c})step_size, ({c})sqrt_bc2); "
+        f"p = (T)p_; m = (T)m_; v = (T)v_;",
+        f"gpuad_adam_{c}", preamble=kernel_text("optim.cu"))
+
+
+# --- row kernels (kernels/softmax.cu, kernels/linear.cu) ----------------------------------------------------------
+_ROW_BLOCK = 256
+_FLAT_BLOCK = 256
+_MAX_GRID = 65535 * 8
+
+
+class RawKernels:
+    """The RawModule of one source file on one device, recompiled with every template instantiation asked for so
+    far (CuPy's cache makes a repeated build cheap)."""
+
+    def __init__(self, source, device):
+        self.source, self.device = source, device
+        self._module, self._names, self._functions = None, [], {}
+
+    def function(self, name_expression):
+        fn = self._functions.get(name_expression)
+        if fn is None:
+            import cupy
+            if name_expression not in self._names:
+                self._names.append(name_expression)
+                try:
+                    with self.device:
+                        self._module = cupy.RawModule(code=kernel_text(self.source), options=("-std=c++14",),
+                                                      name_expressions=list(self._names))
+                        fn = self._module.get_function(name_expression)
+                except cupy.cuda.compiler.CompileException as exc:
+                    raise RuntimeError(f"CUDA kernel {name_expression} from kernels/{self.source} failed to "
+                                       f"compile: {exc}") from exc
+                # kernels fetched from an older build of the module stay valid; refresh them from the new one
+                self._functions = {n: self._module.get_function(n) for n in self._names}
+            fn = self._functions[name_expression]
+        return fn
+
+    def __call__(self, name_expression, grid, block, args, shared_mem=0):
+        fn = self.function(name_expression)
+        with self.device:
+            launch(name_expression, fn, (grid,) if isinstance(grid, int) else grid,
+                   (block,) if isinstance(block, int) else block, args, shared_mem=shared_mem)
+
+
+def _rows_grid(rows):
+    return max(1, min(rows, _MAX_GRID))
+
+
+def _flat_grid(n):
+    return max(1, min((n + _FLAT_BLOCK - 1) // _FLAT_BLOCK, _MAX_GRID))
+
+
+def softmax(backend, x, log):
+    """softmax (or log_softmax) over the last axis of x, any leading shape."""
+    xp = backend.xp
+    x = xp.ascontiguousarray(x)
+    y = xp.empty_like(x)
+    cols = x.shape[-1] if x.ndim else 1
+    rows = x.size // cols if cols else 0
+    if rows:
+        backend.raw("softmax.cu")(f"gpuad::softmax_fwd<{_STORAGE[x.dtype]}, {_bool(log)}>",
+                                  _rows_grid(rows), _ROW_BLOCK, (x, y, np.int64(rows), np.int64(cols)))
+    return y
+
+
+def softmax_grad(backend, g, y, log):
+    xp = backend.xp
+    g, y = xp.ascontiguousarray(g), xp.ascontiguousarray(y)
+    gx = xp.empty_like(y)
+    cols = y.shape[-1] if y.ndim else 1
+    rows = y.size // cols if cols else 0
+    if rows:
+        backend.raw("softmax.cu")(f"gpuad::softmax_bwd<{_STORAGE[y.dtype]}, {_bool(log)}>",
+                                  _rows_grid(rows), _ROW_BLOCK, (g, y, gx, np.int64(rows), np.int64(cols)))
+    return gx
+
+
+def cross_entropy(backend, x, target):
+    """(per-row loss, per-row log-sum-exp), both in the compute type; raises for class indices out of range (this
+    reads back one integer, so it synchronizes)."""
+    xp = backend.xp
+    x, target = xp.ascontiguousarray(x), xp.ascontiguousarray(target)
+    rows, cols = x.shape
+    compute = np.dtype(np.float64 if x.dtype == np.float64 else np.float32)
+    loss, lse = xp.empty(rows, compute), xp.empty(rows, compute)
+    bad = xp.zeros(1, np.int32)
+    if rows:
+        target = target if target.dtype in _INDEX else target.astype(np.int64)
+        backend.raw("softmax.cu")(f"gpuad::cross_entropy_fwd<{_STORAGE[x.dtype]}, {_INDEX[target.dtype]}>",
+                                  _rows_grid(rows), _ROW_BLOCK,
+                                  (x, target, loss, lse, bad, np.int64(rows), np.int64(cols)))
+        count = int(bad.get()[0])
+        if count:
+            raise ValueError(f"cross_entropy: class indices must be in [0, {cols}); {count} of the {rows} targets "
+                             f"are not")
+    return loss, lse
+
+
+def cross_entropy_grad(backend, x, target, lse, g, scale):
+    """(softmax(x) - onehot(target)) * scale * g per row (g: one value per row, or one for all rows)."""
+    xp = backend.xp
+    x, target, g = xp.ascontiguousarray(x), xp.ascontiguousarray(target), xp.ascontiguousarray(g)
+    gx = xp.empty_like(x)
+    if x.size:
+        target = target if target.dtype in _INDEX else target.astype(np.int64)
+        g = g.astype(x.dtype, copy=False)
+        backend.raw("softmax.cu")(f"gpuad::cross_entropy_bwd<{_STORAGE[x.dtype]}, {_INDEX[target.dtype]}>",
+                                  _flat_grid(x.size), _FLAT_BLOCK,
+                                  (x, target, lse, g, np.int64(1 if g.size > 1 else 0), np.float64(scale), gx,
+                                   np.int64(x.shape[0]), np.int64(x.shape[1])))
+    return gx
+
+
+def bias_activation(backend, z, bias, activation):
+    """The linear layer's epilogue on the GEMM output z (contiguous, changed in place): returns (output, what
+    backward keeps: the relu mask, gelu's pre-activation, the output for tanh and sigmoid, nothing otherwise)."""
+    xp = backend.xp
+    cols = z.shape[-1]
+    rows = z.size // cols if cols else 0
+    mask = xp.empty(z.shape, np.bool_) if activation == "relu" else None
+    out = xp.empty_like(z) if activation == "gelu" else z
+    if z.size and (bias is not None or activation is not None):
+        has_bias = bias is not None
+        # unused pointer arguments get z: a kernel argument is only an address
+        backend.raw("linear.cu")(
+            f"gpuad::bias_act_fwd<{_STORAGE[z.dtype]}, {ACTIVATION_CODES[activation]}, {_bool(has_bias)}>",
+            _flat_grid(z.size), _FLAT_BLOCK,
+            (z, xp.ascontiguousarray(bias) if has_bias else z, out, z if mask is None else mask,
+             np.int64(rows), np.int64(cols)))
+    if activation is None:
+        return out, None
+    return out, mask if activation == "relu" else z if activation == "gelu" else out
+
+
+def bias_activation_grad(backend, g, saved, activation, needs_bias):
+    """(dz, bias gradient or None): dz = g * activation'(saved) and its column sum, in one launch. ``saved`` is
+    what bias_activation kept (the relu mask, gelu's pre-activation, the tanh or sigmoid output)."""
+    xp = backend.xp
+    g = xp.ascontiguousarray(g)
+    cols = g.shape[-1]
+    rows = g.size // cols if cols else 0
+    if activation is None and not needs_bias:
+        return g, None
+    dz = g if activation is None else xp.empty_like(g)
+    if rows == 0:
+        return dz, xp.zeros(cols, g.dtype) if needs_bias else None
+    gb = xp.empty(cols, g.dtype) if needs_bias else g
+    saved = g if saved is None else xp.ascontiguousarray(saved)
+    relu = activation == "relu"
+    backend.raw("linear.cu")(
+        f"gpuad::bias_act_bwd<{_STORAGE[g.dtype]}, {ACTIVATION_CODES[activation]}, {_bool(needs_bias)}>",
+        ((cols + 31) // 32,), (32, 8),
+        (g, g if relu else saved, saved if relu else g, dz, gb, np.int64(rows), np.int64(cols)))
+    return dz, gb if needs_bias else None
+
+
+def _bool(flag):
+    return "true" if flag else "false"

@@ -1,0 +1,68 @@
+"""When ops run gpuad's own CUDA kernels (gpuad/backends/cuda_kernels.py) instead of CuPy array calls.
+
+Forward: on a CUDA tensor with a float dtype, while ``gpuad.cuda.fused_kernels`` is on. Backward: the same, and only
+in a first-order backward (nothing recording, no batched cotangents, no forward-mode tangents), because the kernels
+work on raw arrays; higher-order gradients take the ops' differentiable VJPs, which are the reference the fused
+kernels are tested against. Every helper returns None where it does not apply, and the caller falls back.
+"""
+from ..autograd.grad_mode import mode
+from ..backends import cuda as _cuda
+from ..tensor import Tensor, wrap
+from .core import OUT
+
+
+def _kernels():
+    from ..backends import cuda_kernels
+    return cuda_kernels
+
+
+def on(device):
+    return device.type == "cuda" and _cuda.FUSED
+
+
+def first_order():
+    """Inside a first-order backward a VJP may compute on raw arrays."""
+    return not mode.enabled and not mode.vjp_batch and not mode.fw_level
+
+
+def forward(kernel_name, fallback):
+    """An ``Op.cuda`` hook for a composite elementwise forward: our kernel, else ``fallback(xp, x, **params)``.
+    ``kernel_name`` is a name or a function of the op's params giving one."""
+    def run(backend, x, **params):
+        k = _kernels()
+        compute = k.compute_type(x.dtype) if _cuda.FUSED else None
+        if compute is None:
+            return fallback(backend.xp, x, **params)
+        name = kernel_name(params) if callable(kernel_name) else kernel_name
+        with backend.device:
+            return k.launch(f"gpuad_{name}", k.unary(name, compute), x)
+    return run
+
+
+def elementwise_grad(n, g, kernel_name):
+    """The input gradients of an elementwise op from one launch of ``kernel_name`` (kernels/elementwise.cu), or
+    None. Unary rules read the saved input or output (whichever the op saves); binary rules read both inputs."""
+    if not (on(n.device) and first_order()):
+        return None
+    k = _kernels()
+    name = kernel_name(n.params) if callable(kernel_name) else kernel_name
+    gd = g._data
+    compute = k.compute_type(gd.dtype)
+    if compute is None:
+        return None
+    if len(n.next) == 1:
+        saved = (n.out if n.op.save == ((OUT,),) else n.inputs[0])._data
+        if saved.dtype != gd.dtype or saved.shape != gd.shape:
+            return None
+        with n.device.backend.device:
+            return wrap(k.launch(f"gpuad_{name}", k.unary_grad(name, compute), gd, saved), n.device)
+    a, b = n.inputs
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor)) or a._data.dtype != gd.dtype \
+            or b._data.dtype != gd.dtype:
+        return None
+    which = ("a" if n.needs[0] else "") + ("b" if n.needs[1] else "")
+    with n.device.backend.device:
+        out = k.launch(f"gpuad_{name}", k.binary_grad(name, compute, which), gd, a._data, b._data)
+    out = out if isinstance(out, tuple) else (out,)
+    grads = iter(wrap(o, n.device) for o in out)
+    return tuple(next(grads) if need else None for need in n.needs)

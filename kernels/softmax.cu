@@ -1,0 +1,119 @@
+// Row-wise softmax / log-softmax and the fused cross-entropy pair, over the last axis of a contiguous (rows, cols)
+// array. One block per row (grid-stride over rows), float accumulation for float16 and float32.
+//   softmax_fwd:        y = exp(x - max) / sum, or x - logsumexp(x) for LOG: three passes over the row in one launch
+//   softmax_bwd:        gx = y (g - sum(g y)), or g - exp(y) sum(g) for LOG
+//   cross_entropy_fwd:  loss[r] = logsumexp(x[r]) - x[r, t[r]], keeping lse[r] for backward; counts bad targets
+//   cross_entropy_bwd:  gx = (exp(x - lse) - onehot(t)) * scale * g[r * g_stride]: one pass, one launch
+#include "common.cuh"
+#include "reductions.cu"
+
+namespace gpuad {
+
+template <typename T, bool LOG>
+__global__ void softmax_fwd(const T* __restrict__ x, T* __restrict__ y, const index_t rows, const index_t cols) {
+    typedef typename Acc<T>::type A;
+    for (index_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        const T* xr = x + r * cols;
+        T* yr = y + r * cols;
+        A m = neg_inf<A>();
+        for (index_t c = threadIdx.x; c < cols; c += blockDim.x) m = nan_max(m, load(xr[c]));
+        m = block_max(m, neg_inf<A>());
+        A s = A(0);
+        for (index_t c = threadIdx.x; c < cols; c += blockDim.x) s += exp(load(xr[c]) - m);
+        s = block_sum(s);
+        if (LOG) {
+            const A lse = m + log(s);
+            for (index_t c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = store<T>(load(xr[c]) - lse);
+        } else {
+            const A inv = A(1) / s;
+            for (index_t c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = store<T>(exp(load(xr[c]) - m) * inv);
+        }
+    }
+}
+
+template <typename T, bool LOG>
+__global__ void softmax_bwd(const T* __restrict__ g, const T* __restrict__ y, T* __restrict__ gx, const index_t rows,
+                            const index_t cols) {
+    typedef typename Acc<T>::type A;
+    for (index_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        const T* gr = g + r * cols;
+        const T* yr = y + r * cols;
+        T* out = gx + r * cols;
+        A dot = A(0);
+        for (index_t c = threadIdx.x; c < cols; c += blockDim.x) dot += LOG ? load(gr[c]) : load(gr[c]) * load(yr[c]);
+        dot = block_sum(dot);
+        for (index_t c = threadIdx.x; c < cols; c += blockDim.x) {
+            const A gv = load(gr[c]), yv = load(yr[c]);
+            out[c] = store<T>(LOG ? gv - exp(yv) * dot : yv * (gv - dot));
+        }
+    }
+}
+
+// I: the target's integer type (int or long long). bad[0] counts targets outside [0, cols); their rows get NaN.
+template <typename T, typename I>
+__global__ void cross_entropy_fwd(const T* __restrict__ x, const I* __restrict__ target,
+                                  typename Acc<T>::type* __restrict__ loss, typename Acc<T>::type* __restrict__ lse,
+                                  int* __restrict__ bad, const index_t rows, const index_t cols) {
+    typedef typename Acc<T>::type A;
+    for (index_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        const T* xr = x + r * cols;
+        A m = neg_inf<A>();
+        for (index_t c = threadIdx.x; c < cols; c += blockDim.x) m = nan_max(m, load(xr[c]));
+        m = block_max(m, neg_inf<A>());
+        A s = A(0);
+        for (index_t c = threadIdx.x; c < cols; c += blockDim.x) s += exp(load(xr[c]) - m);
+        s = block_sum(s);
+        if (threadIdx.x == 0) {
+            const A row_lse = m + log(s);
+            const I t = target[r];
+            lse[r] = row_lse;
+            if (t < 0 || (index_t)t >= cols) {
+                atomicAdd(bad, 1);
+                loss[r] = row_lse - row_lse + (A(0) / A(0));  // NaN, and the Python side raises
+            } else {
+                loss[r] = row_lse - load(xr[t]);
+            }
+        }
+    }
+}
+
+template <typename T, typename I>
+__global__ void cross_entropy_bwd(const T* __restrict__ x, const I* __restrict__ target,
+                                  const typename Acc<T>::type* __restrict__ lse, const T* __restrict__ g,
+                                  const index_t g_stride, const double scale, T* __restrict__ gx, const index_t rows,
+                                  const index_t cols) {
+    typedef typename Acc<T>::type A;
+    const index_t n = rows * cols;
+    for (index_t i = blockIdx.x * (index_t)blockDim.x + threadIdx.x; i < n; i += (index_t)blockDim.x * gridDim.x) {
+        const index_t r = i / cols, c = i - r * cols;
+        const A p = exp(load(x[i]) - lse[r]);
+        const A hot = (index_t)target[r] == c ? A(1) : A(0);
+        gx[i] = store<T>((p - hot) * (A)scale * load(g[r * g_stride]));
+    }
+}
+
+}  // namespace gpuad
+
+#ifdef GPUAD_COMPILE_CHECK
+#define GPUAD_SOFTMAX(T)                                                                                            \
+    template __global__ void gpuad::softmax_fwd<T, false>(const T*, T*, gpuad::index_t, gpuad::index_t);            \
+    template __global__ void gpuad::softmax_fwd<T, true>(const T*, T*, gpuad::index_t, gpuad::index_t);             \
+    template __global__ void gpuad::softmax_bwd<T, false>(const T*, const T*, T*, gpuad::index_t, gpuad::index_t);  \
+    template __global__ void gpuad::softmax_bwd<T, true>(const T*, const T*, T*, gpuad::index_t, gpuad::index_t);
+#define GPUAD_CROSS_ENTROPY(T, I)                                                                                   \
+    template __global__ void gpuad::cross_entropy_fwd<T, I>(const T*, const I*, gpuad::Acc<T>::type*,               \
+                                                            gpuad::Acc<T>::type*, int*, gpuad::index_t,             \
+                                                            gpuad::index_t);                                        \
+    template __global__ void gpuad::cross_entropy_bwd<T, I>(const T*, const I*, const gpuad::Acc<T>::type*,         \
+                                                            const T*, gpuad::index_t, double, T*, gpuad::index_t,   \
+                                                            gpuad::index_t);
+GPUAD_SOFTMAX(float)
+GPUAD_SOFTMAX(double)
+GPUAD_SOFTMAX(__half)
+GPUAD_CROSS_ENTROPY(float, long long)
+GPUAD_CROSS_ENTROPY(double, long long)
+GPUAD_CROSS_ENTROPY(__half, long long)
+GPUAD_CROSS_ENTROPY(float, int)
+GPUAD_CROSS_ENTROPY(double, int)
+GPUAD_CROSS_ENTROPY(__half, int)
+#endif
