@@ -7,30 +7,30 @@ namespace gpuad {
 // SGD: d = g + wd p; with momentum, buf = d on the first step, else momentum buf + (1 - dampening) d; Nesterov uses
 // d + momentum buf; p -= lr d.
 template <typename A>
-__device__ __forceinline__ void sgd_step(A& p, const A g, A& buf, const A lr, const A momentum, const A dampening,
-                                         const A weight_decay, const bool nesterov, const bool first) {
+__device__ __forceinline__ void sgd_step(A& p, const A g, A& buf, const A lr, const A momentum,
+                                         const A one_minus_dampening, const A weight_decay, const bool nesterov,
+                                         const bool first) {
     A d = weight_decay != A(0) ? g + weight_decay * p : g;
     if (momentum != A(0)) {
-        buf = first ? d : momentum * buf + (A(1) - dampening) * d;
+        buf = first ? d : momentum * buf + one_minus_dampening * d;
         d = nesterov ? d + momentum * buf : buf;
     }
     p -= lr * d;
 }
 
-// Adam / AdamW: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= (lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps).
-// AdamW (decoupled) first shrinks p by 1 - lr wd; Adam adds wd p to the gradient instead.
+// Adam / AdamW: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g g; p -= step_size m / (sqrt(v) / sqrt(bc2) + eps), with
+// step_size = lr / bc1 and the bias corrections bc = 1 - beta^step. Adam's weight decay adds l2 p to the gradient;
+// AdamW's multiplies p by decay = 1 - lr wd first. The scalars come from the host in double, as on the CPU path.
 template <typename A>
-__device__ __forceinline__ void adam_step(A& p, A g, A& m, A& v, const A lr, const A beta1, const A beta2,
-                                          const A eps, const A weight_decay, const bool decoupled,
-                                          const A bias_correction1, const A sqrt_bias_correction2) {
-    if (weight_decay != A(0)) {
-        if (decoupled) p *= A(1) - lr * weight_decay;
-        else g += weight_decay * p;
-    }
-    m = beta1 * m + (A(1) - beta1) * g;
-    v = beta2 * v + (A(1) - beta2) * g * g;
+__device__ __forceinline__ void adam_step(A& p, A g, A& m, A& v, const A beta1, const A one_minus_beta1,
+                                          const A beta2, const A one_minus_beta2, const A eps, const A l2,
+                                          const A decay, const A step_size, const A sqrt_bias_correction2) {
+    if (l2 != A(0)) g += l2 * p;
+    if (decay != A(1)) p *= decay;
+    m = beta1 * m + one_minus_beta1 * g;
+    v = beta2 * v + one_minus_beta2 * g * g;
     const A denom = sqrt(v) / sqrt_bias_correction2 + eps;
-    p -= (lr / bias_correction1) * (m / denom);
+    p -= step_size * (m / denom);
 }
 
 }  // namespace gpuad
@@ -38,8 +38,9 @@ __device__ __forceinline__ void adam_step(A& p, A g, A& m, A& v, const A lr, con
 #ifdef GPUAD_COMPILE_CHECK
 template <typename A> __global__ void check_optim(A* p, const A* g, A* m, A* v) {
     const int i = threadIdx.x;
-    gpuad::sgd_step(p[i], g[i], m[i], A(0.1), A(0.9), A(0), A(0.01), true, false);
-    gpuad::adam_step(p[i], g[i], m[i], v[i], A(0.1), A(0.9), A(0.999), A(1e-8), A(0.01), true, A(0.1), A(0.03));
+    gpuad::sgd_step(p[i], g[i], m[i], A(0.1), A(0.9), A(1), A(0.01), true, false);
+    gpuad::adam_step(p[i], g[i], m[i], v[i], A(0.9), A(0.1), A(0.999), A(0.001), A(1e-8), A(0), A(0.999), A(0.1),
+                     A(0.03));
 }
 template __global__ void check_optim<float>(float*, const float*, float*, float*);
 template __global__ void check_optim<double>(double*, const double*, double*, double*);

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..autograd.graph import Node, edge_of
 from ..autograd.grad_mode import grad_batch, mode
-from ..ops import core
+from ..ops import core, fused
 from ..ops.core import Op, forward_tangent
 from ..ops.elementwise import _sigmoid_forward, gelu, gelu_slope, relu, sigmoid, softplus, tanh  # noqa: F401
 from ..ops.reduce import logsumexp
@@ -22,6 +22,11 @@ __all__ = ["linear", "relu", "gelu", "tanh", "sigmoid", "dropout", "mse_loss", "
            "binary_cross_entropy_with_logits", "ACTIVATIONS"]
 
 ACTIVATIONS = (None, "relu", "gelu", "tanh", "sigmoid")
+
+
+def cuda_kernels():
+    from ..backends import cuda_kernels as kernels
+    return kernels
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
@@ -103,7 +108,12 @@ def _linear_vjp(n, g):
 
 def _linear_vjp_arrays(n, g, activation, aux, x, w, needs_x, needs_w, needs_b):
     """The first-order VJP on raw arrays: one pass for the activation derivative, then the GEMMs."""
-    xp = n.device.backend.xp
+    backend = n.device.backend
+    xp = backend.xp
+    if fused.on(n.device):  # one kernel for dz and the bias gradient (kernels/linear.cu)
+        with backend.device:
+            dz, gb = cuda_kernels().bias_activation_grad(backend, g, aux, activation, needs_b)
+        return _linear_gemms(n, dz, x, w, needs_x, needs_w, None if gb is None else wrap(gb, n.device))
     if activation is None:
         dz = g
     elif activation == "relu":
@@ -128,15 +138,20 @@ def _linear_vjp_arrays(n, g, activation, aux, x, w, needs_x, needs_w, needs_b):
         cdf += pdf
         dz = cdf
         dz *= g
-    device = n.device
-    gx = wrap(xp.matmul(dz, w._data), device) if needs_x else None
-    gw = gb = None
+    dz2 = dz if dz.ndim == 2 else dz.reshape(-1, dz.shape[-1])
+    return _linear_gemms(n, dz, x, w, needs_x, needs_w, wrap(dz2.sum(axis=0), n.device) if needs_b else None)
+
+
+def _linear_gemms(n, dz, x, w, needs_x, needs_w, gb):
+    """The input and weight gradients from dz: the two GEMMs of the linear layer's backward."""
+    matmul = n.device.backend.xp.matmul
+    gx = wrap(matmul(dz, w._data), n.device) if needs_x else None
+    gw = None
     if needs_w:
         xd = x._data
-        dz2 = dz.reshape(-1, dz.shape[-1])
-        gw = wrap(xp.matmul(dz2.T, xd.reshape(-1, xd.shape[-1])), device)
-    if needs_b:
-        gb = wrap(dz.reshape(-1, dz.shape[-1]).sum(axis=0), device)
+        if dz.ndim != 2:
+            dz, xd = dz.reshape(-1, dz.shape[-1]), xd.reshape(-1, xd.shape[-1])
+        gw = wrap(matmul(dz.T, xd), n.device)
     return gx, gw, gb
 
 
@@ -173,11 +188,15 @@ def linear(x, weight, bias=None, activation=None):
     if not _fits(x, weight, bias):
         _check_linear(x, weight, bias)  # raises the error that names the problem
     dev = x._device
-    xp = dev.backend.xp
-    z = xp.matmul(x._data, weight._data.T)
-    if bias is not None:
-        z += bias._data
-    out, aux = _activate(xp, z, activation)
+    backend = dev.backend
+    z = backend.xp.matmul(x._data, weight._data.T)
+    if fused.on(dev):  # one kernel for bias + activation (kernels/linear.cu)
+        with backend.device:
+            out, aux = cuda_kernels().bias_activation(backend, z, None if bias is None else bias._data, activation)
+    else:
+        if bias is not None:
+            z += bias._data
+        out, aux = _activate(backend.xp, z, activation)
     result = wrap(out, dev)
     needs = (x._rg, weight._rg, bias is not None and bias._rg)
     if mode.enabled and (needs[0] or needs[1] or needs[2]):
@@ -311,8 +330,13 @@ def _cross_entropy_vjp(n, g):
 
 
 def _cross_entropy_vjp_arrays(n, g, x, target, reduction):
-    xp = n.device.backend.xp
+    backend = n.device.backend
+    xp = backend.xp
     lse = n.saved_out[0]
+    if fused.on(n.device) and lse.dtype == (np.float64 if x.dtype == np.float64 else np.float32):
+        with backend.device:  # one kernel: (softmax - onehot) * g, kernels/softmax.cu
+            return wrap(cuda_kernels().cross_entropy_grad(backend, x, target, lse, g, 1 / len(x) if reduction ==
+                                                          "mean" else 1.0), n.device)
     p = xp.subtract(x, lse[:, None])
     xp.exp(p, out=p)
     p[_row_index(n.device, len(p)), target] -= 1
@@ -361,14 +385,21 @@ def cross_entropy(input, target, reduction="mean"):  # noqa: A002 - PyTorch's na
     if x.dtype.kind != "f":
         raise TypeError(f"cross_entropy: logits must be floating point, got {x.dtype}")
     dev = input._device
-    xp = dev.backend.xp
-    if dev.type == "cpu" and t.size and t.min() < 0:  # on a GPU, checking would stall the step
-        raise _bad_class(t, x.shape[1])
-    try:
-        loss, lse = _cross_entropy_forward(xp, x, t, _row_index(dev, len(x)))
-    except IndexError:
-        raise _bad_class(t, x.shape[1]) from None
-    result = wrap(_reduce_rows(xp, loss, reduction), dev)
+    backend = dev.backend
+    xp = backend.xp
+    if fused.on(dev):  # one kernel for the per-row loss and log-sum-exp; it counts bad targets (kernels/softmax.cu)
+        with backend.device:
+            loss, lse = cuda_kernels().cross_entropy(backend, x, t)
+        loss = _reduce_rows(xp, loss, reduction).astype(x.dtype, copy=False)
+    else:
+        if t.size and (t.min() < 0 if dev.type == "cpu" else bool(((t < 0) | (t >= x.shape[1])).any())):
+            raise _bad_class(t, x.shape[1])
+        try:
+            loss, lse = _cross_entropy_forward(xp, x, t, _row_index(dev, len(x)))
+        except IndexError:  # NumPy's own bounds check: a class index >= the number of classes
+            raise _bad_class(t, x.shape[1]) from None
+        loss = _reduce_rows(xp, loss, reduction)
+    result = wrap(loss, dev)
     params = {"reduction": reduction}
     if input._rg and mode.enabled:
         node = Node(CROSS_ENTROPY, (edge_of(input), None), (True, False), dev, params)

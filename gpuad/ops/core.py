@@ -29,12 +29,14 @@ class Op:
     view: the output shares memory, and so the in-place version counter, with input 0
     broadcasting: inputs broadcast against each other (batched tangents are aligned before the JVP)
     cuda: optional ``(backend, *arrays, **params) -> array`` running our own kernel from ``kernels/`` on CUDA
+    cuda_grad: the fused backward rule in kernels/elementwise.cu (a name, or a function of the params giving one)
+        that a first-order backward on CUDA runs in one launch (see ops.fused.elementwise_grad)
     """
     __slots__ = ("name", "forward", "vjp", "jvp", "save", "promote", "view", "broadcasting", "node_name", "_plans",
-                 "cuda")
+                 "cuda", "cuda_grad")
 
     def __init__(self, name, forward, vjp=None, *, save=(), promote=None, view=False, jvp=None, cuda=None,
-                 broadcasting=False):
+                 cuda_grad=None, broadcasting=False):
         self.name = name
         self.broadcasting = broadcasting
         self.forward = forward
@@ -44,6 +46,7 @@ class Op:
         self.promote = promote
         self.view = view
         self.cuda = cuda
+        self.cuda_grad = cuda_grad
         self.node_name = "".join(part.capitalize() for part in name.split("_")) + "Backward"
         self._plans = {}
         if name in REGISTRY:

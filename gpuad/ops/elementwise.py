@@ -53,7 +53,7 @@ def elementwise(name, forward, partials, cuda_grad=None, **options):
     instead, in one launch."""
     def vjp(n, g):
         if cuda_grad is not None and n.device.type == "cuda":
-            fused_grads = fused.elementwise_grad(n, g, cuda_grad)
+            fused_grads = fused.elementwise_grad(n, g)
             if fused_grads is not None:
                 return fused_grads
         ds = partials(n)
@@ -69,7 +69,7 @@ def elementwise(name, forward, partials, cuda_grad=None, **options):
                 term = _scale(t, d)
                 total = term if total is None else total + term
         return total
-    return Op(name, forward, vjp, jvp=jvp, **options)
+    return Op(name, forward, vjp, jvp=jvp, cuda_grad=cuda_grad, **options)
 
 
 def _binary_op(name, forward, partials, save=(), promote="binary", cuda_grad=None):
@@ -84,7 +84,7 @@ def _mul_partials(n):
 
 def _div_vjp(n, g):
     if n.device.type == "cuda":
-        fused_grads = fused.elementwise_grad(n, g, "div_bwd")
+        fused_grads = fused.elementwise_grad(n, g)
         if fused_grads is not None:
             return fused_grads
     a, b = n.inputs
@@ -137,7 +137,7 @@ ADD = _binary_op("add", lambda xp, a, b: a + b, lambda n: (1 if n.needs[0] else 
 SUB = _binary_op("sub", lambda xp, a, b: a - b, lambda n: (1 if n.needs[0] else None, -1 if n.needs[1] else None))
 MUL = _binary_op("mul", lambda xp, a, b: a * b, _mul_partials, save=((1,), (0,)), cuda_grad="mul_bwd")
 DIV = Op("div", lambda xp, a, b: xp.true_divide(a, b), _div_vjp, jvp=_div_jvp, save=((1,), (0, 1)),
-         promote="float", broadcasting=True)
+         promote="float", broadcasting=True, cuda_grad="div_bwd")
 POW = _binary_op("pow", lambda xp, a, b: a ** b, _pow_partials, save=((0, 1), (0, 1, OUT)))
 MAXIMUM = _binary_op("maximum", lambda xp, a, b: xp.maximum(a, b), _maximum_partials, save="all",
                      cuda_grad="maximum_bwd")

@@ -39,13 +39,18 @@ def forward(kernel_name, fallback):
     return run
 
 
-def elementwise_grad(n, g, kernel_name):
-    """The input gradients of an elementwise op from one launch of ``kernel_name`` (kernels/elementwise.cu), or
-    None. Unary rules read the saved input or output (whichever the op saves); binary rules read both inputs."""
+def grad_kernel_name(op, params):
+    """The name of ``op``'s fused backward rule for these params."""
+    return op.cuda_grad(params) if callable(op.cuda_grad) else op.cuda_grad
+
+
+def elementwise_grad(n, g):
+    """The input gradients of an elementwise op from one launch of its ``cuda_grad`` rule (kernels/elementwise.cu),
+    or None. Unary rules read the saved input or output (whichever the op saves); binary rules read both inputs."""
     if not (on(n.device) and first_order()):
         return None
     k = _kernels()
-    name = kernel_name(n.params) if callable(kernel_name) else kernel_name
+    name = grad_kernel_name(n.op, n.params)
     gd = g._data
     compute = k.compute_type(gd.dtype)
     if compute is None:

@@ -5,6 +5,7 @@ Updates run in place on the parameters' arrays (NumPy or CuPy) without recording
 """
 import math
 
+from ..backends import cuda as _cuda_backend
 from ..tensor import Tensor, wrap
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
@@ -109,6 +110,18 @@ class Optimizer:
             group.update({k: v for k, v in saved.items() if k != "params"})
 
 
+def _fused(p, g):
+    """Whether this parameter's update runs as one of gpuad's CUDA kernels (kernels/optim.cu)."""
+    if p._device.type != "cuda" or not _cuda_backend.FUSED or g.dtype != p._data.dtype:
+        return False
+    return _kernels().compute_type(g.dtype) is not None
+
+
+def _kernels():
+    from ..backends import cuda_kernels
+    return cuda_kernels
+
+
 def _scaled(optimizer, p, update, scale):
     """scale * update, written into a buffer kept for this parameter (no allocation per step)."""
     buf = optimizer._scratch.get(id(p))
@@ -137,9 +150,23 @@ class SGD(Optimizer):
 
     def _update(self, p, g, state, group):
         data = p._data
+        momentum = group["momentum"]
+        if _fused(p, g):  # one kernel reads p, g (and the momentum buffer) once and writes them once
+            k = _kernels()
+            compute = k.compute_type(data.dtype)
+            with p._device.backend.device:
+                if momentum:
+                    first = "momentum_buffer" not in state
+                    if first:
+                        state["momentum_buffer"] = wrap(p._device.backend.xp.empty_like(data), p._device)
+                    k.launch("gpuad_sgd_momentum", k.sgd_kernel(compute, True), g, group["lr"], momentum,
+                             1 - group["dampening"], group["weight_decay"], group["nesterov"], first, data,
+                             state["momentum_buffer"]._data)
+                else:
+                    k.launch("gpuad_sgd", k.sgd_kernel(compute, False), g, group["lr"], group["weight_decay"], data)
+            return
         if group["weight_decay"]:
             g = g + group["weight_decay"] * data
-        momentum = group["momentum"]
         if momentum:
             if "momentum_buffer" not in state:
                 state["momentum_buffer"] = wrap(g.copy(), p._device)
@@ -169,14 +196,21 @@ class Adam(Optimizer):
     def _update(self, p, g, state, group):
         data = p._data
         lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        state["step"] = step = state.get("step", 0) + 1
+        m = _buffer(state, "exp_avg", p)
+        v = _buffer(state, "exp_avg_sq", p)
+        if _fused(p, g):  # one kernel reads p, g, m and v once and writes p, m and v once
+            k = _kernels()
+            with p._device.backend.device:
+                k.launch("gpuad_adam", k.adam_kernel(k.compute_type(data.dtype)), g, b1, 1 - b1, b2, 1 - b2, eps,
+                         0.0 if self.decoupled else wd, 1 - lr * wd if self.decoupled else 1.0,
+                         lr / (1 - b1 ** step), math.sqrt(1 - b2 ** step), data, m, v)
+            return
         if wd:
             if self.decoupled:
                 data *= 1 - lr * wd
             else:
                 g = g + wd * data
-        state["step"] = step = state.get("step", 0) + 1
-        m = _buffer(state, "exp_avg", p)
-        v = _buffer(state, "exp_avg_sq", p)
         xp = p._device.backend.xp
         m *= b1
         m += _scaled(self, p, g, 1 - b1)
