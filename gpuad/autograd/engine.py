@@ -261,7 +261,8 @@ def _count_dependencies(root_fns):
             deps[child] = deps.get(child, 0) + 1
             if child not in seen:
                 seen.add(child)
-                stack.append(child)
+                if child.next:  # a leaf's accumulator has no edges to follow
+                    stack.append(child)
     return deps, seen
 
 

@@ -311,9 +311,12 @@ def _cross_entropy_forward(xp, x, target, rows):
 
 
 def _reduce_rows(xp, loss, reduction):
+    """The per-row losses, their sum or their mean (float16 is summed in float32)."""
     if reduction == "none":
         return loss
-    total = loss.sum() if reduction == "sum" else loss.mean()
+    total = loss.sum(dtype=np.float32) if loss.dtype == np.float16 else loss.sum()
+    if reduction == "mean":
+        total = total / len(loss) if len(loss) else total * np.nan  # the mean of no rows is NaN, as in PyTorch
     return xp.asarray(total, dtype=loss.dtype)
 
 
