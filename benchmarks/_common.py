@@ -116,6 +116,26 @@ def raise_malloc_thresholds():
     os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
 
+def default_device():
+    """cuda where gpuad sees a usable GPU, else cpu."""
+    try:
+        import gpuad
+        return "cuda" if gpuad.cuda.is_available() else "cpu"
+    except ImportError:
+        return "cpu"
+
+
+def timed_steps(step, sync, steps):
+    """Seconds of each of ``steps`` calls of ``step``, the device synchronized before each clock reading."""
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - start)
+    return times
+
+
 def device_sync(device):
     """A function that waits for the device to finish queued work (a no-op on the CPU); exits where no GPU is."""
     if device == "cpu":

@@ -23,7 +23,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import MALLOC_ENV, write_result  # noqa: E402
+from _common import MALLOC_ENV, default_device, timed_steps, write_result  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -88,12 +88,7 @@ def worker(lib, device, batch, classes, steps):
     for _ in range(3):
         step()
     sync()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        sync()
-        times.append(time.perf_counter() - start)
+    times = timed_steps(step, sync, steps)
     return {"lib": lib, "first_call_s": first, "times": times, "loss": loss_value,
             "grad_rows": grad[:SAMPLE_ROWS].tolist(), "grad_sq_sum": float(np.sum(grad.astype(np.float64) ** 2)),
             **info}
@@ -117,14 +112,6 @@ def cross_check(runs):
     sq_err = abs(g["grad_sq_sum"] - t["grad_sq_sum"]) / max(t["grad_sq_sum"], 1e-30)
     ok = loss_err < 1e-5 and grad_err < 1e-4 and sq_err < 1e-4
     return {"loss_rel_err": loss_err, "grad_max_err_sample": grad_err, "grad_sq_sum_rel_err": sq_err, "ok": ok}
-
-
-def default_device():
-    try:
-        import gpuad
-        return "cuda" if gpuad.cuda.is_available() else "cpu"
-    except ImportError:
-        return "cpu"
 
 
 def main(argv=None):

@@ -26,11 +26,10 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import write_result  # noqa: E402
+from _common import default_device, timed_steps, write_result  # noqa: E402
 from train_step import SIZES, gpuad_step, torch_step  # noqa: E402
 
 CONFIGS = ["fused", "unfused", "torch"]
@@ -103,12 +102,7 @@ def worker(config, size, device, steps, profile_steps):
         for _ in range(WARMUP):
             step()
         sync()
-        times = []
-        for _ in range(steps):
-            start = time.perf_counter()
-            step()
-            sync()
-            times.append(time.perf_counter() - start)
+        times = timed_steps(step, sync, steps)
         per_step, names = count_launches(step, sync, profile_steps)
     return {"config": config, "size": size, "times": times, "median_s": statistics.median(times),
             "per_step": per_step, "kernel_names": names}
@@ -129,14 +123,6 @@ def gpu_problem(device):
     if proc.returncode == 0:
         return None
     return (proc.stderr.strip().splitlines() or ["the GPU check failed"])[-1]
-
-
-def default_device():
-    try:
-        import gpuad
-        return "cuda" if gpuad.cuda.is_available() else "cpu"
-    except ImportError:
-        return "cpu"
 
 
 def main(argv=None):

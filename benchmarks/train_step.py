@@ -14,11 +14,10 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import MALLOC_ENV, write_result  # noqa: E402
+from _common import MALLOC_ENV, timed_steps, write_result  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -148,12 +147,7 @@ def worker(lib, size, device, steps):
     for _ in range(3):
         step()
     sync()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        sync()
-        times.append(time.perf_counter() - start)
+    times = timed_steps(step, sync, steps)
     return times
 
 

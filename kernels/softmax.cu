@@ -9,18 +9,25 @@
 
 namespace gpuad {
 
+// The row's max m and sum of exp(x - m), computed by the whole block; every thread receives both.
+template <typename T, typename A>
+__device__ __forceinline__ void row_max_sum_exp(const T* xr, const index_t cols, A& m, A& s) {
+    m = neg_inf<A>();
+    for (index_t c = threadIdx.x; c < cols; c += blockDim.x) m = nan_max(m, load(xr[c]));
+    m = block_max(m, neg_inf<A>());
+    s = A(0);
+    for (index_t c = threadIdx.x; c < cols; c += blockDim.x) s += exp(load(xr[c]) - m);
+    s = block_sum(s);
+}
+
 template <typename T, bool LOG>
 __global__ void softmax_fwd(const T* __restrict__ x, T* __restrict__ y, const index_t rows, const index_t cols) {
     typedef typename Acc<T>::type A;
     for (index_t r = blockIdx.x; r < rows; r += gridDim.x) {
         const T* xr = x + r * cols;
         T* yr = y + r * cols;
-        A m = neg_inf<A>();
-        for (index_t c = threadIdx.x; c < cols; c += blockDim.x) m = nan_max(m, load(xr[c]));
-        m = block_max(m, neg_inf<A>());
-        A s = A(0);
-        for (index_t c = threadIdx.x; c < cols; c += blockDim.x) s += exp(load(xr[c]) - m);
-        s = block_sum(s);
+        A m, s;
+        row_max_sum_exp(xr, cols, m, s);
         if (LOG) {
             const A lse = m + log(s);
             for (index_t c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = store<T>(load(xr[c]) - lse);
@@ -57,12 +64,8 @@ __global__ void cross_entropy_fwd(const T* __restrict__ x, const I* __restrict__
     typedef typename Acc<T>::type A;
     for (index_t r = blockIdx.x; r < rows; r += gridDim.x) {
         const T* xr = x + r * cols;
-        A m = neg_inf<A>();
-        for (index_t c = threadIdx.x; c < cols; c += blockDim.x) m = nan_max(m, load(xr[c]));
-        m = block_max(m, neg_inf<A>());
-        A s = A(0);
-        for (index_t c = threadIdx.x; c < cols; c += blockDim.x) s += exp(load(xr[c]) - m);
-        s = block_sum(s);
+        A m, s;
+        row_max_sum_exp(xr, cols, m, s);
         if (threadIdx.x == 0) {
             const A row_lse = m + log(s);
             const I t = target[r];
