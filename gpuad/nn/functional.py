@@ -190,7 +190,7 @@ def linear(x, weight, bias=None, activation=None):
     dev = x._device
     backend = dev.backend
     z = backend.xp.matmul(x._data, weight._data.T)
-    if fused.on(dev):  # one kernel for bias + activation (kernels/linear.cu)
+    if dev.type == "cuda" and fused.on(dev):  # one kernel for bias + activation (kernels/linear.cu)
         with backend.device:
             out, aux = cuda_kernels().bias_activation(backend, z, None if bias is None else bias._data, activation)
     else:
@@ -201,7 +201,7 @@ def linear(x, weight, bias=None, activation=None):
     needs = (x._rg, weight._rg, bias is not None and bias._rg)
     if mode.enabled and (needs[0] or needs[1] or needs[2]):
         node = Node(LINEAR, (edge_of(x) if needs[0] else None, edge_of(weight) if needs[1] else None,
-                             edge_of(bias) if needs[2] else None), needs, dev, {"activation": activation})
+                             edge_of(bias) if needs[2] else None), needs, dev, _LINEAR_PARAMS[activation])
         gelu_ = activation == "gelu"  # its backward rebuilds z from all three inputs under create_graph
         keep_x, keep_w = needs[1] or gelu_, needs[0] or gelu_
         node.saved = (x if keep_x else None, weight if keep_w else None, bias if gelu_ else None)
@@ -211,8 +211,11 @@ def linear(x, weight, bias=None, activation=None):
             node.saved_out = (out, result._version_counter, 0) if aux is out else (aux, _Version(), 0)
         core.attach(node, result, (x, weight, bias))
     if mode.fw_level:
-        forward_tangent(LINEAR, (x, weight, bias), {"activation": activation}, result)
+        forward_tangent(LINEAR, (x, weight, bias), _LINEAR_PARAMS[activation], result)
     return result
+
+
+_LINEAR_PARAMS = {activation: {"activation": activation} for activation in ACTIVATIONS}  # shared, never changed
 
 
 def _fits(x, weight, bias):
