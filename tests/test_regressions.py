@@ -117,3 +117,29 @@ def test_view_of_a_transpose_refuses_to_copy():
     v = t.view(4)
     v[0] = 9.0
     assert t[0, 0].item() == 9.0
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # 0 ** -1 is inf, as in NumPy
+def test_pow_with_a_number_as_base_keeps_its_gradient_on_the_tensors_device():
+    t = G.tensor([-1.0, 0.0, 2.0], dtype=G.float64, requires_grad=True)
+    (0.0 ** t).sum().backward()  # PyTorch: -inf where the exponent is negative, 0 elsewhere
+    np.testing.assert_array_equal(t.grad.numpy(), [-np.inf, 0.0, 0.0])
+    x = G.tensor([0.5, 1.0], dtype=G.float64, requires_grad=True)
+    (2.0 ** x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2.0 ** np.array([0.5, 1.0]) * np.log(2.0))
+
+
+def test_softmax_along_an_empty_dimension_is_empty():
+    assert G.softmax(G.zeros(0, 4), dim=0).shape == (0, 4)
+    assert G.log_softmax(G.zeros(3, 0), dim=-1).shape == (3, 0)
+
+
+def test_float16_erf_stays_float16():
+    assert G.erf(G.tensor([0.5, -1.0], dtype=G.float16)).dtype == G.float16
+
+
+def test_float16_broadcast_gradients_are_summed_in_float32():
+    a = G.ones(3000, 1, dtype=G.float16, requires_grad=True)
+    b = G.ones(1, 2, dtype=G.float16, requires_grad=True)
+    (a * b).sum().backward()
+    np.testing.assert_array_equal(b.grad.numpy(), [[3000.0, 3000.0]])  # float16 additions stall at 2048

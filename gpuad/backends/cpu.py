@@ -4,7 +4,13 @@ import numpy as np
 from .special import erf as _erf_numpy
 
 try:  # SciPy's erf is faster; our own is exact to machine precision too and needs nothing
-    from scipy.special import erf as _erf
+    from scipy.special import erf as _scipy_erf
+
+    def _erf(x, out=None):
+        """SciPy's erf, keeping float16 (which SciPy computes and returns in a wider type)."""
+        if x.dtype == np.float16:
+            return _scipy_erf(x.astype(np.float32)).astype(np.float16)
+        return _scipy_erf(x) if out is None else _scipy_erf(x, out=out)
 except ImportError:  # pragma: no cover - depends on the machine
     _erf = _erf_numpy
 

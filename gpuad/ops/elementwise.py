@@ -109,9 +109,12 @@ def _pow_partials(n):
         else:
             da = 0 if b == 0 else b * a ** (b - 1)
     if n.needs[1]:  # d/db a**b = a**b log a, taken as 0 where a == 0 and b >= 0 (PyTorch's convention)
-        a_zero = (a == 0) & (b >= 0) if isinstance(a, Tensor) else (a == 0)
-        log_a = log(a) if isinstance(a, Tensor) else math.log(a) if a > 0 else float("nan")
-        db = where(a_zero, 0.0, n.out * log_a)
+        if isinstance(a, Tensor):
+            db = where((a == 0) & (b >= 0), 0.0, n.out * log(a))
+        elif a == 0:  # a Python number as the base: decided here, so nothing lands on another device
+            db = where(b >= 0, 0.0, n.out * float("-inf"))  # log 0 = -inf, as PyTorch has it
+        else:
+            db = n.out * (math.log(a) if a > 0 else float("nan"))
     return da, db
 
 

@@ -259,12 +259,16 @@ def cumsum(x, dim):
 
 
 def _softmax_forward(xp, x, dim):
+    if not x.size:  # an empty dimension (or an empty tensor): nothing to normalise
+        return x.copy()
     z = x - x.max(axis=dim, keepdims=True)
     e = xp.exp(z)
     return e / e.sum(axis=dim, keepdims=True)
 
 
 def _log_softmax_forward(xp, x, dim):
+    if not x.size:
+        return x.copy()
     z = x - x.max(axis=dim, keepdims=True)
     return z - xp.log(xp.exp(z).sum(axis=dim, keepdims=True))
 

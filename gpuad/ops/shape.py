@@ -208,8 +208,11 @@ def _sum_to_axes(g, shape):
 
 def _sum_to_forward(xp, g, shape):
     axes = _sum_to_axes(g, shape)
-    out = g.sum(axis=axes, keepdims=True) if axes else g
-    return out.reshape(shape)
+    if not axes:
+        return g.reshape(shape)
+    if g.dtype == np.float16:  # accumulate in float32, as the CUDA kernel does
+        return g.sum(axis=axes, keepdims=True, dtype=np.float32).astype(np.float16).reshape(shape)
+    return g.sum(axis=axes, keepdims=True).reshape(shape)
 
 
 def _cuda_sum_to(backend, g, shape):
