@@ -1,9 +1,10 @@
 // The fused linear layer's epilogue around the cuBLAS GEMM z = x W^T (gpuad.nn.functional.linear):
 //   bias_act_fwd: z += b, then the activation, in one pass over z. relu writes a 1-byte mask for backward; gelu keeps
 //                 the pre-activation in z and writes the output separately; tanh and sigmoid work in place.
-//   bias_act_bwd: dz = g * activation'(saved) and the bias gradient gb = sum over rows of dz, in one launch: each
-//                 block owns 32 columns, its 8 row groups walk the rows (coalesced), then reduce through shared
-//                 memory, so there are no atomics and the sum is deterministic.
+//   bias_act_bwd: dz = g * activation'(saved) and the bias gradient's column sums in one launch: each block owns 32
+//                 columns of a chunk of rows, its 8 row groups walk the rows (coalesced) and reduce through shared
+//                 memory; chunks give the GPU enough blocks, and their partial sums are added by one more small
+//                 launch where there are several. No atomics: the sum is deterministic.
 // ACT: 0 none, 1 relu, 2 gelu, 3 tanh, 4 sigmoid (as in gpuad/backends/cuda_kernels.py).
 #include "common.cuh"
 #include "elementwise.cu"
@@ -25,7 +26,7 @@ __global__ void bias_act_fwd(T* __restrict__ z, const T* __restrict__ b, T* __re
         } else if (ACT == ACT_RELU) {
             const bool on = v > A(0);
             mask[i] = on;
-            z[i] = store<T>(on ? v : A(0));
+            z[i] = store<T>(on || v != v ? v : A(0));  // NaN stays NaN, as in NumPy and PyTorch
         } else if (ACT == ACT_GELU) {
             z[i] = store<T>(v);
             out[i] = store<T>(gelu_fwd(v));
@@ -41,16 +42,21 @@ __global__ void bias_act_fwd(T* __restrict__ z, const T* __restrict__ b, T* __re
 #define GPUAD_BWD_ROW_GROUPS 8
 
 // saved: the output for tanh and sigmoid, the pre-activation for gelu, unused for relu (mask) and none.
+// Block (32, 8) owns 32 columns of one chunk of rows (blockIdx.y of gridDim.y chunks); partial[chunk * cols + c] gets
+// the chunk's column sum in the compute type, and the caller adds the chunks (one launch more where there are several).
 template <typename T, int ACT, bool BIAS>
 __global__ void bias_act_bwd(const T* __restrict__ g, const T* __restrict__ saved,
-                             const unsigned char* __restrict__ mask, T* __restrict__ dz, T* __restrict__ gb,
-                             const index_t rows, const index_t cols) {
+                             const unsigned char* __restrict__ mask, T* __restrict__ dz,
+                             typename Acc<T>::type* __restrict__ partial, const index_t rows, const index_t cols) {
     typedef typename Acc<T>::type A;
-    __shared__ A partial[GPUAD_BWD_ROW_GROUPS][GPUAD_BWD_COLS + 1];
+    __shared__ A tile[GPUAD_BWD_ROW_GROUPS][GPUAD_BWD_COLS + 1];
     const index_t c = blockIdx.x * (index_t)GPUAD_BWD_COLS + threadIdx.x;
+    const index_t chunk = (rows + gridDim.y - 1) / gridDim.y;
+    const index_t first = blockIdx.y * chunk;
+    const index_t last = first + chunk < rows ? first + chunk : rows;
     A sum = A(0);
     if (c < cols) {
-        for (index_t r = threadIdx.y; r < rows; r += GPUAD_BWD_ROW_GROUPS) {
+        for (index_t r = first + threadIdx.y; r < last; r += GPUAD_BWD_ROW_GROUPS) {
             const index_t i = r * cols + c;
             A d = load(g[i]);
             if (ACT == ACT_RELU) d = mask[i] ? d : A(0);
@@ -61,13 +67,13 @@ __global__ void bias_act_bwd(const T* __restrict__ g, const T* __restrict__ save
             sum += d;
         }
     }
-    if (!BIAS) return;  // no barrier below is reached by any thread of this block
-    partial[threadIdx.y][threadIdx.x] = sum;
+    if (!BIAS) return;  // the same for the whole block: no thread waits at the barrier below
+    tile[threadIdx.y][threadIdx.x] = sum;
     __syncthreads();
     if (threadIdx.y == 0 && c < cols) {
         A total = A(0);
-        for (int k = 0; k < GPUAD_BWD_ROW_GROUPS; ++k) total += partial[k][threadIdx.x];
-        gb[c] = store<T>(total);
+        for (int k = 0; k < GPUAD_BWD_ROW_GROUPS; ++k) total += tile[k][threadIdx.x];
+        partial[blockIdx.y * cols + c] = total;
     }
 }
 
@@ -77,8 +83,8 @@ __global__ void bias_act_bwd(const T* __restrict__ g, const T* __restrict__ save
 #define GPUAD_LINEAR(T, ACT, BIAS)                                                                                  \
     template __global__ void gpuad::bias_act_fwd<T, ACT, BIAS>(T*, const T*, T*, unsigned char*, gpuad::index_t,    \
                                                                gpuad::index_t);                                     \
-    template __global__ void gpuad::bias_act_bwd<T, ACT, BIAS>(const T*, const T*, const unsigned char*, T*, T*,    \
-                                                               gpuad::index_t, gpuad::index_t);
+    template __global__ void gpuad::bias_act_bwd<T, ACT, BIAS>(const T*, const T*, const unsigned char*, T*,        \
+                                                               gpuad::Acc<T>::type*, gpuad::index_t, gpuad::index_t);
 #define GPUAD_LINEAR_TYPES(ACT, BIAS) GPUAD_LINEAR(float, ACT, BIAS) GPUAD_LINEAR(double, ACT, BIAS)              \
     GPUAD_LINEAR(__half, ACT, BIAS)
 GPUAD_LINEAR_TYPES(0, true) GPUAD_LINEAR_TYPES(1, true) GPUAD_LINEAR_TYPES(2, true) GPUAD_LINEAR_TYPES(3, true)

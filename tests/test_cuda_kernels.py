@@ -247,6 +247,7 @@ EMPTY_CASES = {  # name -> (function, input shapes, expected output shape)
                           [(0, 4)], ()),
     "cross_entropy_none": (lambda z: F.cross_entropy(z, G.zeros(0, dtype=G.int64, device=z.device),
                                                      reduction="none"), [(0, 4)], (0,)),
+    "cross_entropy_mean": (lambda z: F.cross_entropy(z, G.zeros(0, dtype=G.int64, device=z.device)), [(0, 4)], ()),
 }
 
 

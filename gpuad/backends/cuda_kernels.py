@@ -141,19 +141,18 @@ class RawKernels:
         fn = self._functions.get(name_expression)
         if fn is None:
             import cupy
-            if name_expression not in self._names:
-                self._names.append(name_expression)
-                try:
-                    with self.device:
-                        self._module = cupy.RawModule(code=kernel_text(self.source), options=("-std=c++14",),
-                                                      name_expressions=list(self._names))
-                        fn = self._module.get_function(name_expression)
-                except cupy.cuda.compiler.CompileException as exc:
-                    raise RuntimeError(f"CUDA kernel {name_expression} from kernels/{self.source} failed to "
-                                       f"compile: {exc}") from exc
-                # kernels fetched from an older build of the module stay valid; refresh them from the new one
-                self._functions = {n: self._module.get_function(n) for n in self._names}
-            fn = self._functions[name_expression]
+            names = self._names + [name_expression]
+            try:
+                with self.device:
+                    module = cupy.RawModule(code=kernel_text(self.source), options=("-std=c++14",),
+                                            name_expressions=names)
+                    functions = {n: module.get_function(n) for n in names}
+            except (cupy.cuda.compiler.CompileException, cupy.cuda.driver.CUDADriverError) as exc:
+                raise RuntimeError(f"CUDA kernel {name_expression} from kernels/{self.source} failed to "
+                                   f"build: {exc}") from exc
+            # only a module that built replaces the old one, so one bad request cannot break the kernels after it
+            self._module, self._names, self._functions = module, names, functions
+            fn = functions[name_expression]
         return fn
 
     def __call__(self, name_expression, grid, block, args, shared_mem=0):
@@ -254,8 +253,9 @@ def bias_activation(backend, z, bias, activation):
 
 
 def bias_activation_grad(backend, g, saved, activation, needs_bias):
-    """(dz, bias gradient or None): dz = g * activation'(saved) and its column sum, in one launch. ``saved`` is
-    what bias_activation kept (the relu mask, gelu's pre-activation, the tanh or sigmoid output)."""
+    """(dz, bias gradient or None): dz = g * activation'(saved) and its column sums from one launch (plus one to add
+    the row chunks' partial sums where there are several). ``saved`` is what bias_activation kept (the relu mask,
+    gelu's pre-activation, the tanh or sigmoid output)."""
     xp = backend.xp
     g = xp.ascontiguousarray(g)
     cols = g.shape[-1]
@@ -265,14 +265,23 @@ def bias_activation_grad(backend, g, saved, activation, needs_bias):
     dz = g if activation is None else xp.empty_like(g)
     if rows == 0:
         return dz, xp.zeros(cols, g.dtype) if needs_bias else None
-    gb = xp.empty(cols, g.dtype) if needs_bias else g
+    column_blocks = (cols + 31) // 32
+    chunks = max(1, min(-(-_TARGET_BLOCKS // column_blocks), -(-rows // _MIN_CHUNK_ROWS)))
+    partial = xp.empty((chunks, cols), np.float64 if g.dtype == np.float64 else np.float32) if needs_bias else g
     saved = g if saved is None else xp.ascontiguousarray(saved)
     relu = activation == "relu"
     backend.raw("linear.cu")(
         f"gpuad::bias_act_bwd<{_STORAGE[g.dtype]}, {ACTIVATION_CODES[activation]}, {_bool(needs_bias)}>",
-        ((cols + 31) // 32,), (32, 8),
-        (g, g if relu else saved, saved if relu else g, dz, gb, np.int64(rows), np.int64(cols)))
-    return dz, gb if needs_bias else None
+        (column_blocks, chunks), (32, 8),
+        (g, g if relu else saved, saved if relu else g, dz, partial, np.int64(rows), np.int64(cols)))
+    if not needs_bias:
+        return dz, None
+    gb = partial[0] if chunks == 1 else sum_to(partial, (0,), (cols,))
+    return dz, gb.astype(g.dtype, copy=False)
+
+
+_TARGET_BLOCKS = 264   # about two blocks per SM on the largest GPUs: enough to keep the memory system busy
+_MIN_CHUNK_ROWS = 64   # below this a chunk's 8 row groups have too little to do
 
 
 def _bool(flag):

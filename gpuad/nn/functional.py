@@ -341,8 +341,8 @@ def _cross_entropy_vjp_arrays(n, g, x, target, reduction):
     lse = n.saved_out[0]
     if fused.on(n.device) and lse.dtype == (np.float64 if x.dtype == np.float64 else np.float32):
         with backend.device:  # one kernel: (softmax - onehot) * g, kernels/softmax.cu
-            return wrap(cuda_kernels().cross_entropy_grad(backend, x, target, lse, g, 1 / len(x) if reduction ==
-                                                          "mean" else 1.0), n.device)
+            scale = 1.0 / len(x) if reduction == "mean" and len(x) else 1.0
+            return wrap(cuda_kernels().cross_entropy_grad(backend, x, target, lse, g, scale), n.device)
     p = xp.subtract(x, lse[:, None])
     xp.exp(p, out=p)
     p[_row_index(n.device, len(p)), target] -= 1
