@@ -131,6 +131,21 @@ pytest_args() {  # the project's addopts need pytest-benchmark; without it, repl
     fi
 }
 
+# bench STEP SCRIPT [ARGS...] -- [QUICK ARGS...]: benchmarks/SCRIPT on the GPU with ARGS, plus the quick ones under
+# QUICK=1 (uses run()'s $q)
+bench() {
+    local name=$1 script=$2 args=() quick=()
+    shift 2
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do args+=("$1"); shift; done
+    [ "${1:-}" = "--" ] && shift
+    quick=("$@")
+    if [ "$q" = 1 ]; then
+        step "$name" "$PY" "benchmarks/$script" --device cuda "${args[@]}" "${quick[@]}"
+    else
+        step "$name" "$PY" "benchmarks/$script" --device cuda "${args[@]}"
+    fi
+}
+
 run() {
     local steps=("$@")
     [ ${#steps[@]} -eq 0 ] && read -r -a steps <<< "$(echo $ALL_STEPS)"
@@ -156,54 +171,14 @@ run() {
             gpu) step gpu gpu_check ;;
             tests) step tests "$PY" -m pytest tests -q -m cuda -p no:cacheprovider -rs $pt ;;
             tests_rest) step tests_rest "$PY" -m pytest tests -q -m "not cuda" -p no:cacheprovider -rs $pt ;;
-            kernel_bandwidth)
-                if [ $q = 1 ]; then
-                    step "$s" "$PY" benchmarks/kernel_bandwidth.py --device cuda --repeat 3 --min-time 0.1
-                else
-                    step "$s" "$PY" benchmarks/kernel_bandwidth.py --device cuda
-                fi ;;
-            cross_entropy)
-                if [ $q = 1 ]; then
-                    step "$s" "$PY" benchmarks/cross_entropy.py --device cuda --rounds 2 --steps 10
-                else
-                    step "$s" "$PY" benchmarks/cross_entropy.py --device cuda
-                fi ;;
-            kernel_launches)
-                if [ $q = 1 ]; then
-                    step "$s" "$PY" benchmarks/kernel_launches.py --device cuda --strict --steps 10
-                else
-                    step "$s" "$PY" benchmarks/kernel_launches.py --device cuda --strict
-                fi ;;
-            train_step)
-                if [ $q = 1 ]; then
-                    step "$s" "$PY" benchmarks/train_step.py --device cuda --rounds 1 --steps 10
-                else
-                    step "$s" "$PY" benchmarks/train_step.py --device cuda
-                fi ;;
-            overhead_table)
-                if [ $q = 1 ]; then
-                    step "$s" "$PY" benchmarks/overhead_table.py --device cuda --rounds 2 --repeat 3
-                else
-                    step "$s" "$PY" benchmarks/overhead_table.py --device cuda
-                fi ;;
-            cheap_gradient)
-                if [ $q = 1 ]; then
-                    step "$s" "$PY" benchmarks/cheap_gradient.py --device cuda --lengths 10 100 --repeat 2
-                else
-                    step "$s" "$PY" benchmarks/cheap_gradient.py --device cuda
-                fi ;;
-            jacobian_table)
-                if [ $q = 1 ]; then
-                    step "$s" "$PY" benchmarks/jacobian_table.py --device cuda --sizes 1 10 100 --repeat 2
-                else
-                    step "$s" "$PY" benchmarks/jacobian_table.py --device cuda
-                fi ;;
-            checkpoint_tradeoff)
-                if [ $q = 1 ]; then
-                    step "$s" "$PY" benchmarks/checkpoint_tradeoff.py --device cuda --depths 8 16 --repeat 5
-                else
-                    step "$s" "$PY" benchmarks/checkpoint_tradeoff.py --device cuda
-                fi ;;
+            kernel_bandwidth) bench "$s" kernel_bandwidth.py -- --repeat 3 --min-time 0.1 ;;
+            cross_entropy) bench "$s" cross_entropy.py -- --rounds 2 --steps 10 ;;
+            kernel_launches) bench "$s" kernel_launches.py --strict -- --steps 10 ;;
+            train_step) bench "$s" train_step.py -- --rounds 1 --steps 10 ;;
+            overhead_table) bench "$s" overhead_table.py -- --rounds 2 --repeat 3 ;;
+            cheap_gradient) bench "$s" cheap_gradient.py -- --lengths 10 100 --repeat 2 ;;
+            jacobian_table) bench "$s" jacobian_table.py -- --sizes 1 10 100 --repeat 2 ;;
+            checkpoint_tradeoff) bench "$s" checkpoint_tradeoff.py -- --depths 8 16 --repeat 5 ;;
             bench_overhead)
                 if [ -n "$pt" ]; then
                     echo
