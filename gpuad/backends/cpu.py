@@ -3,16 +3,21 @@ import numpy as np
 
 from .special import erf as _erf_numpy
 
-try:  # SciPy's erf is faster; our own is exact to machine precision too and needs nothing
-    from scipy.special import erf as _scipy_erf
+_scipy_erf = None  # SciPy's erf, imported on first use: importing scipy.special takes ~0.2 s
 
-    def _erf(x, out=None):
-        """SciPy's erf, keeping float16 (which SciPy computes and returns in a wider type)."""
-        if x.dtype == np.float16:
-            return _scipy_erf(x.astype(np.float32)).astype(np.float16)
-        return _scipy_erf(x) if out is None else _scipy_erf(x, out=out)
-except ImportError:  # pragma: no cover - depends on the machine
-    _erf = _erf_numpy
+
+def _erf(x):
+    """erf through SciPy where it is installed (faster), else our own (exact to machine precision too); float16
+    stays float16 (SciPy computes and returns it in a wider type)."""
+    global _scipy_erf
+    if _scipy_erf is None:
+        try:
+            from scipy.special import erf as _scipy_erf
+        except ImportError:  # pragma: no cover - depends on the machine
+            _scipy_erf = _erf_numpy
+    if x.dtype == np.float16:
+        return _scipy_erf(x.astype(np.float32)).astype(np.float16)
+    return _scipy_erf(x)
 
 
 def broadcast_to(x, shape):
