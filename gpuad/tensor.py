@@ -191,7 +191,7 @@ class Tensor:
         if self._data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape} "
                              f"({self._data.size} elements)")
-        return self._data.reshape(()).item() if self._device.type == "cpu" else self._data.reshape(()).get().item()
+        return self._data.reshape(()).item() if self._device.type == "cpu" else self._host().reshape(()).item()
 
     def tolist(self):
         return self._host().tolist()
@@ -216,7 +216,7 @@ class Tensor:
         return arr.copy() if copy else arr
 
     def _host(self):
-        return self._data if self._device.type == "cpu" else self._data.get()
+        return self._data if self._device.type == "cpu" else self._device.backend.to_host(self._data)
 
     def __dlpack__(self, *args, **kwargs):
         return self._data.__dlpack__(*args, **kwargs)

@@ -503,3 +503,14 @@ def test_fused_mlp_training_matches_unfused():
     np.testing.assert_allclose(fused_losses, plain_losses, rtol=TIGHT["float64"], atol=0)
     for i, (a, b) in enumerate(zip(fused_params, plain_params)):
         assert_close(a, b, TIGHT["float64"], f"parameter {i}")
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_bad_class_indices_raise_at_the_next_read_back_without_stalling_the_step(fused):
+    logits = G.randn(4, 3, device=DEVICE, requires_grad=True)
+    with G.cuda.fused_kernels(fused):
+        loss = F.cross_entropy(logits, G.tensor([0, 1, 3, 2], device=DEVICE))  # 3 is out of range
+        with pytest.raises(ValueError, match=r"class indices must be in \[0, 3\)"):
+            loss.item()
+        ok = F.cross_entropy(logits, G.tensor([0, 1, 2, 2], device=DEVICE))  # reported once, then clear
+        assert np.isfinite(ok.item())

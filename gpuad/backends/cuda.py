@@ -55,14 +55,38 @@ class CUDABackend:
         with self.device:
             self.generator = cupy.random.RandomState()
         self._modules = {}
+        self._errors, self._error_message, self._errors_armed = None, "", False
 
     def asarray(self, data, dtype=None):
         with self.device:
             return self.xp.asarray(data, dtype=dtype)
 
-    @staticmethod
-    def to_host(array):
+    def to_host(self, array):
+        """A host (NumPy) copy; first raises any bad input a kernel has counted since the last copy."""
+        self.check_errors()
         return array.get()
+
+    # --- errors found on the GPU, reported without stalling it ---------------------------------------------------
+    def error_counter(self, message):
+        """This device's int32 error counter, for a kernel to count bad inputs into (atomicAdd) without the host
+        waiting for it; the next read back to the host raises ValueError(message) if the count is not zero."""
+        if self._errors is None:
+            with self.device:
+                self._errors = self.xp.zeros(1, np.int32)
+        self._error_message, self._errors_armed = message, True
+        return self._errors
+
+    def check_errors(self):
+        """Raise what kernels have counted since the last check (one 4-byte read, only after a kernel was armed)."""
+        if self._errors_armed:
+            self._errors_armed = False
+            with self.device:
+                count = int(self._errors.get()[0])
+                if count:
+                    self._errors.fill(0)
+                    raise ValueError(f"{self._error_message} ({count} found on the GPU; the check runs there "
+                                     f"without stalling the stream, so it is reported when a result is next read "
+                                     f"back to the host)")
 
     def from_host(self, array):
         with self.device:

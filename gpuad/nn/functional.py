@@ -398,7 +398,11 @@ def cross_entropy(input, target, reduction="mean"):  # noqa: A002 - PyTorch's na
             loss, lse = cuda_kernels().cross_entropy(backend, x, t)
         loss = _reduce_rows(xp, loss, reduction).astype(x.dtype, copy=False)
     else:
-        if t.size and (t.min() < 0 if dev.type == "cpu" else bool(((t < 0) | (t >= x.shape[1])).any())):
+        if dev.type != "cpu":  # counted on the GPU, raised at the next read back (see CUDABackend.error_counter)
+            bad = backend.error_counter(f"cross_entropy: class indices must be in [0, {x.shape[1]})")
+            with backend.device:
+                bad += ((t < 0) | (t >= x.shape[1])).sum(dtype=np.int32)
+        elif t.size and t.min() < 0:
             raise _bad_class(t, x.shape[1])
         try:
             loss, lse = _cross_entropy_forward(xp, x, t, _row_index(dev, len(x)))
