@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from gpuad.backends import cuda_kernels as ck
-from gpuad.backends.kernel_source import read_kernel
+from gpuad.backends.kernel_source import kernel_text, read_kernel
 from gpuad.ops.core import REGISTRY
 from gpuad.ops.fused import grad_kernel_name
 
@@ -128,3 +128,19 @@ def test_a_broken_operation_fails_to_compile():  # the check above can fail
     bad = cupy.ElementwiseKernel("T x", "T y", "y = gpuad::no_such_function<float>(x)", "gpuad_broken",
                                  preamble=read_kernel("elementwise.cu"))
     assert compile_all([(elementwise_source(bad, "float32"), bad.name)]).returncode != 0
+
+
+@pytest.mark.parametrize("source,first", [("linear.cu", "gpuad::bias_act_fwd<{T}, 1, true>"),
+                                          ("softmax.cu", "gpuad::softmax_fwd<{T}, false>")])
+def test_every_raw_kernel_name_expression_instantiates(source, first):
+    """The name expressions the RawModule is built with (all of a file's instantiations for one dtype) are valid
+    C++ naming real templates: taking each one's address in the inlined source compiles."""
+    lines = [kernel_text(source), "void gpuad_take_addresses() {"]
+    for storage in ("float", "double", "__half"):
+        names = ck._siblings(source, first.format(T=storage))
+        assert len(names) == len(set(names)) > 1
+        lines += [f"    (void)&{name};" for name in names]
+    lines.append("}")
+    result = subprocess.run([NVCC, "-ptx", "-arch=sm_80", "-std=c++14", "-x", "cu", "-", "-o", os.devnull],
+                            input="\n".join(lines), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-4000:]

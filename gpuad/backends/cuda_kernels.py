@@ -141,7 +141,7 @@ class RawKernels:
         fn = self._functions.get(name_expression)
         if fn is None:
             import cupy
-            names = self._names + [name_expression]
+            names = self._names + [n for n in _siblings(self.source, name_expression) if n not in self._names]
             try:
                 with self.device:
                     module = cupy.RawModule(code=kernel_text(self.source), options=("-std=c++14",),
@@ -160,6 +160,22 @@ class RawKernels:
         with self.device:
             launch(name_expression, fn, (grid,) if isinstance(grid, int) else grid,
                    (block,) if isinstance(block, int) else block, args, shared_mem=shared_mem)
+
+
+def _siblings(source, name_expression):
+    """Every instantiation of ``source`` for the storage type of ``name_expression`` (itself first): one build
+    compiles them all, instead of rebuilding the module each time another one is first asked for."""
+    storage = name_expression.split("<", 1)[1].split(",", 1)[0].strip(" >")
+    if source == "linear.cu":
+        kernels = [f"gpuad::bias_act_{d}<{storage}, {code}, {bias}>" for d in ("fwd", "bwd")
+                   for code in ACTIVATION_CODES.values() for bias in ("true", "false")]
+    elif source == "softmax.cu":
+        kernels = [f"gpuad::softmax_{d}<{storage}, {log}>" for d in ("fwd", "bwd") for log in ("false", "true")]
+        kernels += [f"gpuad::cross_entropy_{d}<{storage}, {index}>" for d in ("fwd", "bwd")
+                    for index in _INDEX.values()]
+    else:
+        kernels = []
+    return [name_expression] + [k for k in kernels if k != name_expression]
 
 
 def _rows_grid(rows):
