@@ -116,6 +116,21 @@ def raise_malloc_thresholds():
     os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
 
+def bench_parser(doc, device="cpu"):
+    """The argument parser every benchmark script starts from: its docstring's first paragraph, --device and
+    --no-json."""
+    import argparse
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--device", default=device)
+    parser.add_argument("--no-json", action="store_true", help="print the table only")
+    return parser
+
+
+def best_time(fn, sync, min_time, repeat):
+    """The fastest per-iteration seconds of ``measure``'s repeats."""
+    return min(measure(fn, sync, min_time, repeat)[1])
+
+
 def default_device():
     """cuda where gpuad sees a usable GPU, else cpu."""
     try:

@@ -25,11 +25,8 @@ def _nop():
     return None
 
 
-def gpuad_workload(n, device="cpu", seed=0):
-    import gpuad
-    a, b, c = (gpuad.tensor(x, dtype=gpuad.float32, device=device, requires_grad=True) for x in host_inputs(n, seed))
-    sync = (lambda: gpuad.cuda.synchronize(device)) if device != "cpu" else _nop
-
+def _autograd_workload(lib, version, a, b, c, sync):
+    """The measured functions for a library with autograd (gpuad, PyTorch): ``a``, ``b``, ``c`` require grad."""
     def fwd_bwd():
         a.grad = b.grad = c.grad = None
         (a * b + c).sum().backward()
@@ -45,10 +42,17 @@ def gpuad_workload(n, device="cpu", seed=0):
         loss.backward()
 
     def grads():
-        return [t.grad.cpu().numpy() for t in (a, b, c)]
+        return [t.grad.detach().cpu().numpy() for t in (a, b, c)]
 
-    return types.SimpleNamespace(lib="gpuad", version=gpuad.__version__, fwd_bwd=fwd_bwd, fwd=fwd, mul=mul,
+    return types.SimpleNamespace(lib=lib, version=version, fwd_bwd=fwd_bwd, fwd=fwd, mul=mul,
                                  prepare_bwd=fwd, bwd=bwd, grads=grads, sync=sync)
+
+
+def gpuad_workload(n, device="cpu", seed=0):
+    import gpuad
+    a, b, c = (gpuad.tensor(x, dtype=gpuad.float32, device=device, requires_grad=True) for x in host_inputs(n, seed))
+    sync = (lambda: gpuad.cuda.synchronize(device)) if device != "cpu" else _nop
+    return _autograd_workload("gpuad", gpuad.__version__, a, b, c, sync)
 
 
 def numpy_workload(n, device="cpu", seed=0):
@@ -104,26 +108,7 @@ def torch_workload(n, device="cpu", seed=0):
         raise RuntimeError("this PyTorch build has no usable CUDA device")
     a, b, c = (torch.tensor(x, device=device, requires_grad=True) for x in host_inputs(n, seed))
     sync = (lambda: torch.cuda.synchronize(device)) if device != "cpu" else _nop
-
-    def fwd_bwd():
-        a.grad = b.grad = c.grad = None
-        (a * b + c).sum().backward()
-
-    def fwd():
-        return (a * b + c).sum()
-
-    def mul():
-        return a * b
-
-    def bwd(loss):
-        a.grad = b.grad = c.grad = None
-        loss.backward()
-
-    def grads():
-        return [t.grad.detach().cpu().numpy() for t in (a, b, c)]
-
-    return types.SimpleNamespace(lib="torch", version=torch.__version__, fwd_bwd=fwd_bwd, fwd=fwd, mul=mul,
-                                 prepare_bwd=fwd, bwd=bwd, grads=grads, sync=sync)
+    return _autograd_workload("torch", torch.__version__, a, b, c, sync)
 
 
 WORKLOADS = {"gpuad": gpuad_workload, "numpy": numpy_workload, "torch": torch_workload}

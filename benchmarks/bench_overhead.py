@@ -49,25 +49,13 @@ def timed(wl, fn):
     return body
 
 
-@pytest.mark.benchmark(group="small-fwd-bwd")
+@pytest.mark.parametrize("case", ["fwd_bwd", "fwd", "mul"])
 @pytest.mark.parametrize("lib", w.LIBS)
-def test_small_fwd_bwd(benchmark, lib):
+def test_small(benchmark, lib, case):
+    """small-fwd-bwd, small-fwd and small-mul: one workload function, timed whole."""
+    benchmark.group = "small-" + case.replace("_", "-")
     wl = workload(lib, w.SMALL)
-    benchmark(timed(wl, wl.fwd_bwd))
-
-
-@pytest.mark.benchmark(group="small-fwd")
-@pytest.mark.parametrize("lib", w.LIBS)
-def test_small_fwd(benchmark, lib):
-    wl = workload(lib, w.SMALL)
-    benchmark(timed(wl, wl.fwd))
-
-
-@pytest.mark.benchmark(group="small-mul")
-@pytest.mark.parametrize("lib", w.LIBS)
-def test_small_mul(benchmark, lib):
-    wl = workload(lib, w.SMALL)
-    benchmark(timed(wl, wl.mul))
+    benchmark(timed(wl, getattr(wl, case)))
 
 
 @pytest.mark.benchmark(group="small-bwd")

@@ -8,13 +8,12 @@ jvp / f <= 2.5, judged where arithmetic dominates (the largest size); at small s
 recording and of the backward engine dominates instead, and those ratios are reported for information.
 Results go to benchmarks/results/cheap-gradient-<host>-<date>.json.
 """
-import argparse
 import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import device_sync, measure, raise_malloc_thresholds, write_result  # noqa: E402
+from _common import bench_parser, best_time, device_sync, raise_malloc_thresholds, write_result  # noqa: E402
 
 import gpuad as G  # noqa: E402
 from gpuad import func  # noqa: E402
@@ -32,13 +31,11 @@ def chain(length):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="cpu")
+    parser = bench_parser(__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000])
     parser.add_argument("--lengths", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--min-time", type=float, default=0.1)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--no-json", action="store_true")
     args = parser.parse_args(argv)
     raise_malloc_thresholds()
     sync = device_sync(args.device)
@@ -52,9 +49,9 @@ def main(argv=None):
         for length in args.lengths:
             f = chain(length)
             value_and_grad = func.value_and_grad(f)
-            t_f = min(measure(lambda: f(x), sync, args.min_time, args.repeat)[1])
-            t_g = min(measure(lambda: value_and_grad(x), sync, args.min_time, args.repeat)[1])
-            t_j = min(measure(lambda: func.jvp(f, (x,), (tangent,)), sync, args.min_time, args.repeat)[1])
+            t_f = best_time(lambda: f(x), sync, args.min_time, args.repeat)
+            t_g = best_time(lambda: value_and_grad(x), sync, args.min_time, args.repeat)
+            t_j = best_time(lambda: func.jvp(f, (x,), (tangent,)), sync, args.min_time, args.repeat)
             ratios = {"value_and_grad": t_g / t_f, "jvp": t_j / t_f}
             verdict = "-" if n != judged else (
                 "PASS" if all(ratios[k] <= TARGETS[k] for k in TARGETS) else "FAIL")

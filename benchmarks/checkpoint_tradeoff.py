@@ -9,7 +9,6 @@ and the median step time (timed with memory counting off). Targets at sqrt(n) se
 baseline, time <= 1.4x (the median of step-time ratios to an un-checkpointed step run just before each). Prints the table, writes results/checkpoint-<host>-<date>.json and, where matplotlib is
 installed, results/checkpoint-<host>-<date>.png (memory ratio against time ratio, one curve per depth).
 """
-import argparse
 import math
 import os
 import statistics
@@ -18,7 +17,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import device_sync, raise_malloc_thresholds, result_path, write_result  # noqa: E402
+from _common import bench_parser, device_sync, raise_malloc_thresholds, result_path, write_result  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -80,13 +79,11 @@ def time_ratio_of(layers, weights, x, segments, sync, repeat):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="cpu")
+    parser = bench_parser(__doc__)
     parser.add_argument("--depths", type=int, nargs="+", default=[8, 16, 32, 64])
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--repeat", type=int, default=15)
-    parser.add_argument("--no-json", action="store_true")
     args = parser.parse_args(argv)
     raise_malloc_thresholds()
     sync = device_sync(args.device)

@@ -7,13 +7,12 @@ one batched forward pass, so its work grows with n; jacrev pulls m basis cotange
 so its work grows with m. Both give the same m x n matrix (checked before timing). The table prints the time of each,
 and which is faster; results go to benchmarks/results/jacobian-<host>-<date>.json.
 """
-import argparse
 import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import device_sync, measure, raise_malloc_thresholds, write_result  # noqa: E402
+from _common import bench_parser, best_time, device_sync, raise_malloc_thresholds, write_result  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -32,12 +31,10 @@ def problem(n, m, device):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="cpu")
+    parser = bench_parser(__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 100, 1000])
     parser.add_argument("--min-time", type=float, default=0.05)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--no-json", action="store_true")
     args = parser.parse_args(argv)
     raise_malloc_thresholds()
     sync = device_sync(args.device)
@@ -50,8 +47,8 @@ def main(argv=None):
             forward, reverse = func.jacfwd(f)(x), func.jacrev(f)(x)
             assert forward.shape == reverse.shape == (m, n)
             np.testing.assert_allclose(forward.cpu().numpy(), reverse.cpu().numpy(), rtol=1e-10, atol=1e-12)
-            t_fwd = min(measure(lambda: func.jacfwd(f)(x), sync, args.min_time, args.repeat)[1])
-            t_rev = min(measure(lambda: func.jacrev(f)(x), sync, args.min_time, args.repeat)[1])
+            t_fwd = best_time(lambda: func.jacfwd(f)(x), sync, args.min_time, args.repeat)
+            t_rev = best_time(lambda: func.jacrev(f)(x), sync, args.min_time, args.repeat)
             rows.append({"n": n, "m": m, "jacfwd_s": t_fwd, "jacrev_s": t_rev})
             print(f"{n:>6} {m:>6} {t_fwd * 1e3:>10.3f} {t_rev * 1e3:>10.3f} {t_fwd / t_rev:>8.2f}  "
                   f"{'jacfwd' if t_fwd < t_rev else 'jacrev'}")

@@ -10,7 +10,6 @@ nothing else), because this machine's speed drifts by a third between processes 
 verdict uses that paired ratio, and the table shows both. Targets (CPU): gpuad <= 1.1x the floor at M and L, <= 1.3x
 at S, and no slower than PyTorch at any size. Writes results/train-step-<host>-<date>.json.
 """
-import argparse
 import json
 import os
 import statistics
@@ -19,7 +18,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import MALLOC_ENV, timed_steps, write_result  # noqa: E402
+from _common import MALLOC_ENV, bench_parser, timed_steps, write_result  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -52,15 +51,7 @@ def gpuad_step(size, device):
             layer.weight.copy_(gpuad.tensor(w, device=device))
             layer.bias.copy_(gpuad.tensor(b, device=device))
     opt = optim.SGD(model.parameters(), lr=LR)
-    xt, yt = gpuad.tensor(x, device=device), gpuad.tensor(y, device=device)
-
-    def step():
-        opt.zero_grad()
-        loss = F.cross_entropy(model(xt), yt)
-        loss.backward()
-        opt.step()
-        return loss
-    return step
+    return _training_step(model, opt, F.cross_entropy, gpuad.tensor(x, device=device), gpuad.tensor(y, device=device))
 
 
 def floor_step(size, device):
@@ -122,11 +113,15 @@ def torch_step(size, device):
         layers += [lin, torch.nn.ReLU()] if i < len(weights) - 1 else [lin]
     model = torch.nn.Sequential(*layers).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=LR)
-    xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+    return _training_step(model, opt, torch.nn.functional.cross_entropy, torch.from_numpy(x).to(device),
+                          torch.from_numpy(y).to(device))
 
+
+def _training_step(model, opt, cross_entropy, x, y):
+    """One step as a training loop writes it, the same for gpuad and PyTorch."""
     def step():
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(xt), yt)
+        loss = cross_entropy(model(x), y)
         loss.backward()
         opt.step()
         return loss
@@ -165,13 +160,11 @@ def worker(lib, size, device, steps):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="cpu")
+    parser = bench_parser(__doc__)
     parser.add_argument("--sizes", nargs="+", default=["S", "M", "L"], choices=sorted(SIZES))
     parser.add_argument("--steps", type=int, default=15)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--worker", nargs=2, metavar=("LIB", "SIZE"))
-    parser.add_argument("--no-json", action="store_true")
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args.worker[0], args.worker[1], args.device, args.steps)))

@@ -21,6 +21,12 @@ def grad_batch():
     return mode.vjp_batch
 
 
+def first_order():
+    """True in a plain first-order backward (nothing records, no batched cotangents, no forward-mode tangents): a VJP
+    may then compute on raw arrays, which is how the fused paths skip building tensors."""
+    return not mode.enabled and not mode.vjp_batch and not mode.fw_level
+
+
 class set_grad_enabled:
     """Turn recording on or off: a call, a ``with`` block, or a decorator."""
 

@@ -30,6 +30,12 @@ def compute_type(dtype):
     return _COMPUTE.get(np.dtype(dtype))
 
 
+def compute_dtype(dtype):
+    """The NumPy dtype of that C type: what per-row results (cross-entropy's loss and log-sum-exp, linear's partial
+    bias sums) are kept in."""
+    return np.dtype(np.float64 if np.dtype(dtype) == np.float64 else np.float32)
+
+
 def launch(name, kernel, *args, **kwargs):
     """Call a CuPy kernel; any failure (compilation, launch configuration, a fault seen at the next synchronization
     under GPUAD_CUDA_LAUNCH_BLOCKING) is raised as a RuntimeError that names the kernel."""
@@ -77,7 +83,7 @@ def binary_grad(fn, compute, which):
 def sum_reduction(compute):
     """Sum over the given axes, accumulated in ``compute`` (float for float16): the broadcast-gradient reduction."""
     import cupy
-    return cupy.ReductionKernel("T x", "T y", f"({compute})x", f"gpuad::sum_combine<{compute}>(a, b)", "y = (T)a",
+    return cupy.ReductionKernel("T x", "T y", f"({compute})x", "gpuad::SumOp()(a, b)", "y = (T)a",
                                 "0", f"gpuad_sum_to_{compute}", reduce_type=compute,
                                 preamble=kernel_text("reductions.cu"))
 
@@ -218,8 +224,7 @@ def cross_entropy(backend, x, target):
     xp = backend.xp
     x, target = xp.ascontiguousarray(x), xp.ascontiguousarray(target)
     rows, cols = x.shape
-    compute = np.dtype(np.float64 if x.dtype == np.float64 else np.float32)
-    loss, lse = xp.empty(rows, compute), xp.empty(rows, compute)
+    loss, lse = xp.empty(rows, compute_dtype(x.dtype)), xp.empty(rows, compute_dtype(x.dtype))
     if rows:
         target = target if target.dtype in _INDEX else target.astype(np.int64)
         bad = backend.error_counter(f"cross_entropy: class indices must be in [0, {cols})")
@@ -280,7 +285,7 @@ def bias_activation_grad(backend, g, saved, activation, needs_bias):
         return dz, xp.zeros(cols, g.dtype) if needs_bias else None
     column_blocks = (cols + 31) // 32
     chunks = max(1, min(-(-_TARGET_BLOCKS // column_blocks), -(-rows // _MIN_CHUNK_ROWS)))
-    partial = xp.empty((chunks, cols), np.float64 if g.dtype == np.float64 else np.float32) if needs_bias else g
+    partial = xp.empty((chunks, cols), compute_dtype(g.dtype)) if needs_bias else g
     saved = g if saved is None else xp.ascontiguousarray(saved)
     relu = activation == "relu"
     backend.raw("linear.cu")(

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from ..autograd.graph import Node, edge_of
-from ..autograd.grad_mode import grad_batch, mode
+from ..autograd.grad_mode import first_order, mode
 from ..ops import core, fused
 from ..ops.core import Op, forward_tangent
 from ..ops.elementwise import _sigmoid_forward, gelu, gelu_slope, relu, sigmoid, softplus, tanh  # noqa: F401
@@ -22,11 +22,6 @@ __all__ = ["linear", "relu", "gelu", "tanh", "sigmoid", "dropout", "mse_loss", "
            "binary_cross_entropy_with_logits", "ACTIVATIONS"]
 
 ACTIVATIONS = (None, "relu", "gelu", "tanh", "sigmoid")
-
-
-def cuda_kernels():
-    from ..backends import cuda_kernels as kernels
-    return kernels
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
@@ -92,7 +87,7 @@ def _linear_vjp(n, g):
         aux = n.saved_out[0]
     needs_x, needs_w, needs_b = n.needs
     x, w, _ = n.inputs
-    if not mode.enabled and not grad_batch() and not mode.fw_level:
+    if first_order():
         return _linear_vjp_arrays(n, g._data, activation, aux, x, w, needs_x, needs_w, needs_b)
     dz = g if activation is None else g * _derivative(n, activation, aux)
     gx = dz @ w if needs_x else None
@@ -112,7 +107,7 @@ def _linear_vjp_arrays(n, g, activation, aux, x, w, needs_x, needs_w, needs_b):
     xp = backend.xp
     if fused.on(n.device):  # one kernel for dz and the bias gradient (kernels/linear.cu)
         with backend.device:
-            dz, gb = cuda_kernels().bias_activation_grad(backend, g, aux, activation, needs_b)
+            dz, gb = fused.kernels().bias_activation_grad(backend, g, aux, activation, needs_b)
         return _linear_gemms(n, dz, x, w, needs_x, needs_w, None if gb is None else wrap(gb, n.device))
     if activation is None:
         dz = g
@@ -190,9 +185,9 @@ def linear(x, weight, bias=None, activation=None):
     dev = x._device
     backend = dev.backend
     z = backend.xp.matmul(x._data, weight._data.T)
-    if dev.type == "cuda" and fused.on(dev):  # one kernel for bias + activation (kernels/linear.cu)
+    if fused.on(dev):  # one kernel for bias + activation (kernels/linear.cu)
         with backend.device:
-            out, aux = cuda_kernels().bias_activation(backend, z, None if bias is None else bias._data, activation)
+            out, aux = fused.kernels().bias_activation(backend, z, None if bias is None else bias._data, activation)
     else:
         if bias is not None:
             z += bias._data
@@ -326,7 +321,7 @@ def _reduce_rows(xp, loss, reduction):
 def _cross_entropy_vjp(n, g):
     reduction = n.params["reduction"]
     logits, target = n.inputs
-    if not mode.enabled and not grad_batch() and not mode.fw_level:  # first order: softmax - onehot, in place
+    if first_order():  # softmax - onehot, in place
         return _cross_entropy_vjp_arrays(n, g._data, logits._data, target._data, reduction), None
     probabilities = (logits - logsumexp(logits, dim=1, keepdim=True)).exp()
     scale = g.reshape(g.shape + ((1,) if reduction == "none" else (1, 1)))
@@ -339,10 +334,10 @@ def _cross_entropy_vjp_arrays(n, g, x, target, reduction):
     backend = n.device.backend
     xp = backend.xp
     lse = n.saved_out[0]
-    if fused.on(n.device) and lse.dtype == (np.float64 if x.dtype == np.float64 else np.float32):
+    if fused.on(n.device) and lse.dtype == fused.kernels().compute_dtype(x.dtype):
         with backend.device:  # one kernel: (softmax - onehot) * g, kernels/softmax.cu
             scale = 1.0 / len(x) if reduction == "mean" and len(x) else 1.0
-            return wrap(cuda_kernels().cross_entropy_grad(backend, x, target, lse, g, scale), n.device)
+            return wrap(fused.kernels().cross_entropy_grad(backend, x, target, lse, g, scale), n.device)
     p = xp.subtract(x, lse[:, None])
     xp.exp(p, out=p)
     p[_row_index(n.device, len(p)), target] -= 1
@@ -395,7 +390,7 @@ def cross_entropy(input, target, reduction="mean"):  # noqa: A002 - PyTorch's na
     xp = backend.xp
     if fused.on(dev):  # one kernel for the per-row loss and log-sum-exp; it counts bad targets (kernels/softmax.cu)
         with backend.device:
-            loss, lse = cuda_kernels().cross_entropy(backend, x, t)
+            loss, lse = fused.kernels().cross_entropy(backend, x, t)
         loss = _reduce_rows(xp, loss, reduction).astype(x.dtype, copy=False)
     else:
         if dev.type != "cpu":  # counted on the GPU, raised at the next read back (see CUDABackend.error_counter)

@@ -237,12 +237,12 @@ TANH = _unary_op("tanh", lambda xp, x: xp.tanh(x), lambda n: (1 - n.out * n.out,
 ERF = _unary_op("erf", lambda xp, x: xp.erf(x),
                 lambda n: (_TWO_OVER_SQRT_PI * exp(-n.inputs[0] * n.inputs[0]),), save=_X, cuda_grad="erf_bwd")
 SIGMOID = _unary_op("sigmoid", _sigmoid_forward, lambda n: (n.out * (1 - n.out),), save=_Y,
-                    cuda=fused.forward("sigmoid_fwd", _sigmoid_forward), cuda_grad="sigmoid_bwd")
+                    cuda=fused.elementwise_forward("sigmoid_fwd", _sigmoid_forward), cuda_grad="sigmoid_bwd")
 RELU = _unary_op("relu", lambda xp, x: xp.maximum(x, 0), lambda n: (n.out > 0,), save=_Y, promote=None,
                  cuda_grad="relu_bwd")
 _GELU_KERNELS = {"none": ("gelu_fwd", "gelu_bwd"), "tanh": ("gelu_tanh_fwd", "gelu_tanh_bwd")}
 GELU = _unary_op("gelu", _gelu_forward, _gelu_derivative, save=_X,
-                 cuda=fused.forward(lambda p: _GELU_KERNELS[p["approximate"]][0], _gelu_forward),
+                 cuda=fused.elementwise_forward(lambda p: _GELU_KERNELS[p["approximate"]][0], _gelu_forward),
                  cuda_grad=lambda p: _GELU_KERNELS[p["approximate"]][1])
 SOFTPLUS = _unary_op("softplus", _softplus_forward, _softplus_derivative, save=_X)
 CLAMP = _unary_op("clamp", _clamp_forward, _clamp_derivative, save=_X, promote=None)

@@ -3,40 +3,45 @@
 Forward: on a CUDA tensor with a float dtype, while ``gpuad.cuda.fused_kernels`` is on. Backward: the same, and only
 in a first-order backward (nothing recording, no batched cotangents, no forward-mode tangents), because the kernels
 work on raw arrays; higher-order gradients take the ops' differentiable VJPs, which are the reference the fused
-kernels are tested against. Every helper returns None where it does not apply, and the caller falls back.
+kernels are tested against. Forward hooks fall back to the op's xp forward where a kernel does not apply; backward
+helpers return None there, and the VJP takes its differentiable path.
 """
-from ..autograd.grad_mode import mode
+from ..autograd.grad_mode import first_order
 from ..backends import cuda as _cuda
 from ..tensor import Tensor, wrap
 from .core import OUT
 
 
-def _kernels():
+def kernels():
+    """gpuad.backends.cuda_kernels, imported on first use (it is only needed on CUDA)."""
     from ..backends import cuda_kernels
     return cuda_kernels
 
 
 def on(device):
+    """Whether ops on ``device`` run our kernels: a CUDA device while ``gpuad.cuda.fused_kernels`` is on."""
     return device.type == "cuda" and _cuda.FUSED
 
 
-def first_order():
-    """Inside a first-order backward a VJP may compute on raw arrays."""
-    return not mode.enabled and not mode.vjp_batch and not mode.fw_level
-
-
-def forward(kernel_name, fallback):
-    """An ``Op.cuda`` hook for a composite elementwise forward: our kernel, else ``fallback(xp, x, **params)``.
-    ``kernel_name`` is a name or a function of the op's params giving one."""
-    def run(backend, x, **params):
-        k = _kernels()
-        compute = k.compute_type(x.dtype) if _cuda.FUSED else None
-        if compute is None:
-            return fallback(backend.xp, x, **params)
-        name = kernel_name(params) if callable(kernel_name) else kernel_name
-        with backend.device:
-            return k.launch(f"gpuad_{name}", k.unary(name, compute), x)
+def hook(kernel, fallback, applies=None):
+    """An ``Op.cuda`` hook: ``kernel(backend, *arrays, **params)`` on the arrays' device while fused kernels are on
+    and ``applies(*arrays, **params)`` holds, else the op's xp forward ``fallback(xp, *arrays, **params)``."""
+    def run(backend, *arrays, **params):
+        if _cuda.FUSED and (applies is None or applies(*arrays, **params)):
+            with backend.device:
+                return kernel(backend, *arrays, **params)
+        return fallback(backend.xp, *arrays, **params)
     return run
+
+
+def elementwise_forward(kernel_name, fallback):
+    """The ``Op.cuda`` hook of a composite elementwise forward from kernels/elementwise.cu; ``kernel_name`` is a name
+    or a function of the op's params giving one."""
+    def kernel(backend, x, **params):
+        k = kernels()
+        name = kernel_name(params) if callable(kernel_name) else kernel_name
+        return k.launch(f"gpuad_{name}", k.unary(name, k.compute_type(x.dtype)), x)
+    return hook(kernel, fallback, applies=lambda x, **params: kernels().compute_type(x.dtype) is not None)
 
 
 def grad_kernel_name(op, params):
@@ -49,7 +54,7 @@ def elementwise_grad(n, g):
     or None. Unary rules read the saved input or output (whichever the op saves); binary rules read both inputs."""
     if not (on(n.device) and first_order()):
         return None
-    k = _kernels()
+    k = kernels()
     name = grad_kernel_name(n.op, n.params)
     gd = g._data
     compute = k.compute_type(gd.dtype)

@@ -11,11 +11,10 @@ import numpy as np
 from . import fused
 from .core import OUT, Op, apply, apply_unary
 from ._lift import one
-from ..backends import cuda as _cuda_backend
 from ..tensor import Tensor, wrap
 from .elementwise import exp, where
 from .shape import EXPAND, expand, flip
-from ..autograd.grad_mode import grad_batch
+from ..autograd.grad_mode import first_order, grad_batch
 
 
 def reduce_axes(x, dim, axis, who):
@@ -295,25 +294,18 @@ def _last_axis(x, dim):
 
 def _cuda_softmax(log):
     """Op.cuda hook: kernels/softmax.cu over the last axis (one launch), else the xp forward."""
-    fallback = _wide(_log_softmax_forward if log else _softmax_forward)
-
-    def run(backend, x, dim):
-        if not (_cuda_backend.FUSED and _last_axis(x, dim) and x.dtype.kind == "f"):
-            return fallback(backend.xp, x, dim=dim)
-        from ..backends import cuda_kernels
-        with backend.device:
-            return cuda_kernels.softmax(backend, x, log)
-    return run
+    return fused.hook(lambda backend, x, dim: fused.kernels().softmax(backend, x, log),
+                      _wide(_log_softmax_forward if log else _softmax_forward),
+                      applies=lambda x, dim: _last_axis(x, dim) and x.dtype.kind == "f")
 
 
 def _fused_softmax_grad(n, g, out, log):
-    if not (fused.on(n.device) and fused.first_order() and _last_axis(out, n.params["dim"])):
+    if not (fused.on(n.device) and first_order() and _last_axis(out, n.params["dim"])):
         return None
     if g._data.dtype != out._data.dtype:
         return None
-    from ..backends import cuda_kernels
     with n.device.backend.device:
-        return wrap(cuda_kernels.softmax_grad(n.device.backend, g._data, out._data, log), n.device)
+        return wrap(fused.kernels().softmax_grad(n.device.backend, g._data, out._data, log), n.device)
 
 
 def _softmax_jvp(c, t):

@@ -7,6 +7,7 @@ import builtins
 
 import numpy as np
 
+from . import fused
 from .core import Op, apply, apply_unary
 from ..autograd.grad_mode import grad_batch
 from ._lift import one
@@ -215,15 +216,10 @@ def _sum_to_forward(xp, g, shape):
     return g.sum(axis=axes, keepdims=True).reshape(shape)
 
 
-def _cuda_sum_to(backend, g, shape):
-    """Op.cuda hook: the broadcast-gradient reduction as one ReductionKernel launch (float accumulation for
-    float16), else the xp forward."""
-    from ..backends import cuda as cuda_backend, cuda_kernels
-    axes = _sum_to_axes(g, shape)
-    if not (cuda_backend.FUSED and axes and cuda_kernels.compute_type(g.dtype)):
-        return _sum_to_forward(backend.xp, g, shape)
-    with backend.device:
-        return cuda_kernels.sum_to(g, axes, shape)
+# Op.cuda hook: the broadcast-gradient reduction as one ReductionKernel launch (float accumulation for float16)
+_cuda_sum_to = fused.hook(lambda backend, g, shape: fused.kernels().sum_to(g, _sum_to_axes(g, shape), shape),
+                          _sum_to_forward,
+                          applies=lambda g, shape: fused.kernels().compute_type(g.dtype) and _sum_to_axes(g, shape))
 
 
 EXPAND = Op("expand", lambda xp, x, shape: xp.broadcast_to(x, shape),

@@ -5,7 +5,7 @@ Updates run in place on the parameters' arrays (NumPy or CuPy) without recording
 """
 import math
 
-from ..backends import cuda as _cuda_backend
+from ..ops import fused
 from ..tensor import Tensor, wrap
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
@@ -112,14 +112,7 @@ class Optimizer:
 
 def _fused(p, g):
     """Whether this parameter's update runs as one of gpuad's CUDA kernels (kernels/optim.cu)."""
-    if p._device.type != "cuda" or not _cuda_backend.FUSED or g.dtype != p._data.dtype:
-        return False
-    return _kernels().compute_type(g.dtype) is not None
-
-
-def _kernels():
-    from ..backends import cuda_kernels
-    return cuda_kernels
+    return fused.on(p._device) and g.dtype == p._data.dtype and fused.kernels().compute_type(g.dtype) is not None
 
 
 def _scaled(optimizer, p, update, scale):
@@ -152,7 +145,7 @@ class SGD(Optimizer):
         data = p._data
         momentum = group["momentum"]
         if _fused(p, g):  # one kernel reads p, g (and the momentum buffer) once and writes them once
-            k = _kernels()
+            k = fused.kernels()
             compute = k.compute_type(data.dtype)
             with p._device.backend.device:
                 if momentum:
@@ -200,7 +193,7 @@ class Adam(Optimizer):
         m = _buffer(state, "exp_avg", p)
         v = _buffer(state, "exp_avg_sq", p)
         if _fused(p, g):  # one kernel reads p, g, m and v once and writes p, m and v once
-            k = _kernels()
+            k = fused.kernels()
             with p._device.backend.device:
                 k.launch("gpuad_adam", k.adam_kernel(k.compute_type(data.dtype)), g, b1, 1 - b1, b2, 1 - b2, eps,
                          0.0 if self.decoupled else wd, 1 - lr * wd if self.decoupled else 1.0,
