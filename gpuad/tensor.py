@@ -103,6 +103,16 @@ class Tensor:
         target = self._node if self._node is not None else leaf_accumulator(self)
         return target.add_hook(self._idx, hook)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` after backward has summed a gradient into this leaf's ``.grad`` (DDP starts its
+        all-reduce from here); the hook's return value must be None."""
+        if self._node is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        if not self._rg:
+            raise RuntimeError("cannot register a hook on a tensor that does not require grad")
+        from .autograd.graph import leaf_accumulator
+        return leaf_accumulator(self).add_post_hook(hook)
+
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate d(self)/d(leaf) into each leaf's .grad (PyTorch semantics)."""
         _engine_backward(self, gradient, retain_graph, create_graph, inputs)

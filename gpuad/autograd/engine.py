@@ -4,6 +4,8 @@ Each node runs once, after every gradient flowing into it has been summed. Gradi
 shape and dtype, saved values are released right after a node's VJP (unless ``retain_graph``), and each node's summed
 gradient is dropped as soon as the node has run, so memory falls as backward proceeds.
 """
+import threading
+
 from .graph import AccumulateGrad, edge_of
 from .grad_mode import mode
 from ..tensor import Tensor, wrap
@@ -69,6 +71,8 @@ def run(roots, retain_graph, create_graph, accumulate, only=None, batch=0):
     previous_mode, previous_batch = mode.enabled, mode.vjp_batch
     mode.enabled = create_graph
     mode.vjp_batch = batch
+    callbacks, pending = [], _queue.stack
+    pending.append(callbacks)
     try:
         while ready:
             fn = ready.pop()
@@ -129,7 +133,29 @@ def run(roots, retain_graph, create_graph, accumulate, only=None, batch=0):
     finally:
         mode.enabled = previous_mode
         mode.vjp_batch = previous_batch
+        pending.pop()
+    for callback in callbacks:  # only after a backward that finished
+        callback()
     return captured
+
+
+class _Queue(threading.local):
+    """Per thread, the callback lists of the backward passes running now, innermost last."""
+
+    def __init__(self):
+        self.stack = []
+
+
+_queue = _Queue()
+
+
+def queue_callback(callback):
+    """Run ``callback()`` once the backward pass now running has finished (PyTorch's
+    ``Variable._execution_engine.queue_callback``); only callable from inside backward, e.g. from a hook."""
+    stack = _queue.stack
+    if not stack:
+        raise RuntimeError("queue_callback can only be called while a backward pass is running (from a hook)")
+    stack[-1].append(callback)
 
 
 _SEEDS = {}
@@ -191,12 +217,22 @@ def _leaf(fn, g, only, captured, accumulate, create_graph, shared):
         if (fn, 0) in only:
             if accumulate:
                 _accumulate_into(only[(fn, 0)], g, create_graph, shared)
+                _run_post_hooks(fn, only[(fn, 0)])
             else:
                 captured[(fn, 0)] = g
         return
     t = fn.tensor_ref()
     if t is not None and accumulate:
         _accumulate_into(t, g, create_graph, shared)
+        _run_post_hooks(fn, t)
+
+
+def _run_post_hooks(fn, t):
+    """The leaf's post-accumulate-grad hooks, called with the tensor once its .grad holds the new sum."""
+    if fn.post_hooks:
+        for hook in list(fn.post_hooks):
+            if hook(t) is not None:
+                raise RuntimeError("a post accumulate grad hook must return None")
 
 
 def _accumulate_into(t, g, create_graph, shared):

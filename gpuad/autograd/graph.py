@@ -142,7 +142,7 @@ class Node:
 
 class AccumulateGrad:
     """The sink for a leaf tensor: sums the gradient into ``leaf.grad``. One per leaf, cached on the leaf."""
-    __slots__ = ("tensor_ref", "hooks", "__weakref__")
+    __slots__ = ("tensor_ref", "hooks", "post_hooks", "__weakref__")
     next = ()
     needs = ()
     freed = False
@@ -151,6 +151,7 @@ class AccumulateGrad:
     def __init__(self, tensor):
         self.tensor_ref = weakref.ref(tensor)
         self.hooks = None
+        self.post_hooks = None
 
     def name(self):
         return "AccumulateGrad"
@@ -167,6 +168,16 @@ class AccumulateGrad:
             self.hooks = []
         self.hooks.append(fn)
         return HookHandle(self.hooks, fn)
+
+    def add_post_hook(self, fn):
+        """``fn(tensor)`` after the gradient is summed into ``tensor.grad``; ``hooks`` becomes a list (maybe empty)
+        so that the engine takes its hooked path for this leaf."""
+        if self.hooks is None:
+            self.hooks = []
+        if self.post_hooks is None:
+            self.post_hooks = []
+        self.post_hooks.append(fn)
+        return HookHandle(self.post_hooks, fn)
 
 
 def leaf_accumulator(tensor):
