@@ -1,0 +1,2 @@
+"""gpuad.utils: PyTorch's torch.utils names."""
+from . import data  # noqa: F401
