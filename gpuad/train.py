@@ -2,10 +2,12 @@
 
     gpuad-train [--device auto|cpu|cuda] [--hidden 256] [--layers 2] [--activation relu] [--epochs 30]
                 [--batch-size 64] [--lr 0.001] [--optimizer adam|adamw|sgd] [--checkpoint-segments K]
-                [--seed 0] [--save model.gpuad] [--data my.npz|my.csv]
+                [--seed 0] [--save model.gpuad] [--data my.npz|my.csv] [--distributed]
 
 The held-out test split (20% of the data) is fixed, so accuracies are comparable between runs; ``--seed`` sets the
 initial weights and the order of the batches, and the same seed gives the same run. Also ``python -m gpuad.train``.
+``mpiexec -n N gpuad-train --distributed`` trains data-parallel: each process takes its shard of every epoch with
+batches of --batch-size, rank 0 alone prints and saves, and samples/s is the whole job's.
 """
 import argparse
 import sys
@@ -78,6 +80,11 @@ class ProgressBar:
 
 def train(args, out=print):
     device = ("cuda" if gpuad.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    run = None
+    if getattr(args, "distributed", False):
+        from gpuad.distributed.training import DataParallelRun
+        run = DataParallelRun(device)
+        device, out = run.device, run.main_only(out)
     if args.data:
         x_all, y_all = datasets.load_file(args.data)
         source = args.data
@@ -90,6 +97,7 @@ def train(args, out=print):
               "activation": args.activation, "checkpoint_segments": args.checkpoint_segments}
     gpuad.manual_seed(args.seed)
     model = build_model(config, device)
+    net = model if run is None else run.wrap(model)
     optimizer = make_optimizer(args.optimizer, model.parameters(), args.lr, args.weight_decay)
     xs, ys = gpuad.tensor(x_train, device=device), gpuad.tensor(y_train, device=device)
     xt, yt = gpuad.tensor(x_test, device=device), gpuad.tensor(y_test, device=device)
@@ -98,16 +106,20 @@ def train(args, out=print):
     out(f"model: MLP {[config['inputs']] + [args.hidden] * args.layers + [classes]} {args.activation}, "
         f"{sum(p.numel() for p in model.parameters())} parameters, {args.optimizer} lr={args.lr}, device={device}")
     order_rng = np.random.default_rng(args.seed)
-    batches = -(-len(y_train) // args.batch_size)
+    samples = len(y_train) if run is None else run.samples_per_rank(len(y_train))
+    if run is not None:
+        out(f"distributed: {run.world} processes, {samples} samples each per epoch")
+    batches = -(-samples // args.batch_size)
     history, total_time = [], 0.0
     accuracy = 0.0
     for epoch in range(1, args.epochs + 1):
         bar = ProgressBar(batches, f"epoch {epoch}/{args.epochs}")
-        order = gpuad.tensor(order_rng.permutation(len(y_train)), device=device)
+        order = gpuad.tensor(order_rng.permutation(len(y_train)) if run is None else
+                             run.shard(len(y_train), epoch, args.seed), device=device)
         start, loss_sum = time.perf_counter(), None
         for b in range(batches):
             index = order[b * args.batch_size:(b + 1) * args.batch_size]
-            loss = F.cross_entropy(model(xs[index]), ys[index])
+            loss = F.cross_entropy(net(xs[index]), ys[index])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -117,16 +129,20 @@ def train(args, out=print):
         total_time += elapsed
         bar.close()
         accuracy = evaluate(model, xt, yt)
-        train_loss = loss_sum.item() / len(y_train)
+        seen, elapsed, loss_total = (samples, elapsed, loss_sum.item()) if run is None else \
+            run.totals(samples, elapsed, loss_sum.item())
+        train_loss = loss_total / seen
         history.append({"epoch": epoch, "train_loss": train_loss, "test_accuracy": accuracy,
-                        "samples_per_second": len(y_train) / elapsed})
+                        "samples_per_second": seen / elapsed})
         out(f"epoch {epoch:3d}  train loss {train_loss:.4f}  test accuracy {accuracy:.2%}  "
-            f"{len(y_train) / elapsed:,.0f} samples/s")
+            f"{seen / elapsed:,.0f} samples/s")
     out(f"trained {args.epochs} epochs in {total_time:.2f} s: test accuracy {accuracy:.2%}")
-    if args.save:
+    if args.save and (run is None or run.rank == 0):
         gpuad.save({"config": config, "model": model.state_dict(), "test_accuracy": accuracy,
                     "seed": args.seed}, args.save)
         out(f"saved to {args.save}")
+    if run is not None:
+        run.close()
     return model, history
 
 
@@ -146,6 +162,8 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", default=None, help="write the trained model here (gpuad.save format)")
     parser.add_argument("--data", default=None, help="train on your own .npz (arrays X, y) or .csv (label last)")
+    parser.add_argument("--distributed", action="store_true",
+                        help="data-parallel over the processes of an MPI job: mpiexec -n N gpuad-train --distributed")
     args = parser.parse_args(argv)
     for name in ("hidden", "layers", "epochs", "batch_size"):
         if getattr(args, name) < 1:
