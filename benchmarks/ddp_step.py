@@ -1,0 +1,162 @@
+"""A DistributedDataParallel training step at 1 and 2 ranks against the same step in a single process without DDP:
+step time, throughput, the time spent in communication and how much of it overlapped backward.
+
+    python benchmarks/ddp_step.py [--size M] [--steps 30] [--bucket-cap-mb 25]
+
+Each rank trains the same float32 MLP (benchmarks/train_step.py's sizes) on its own batch of the size's batch size
+(weak scaling: the job's batch grows with the ranks), forward + cross_entropy + backward + Adam, with one BLAS thread
+per process so that the ranks do not share cores. Per step:
+- ``step``: the whole step; ``backward``: loss.backward(), DDP's final wait included;
+- ``exposed_comm``: the time backward spent waiting for all-reduces after its last gradient (DDP's final callback);
+- ``comm_alone``: the same buckets all-reduced back to back outside backward (what communication costs when nothing
+  hides it); ``overlapped = 1 - exposed_comm / comm_alone`` is the share of it hidden behind backward.
+Each figure is the slowest rank's in its step; medians over --steps steps after --warmup. Results go to benchmarks/results/ddp-step-<host>-<date>.json.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from train_step import SIZES  # noqa: E402
+
+
+def worker(mode, size, steps, warmup, bucket_cap_mb, out):
+    """One process of a run: mode "single" (no DDP, no MPI) or "ddp" (under mpiexec)."""
+    import numpy as np
+    import gpuad
+    from gpuad import nn, optim
+    from gpuad.nn import functional as F
+    batch, layers = SIZES[size]
+    rank, world = 0, 1
+    if mode == "ddp":
+        import gpuad.distributed as dist
+        dist.init_process_group("mpi")
+        rank, world = dist.get_rank(), dist.get_world_size()
+    rng = np.random.default_rng(rank)
+    x = gpuad.tensor(rng.standard_normal((batch, layers[0])).astype(np.float32))
+    y = gpuad.tensor(rng.integers(0, layers[-1], batch))
+    gpuad.manual_seed(0)
+    model = nn.MLP(layers, activation="relu")
+    net = model
+    if mode == "ddp":
+        from gpuad.nn.parallel import DistributedDataParallel
+        net = DistributedDataParallel(model, bucket_cap_mb=bucket_cap_mb)
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    rows = []
+    for i in range(warmup + steps):
+        if mode == "ddp":
+            dist.barrier()  # every rank starts the step together, so waits measure communication, not skew
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        loss = F.cross_entropy(net(x), y)
+        t1 = time.perf_counter()
+        loss.backward()
+        t2 = time.perf_counter()
+        opt.step()
+        t3 = time.perf_counter()
+        if i >= warmup:
+            row = {"step": t3 - t0, "forward": t1 - t0, "backward": t2 - t1, "optimizer": t3 - t2}
+            if mode == "ddp":
+                row["exposed_comm"] = net._reducer.last_wait_seconds
+            rows.append(row)
+    result = {"mode": mode, "world": world, "batch_per_rank": batch, "layers": layers,
+              "parameters": sum(p.numel() for p in model.parameters())}
+    if mode == "ddp":
+        reducer = net._reducer
+        result["buckets_bytes"] = [b.buffer.nbytes for b in reducer.buckets]
+        alone = []
+        for _ in range(steps):
+            dist.barrier()
+            t0 = time.perf_counter()
+            works = [dist.all_reduce(b.tensor, async_op=True) for b in reducer.buckets]
+            for w in works:
+                w.wait()
+            alone.append(time.perf_counter() - t0)
+        for row, a in zip(rows, alone):
+            row["comm_alone"] = a
+        from mpi4py import MPI
+        gathered = MPI.COMM_WORLD.gather(rows, root=0)
+        dist.destroy_process_group()
+        if rank != 0:
+            return
+        result["per_rank"] = gathered
+        rows = [{k: max(r[i][k] for r in gathered) for k in rows[i]} for i in range(len(rows))]  # the slowest rank
+    result["rows"] = rows
+    with open(out, "w") as fh:
+        json.dump(result, fh)
+
+
+def median(values):
+    v = sorted(values)
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+
+def summarize(result):
+    rows = result["rows"]
+    keys = [k for k in rows[0]]
+    s = {k: median([r[k] for r in rows]) for k in keys}
+    s["samples_per_second"] = result["world"] * result["batch_per_rank"] / s["step"]
+    if "comm_alone" in s:
+        s["overlapped"] = max(0.0, min(1.0, 1 - s["exposed_comm"] / s["comm_alone"])) if s["comm_alone"] else None
+    return s
+
+
+def main(argv=None):
+    from _common import bench_parser, write_result
+    parser = bench_parser(__doc__)
+    parser.add_argument("--size", default="M", choices=sorted(SIZES))
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--bucket-cap-mb", type=float, default=None)
+    parser.add_argument("--worker", nargs=2, metavar=("MODE", "OUT"), help=argparse_hidden())
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker(args.worker[0], args.size, args.steps, args.warmup, args.bucket_cap_mb, args.worker[1])
+        return
+    mpiexec = shutil.which("mpiexec")
+    if mpiexec is None:
+        sys.exit("mpiexec not found: pip install \".[distributed]\" (mpi4py and the MPICH wheel)")
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.path.dirname(HERE) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    common = [os.path.abspath(__file__), "--size", args.size, "--steps", str(args.steps), "--warmup",
+              str(args.warmup)] + (["--bucket-cap-mb", str(args.bucket_cap_mb)] if args.bucket_cap_mb else [])
+    runs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, prefix, mode in (("single", [], "single"), ("ddp-1", [mpiexec, "-n", "1"], "ddp"),
+                                    ("ddp-2", [mpiexec, "-n", "2"], "ddp")):
+            out = os.path.join(tmp, label + ".json")
+            subprocess.run(prefix + [sys.executable] + common + ["--worker", mode, out], env=env, check=True)
+            with open(out) as fh:
+                runs[label] = json.load(fh)
+    summary = {label: summarize(r) for label, r in runs.items()}
+    base = summary["single"]
+    print(f"size {args.size}: batch {SIZES[args.size][0]} per rank, layers {SIZES[args.size][1]}, "
+          f"{runs['single']['parameters']:,} parameters ({runs['single']['parameters'] * 4 / 2**20:.1f} MiB), "
+          f"buckets {runs['ddp-2']['buckets_bytes']}")
+    print(f"{'run':8} {'step ms':>8} {'fwd':>7} {'bwd':>7} {'opt':>7} {'exposed':>8} {'comm':>7} {'overlap':>8} "
+          f"{'samples/s':>10} {'vs single':>9}")
+    for label, s in summary.items():
+        comm = f"{s['comm_alone'] * 1e3:7.2f}" if "comm_alone" in s else f"{'-':>7}"
+        exposed = f"{s['exposed_comm'] * 1e3:8.2f}" if "exposed_comm" in s else f"{'-':>8}"
+        overlap = f"{s['overlapped']:8.0%}" if s.get("overlapped") is not None else f"{'-':>8}"
+        print(f"{label:8} {s['step'] * 1e3:8.2f} {s['forward'] * 1e3:7.2f} {s['backward'] * 1e3:7.2f} "
+              f"{s['optimizer'] * 1e3:7.2f} {exposed} {comm} {overlap} {s['samples_per_second']:10,.0f} "
+              f"{s['samples_per_second'] / base['samples_per_second']:9.2f}")
+    if not args.no_json:
+        write_result("ddp-step", "cpu", {"size": args.size, "steps": args.steps, "warmup": args.warmup,
+                                         "threads_per_process": 1, "summary": summary, "runs": runs})
+
+
+def argparse_hidden():
+    import argparse
+    return argparse.SUPPRESS
+
+
+if __name__ == "__main__":
+    main()
