@@ -280,7 +280,57 @@ def job_crash(out):
     dist.barrier()
 
 
-JOBS = {"collectives": job_collectives, "ddp": job_ddp, "crash": job_crash}
+def job_nccl(out):
+    """CUDA tensors over NCCL (backend None picks it): the collectives, and DDP on the GPU."""
+    import gpuad
+    import gpuad.distributed as dist
+    from gpuad.nn.parallel import DistributedDataParallel as DDP
+    rank, world = dist.get_rank(), dist.get_world_size()
+    device = f"cuda:{dist.get_node_local_rank()}"
+    cuda = lambda a: gpuad.tensor(a, device=device)  # noqa: E731
+    res = {}
+    for dtype in ("float16", "float32", "float64", "int64", "bool"):
+        for op in ("SUM", "MAX", "MIN", "PRODUCT") + (("AVG",) if dtype.startswith("float") else ()):
+            x = cuda(value(rank, (2, 3), dtype)).T  # non-contiguous
+            work = dist.all_reduce(x, op=getattr(dist.ReduceOp, op), async_op=op == "SUM")
+            if work is not None:
+                work.wait()
+            res[f"all_reduce/{dtype}/{op}"] = x.cpu().numpy().T
+    x = cuda(value(rank, (3,), "float32"))
+    dist.broadcast(x, src=1)
+    res["broadcast"] = x.cpu().numpy()
+    stacked = gpuad.zeros(world, 2, 3, dtype=gpuad.float64, device=device)
+    dist.all_gather_into_tensor(stacked, cuda(value(rank, (2, 3), "float64")))
+    res["all_gather_into_tensor"] = stacked.cpu().numpy()
+    chunk = gpuad.zeros(2, 3, dtype=gpuad.float64, device=device)
+    dist.reduce_scatter_tensor(chunk, cuda(value(rank, (world * 2, 3), "float64")))
+    res["reduce_scatter_tensor"] = chunk.cpu().numpy()
+    gathered = [gpuad.zeros(3, dtype=gpuad.int64, device=device) for _ in range(world)] if rank == 0 else None
+    dist.gather(cuda(value(rank, (3,), "int64")), gathered, dst=0)
+    if rank == 0:
+        res["gather"] = np.stack([g.cpu().numpy() for g in gathered])
+    received = gpuad.zeros(2, 2, dtype=gpuad.float32, device=device)
+    dist.scatter(received, [cuda(value(r + 10, (2, 2), "float32")) for r in range(world)] if rank == 1 else None,
+                 src=1)
+    res["scatter"] = received.cpu().numpy()
+    dist.barrier()
+    x, y = data()
+    per = GLOBAL_BATCH // world
+    model = make_model(seed=rank).to(device)
+    ddp = DDP(model, bucket_cap_mb=1e-9)
+    xs, ys = x[rank * per:(rank + 1) * per], y[rank * per:(rank + 1) * per]
+    opt = make_optimizer("adam", ddp.parameters())
+    from gpuad.nn import functional as F
+    for _ in range(STEPS):
+        opt.zero_grad()
+        F.cross_entropy(ddp(cuda(xs)), cuda(ys)).backward()
+        opt.step()
+    for name, p in model.named_parameters():
+        res[f"ddp/{name}"] = p.detach().cpu().numpy()
+    np.savez(out(), **res)
+
+
+JOBS = {"collectives": job_collectives, "ddp": job_ddp, "crash": job_crash, "nccl": job_nccl}
 
 if __name__ == "__main__":
     import gpuad.distributed as dist

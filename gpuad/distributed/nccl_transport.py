@@ -12,8 +12,11 @@ NCCL_MISSING = ("NCCL is not available to CuPy (cupy.cuda.nccl could not load li
 
 def load_nccl():
     """cupy.cuda.nccl, or a RuntimeError naming what to install."""
+    import warnings
     try:
-        from cupy.cuda import nccl
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # CuPy warns where libnccl is missing; the error below says it
+            from cupy.cuda import nccl
     except ImportError as exc:
         raise RuntimeError(NCCL_MISSING + f" ({exc})") from exc
     if not getattr(nccl, "available", True):
