@@ -29,6 +29,17 @@ def test_two_ranks_match_one_process_on_the_whole_batch(ranks, case):
 
 
 @requires_mpi
+def test_a_parameter_used_on_one_rank_only_gets_the_average_everywhere(ranks):
+    from test_distributed_worker import make_branch_model, reference_branch
+    expected = reference_branch()
+    start = make_branch_model().extra.detach().numpy()
+    assert np.abs(expected["extra"] - start).max() > 1e-3  # it did train
+    for rank, res in enumerate(ranks):
+        for name, want in expected.items():
+            np.testing.assert_allclose(res[f"branch/{name}"], want, rtol=0, atol=1e-10, err_msg=f"rank {rank} {name}")
+
+
+@requires_mpi
 def test_training_moved_the_parameters(ranks):
     from test_distributed_worker import make_model
     start = {n: p.detach().numpy() for n, p in make_model().named_parameters()}

@@ -72,6 +72,44 @@ def make_model(seed=0, extra=False, hidden=None):
     return WithUnused()
 
 
+def make_branch_model(seed=0):
+    """A float64 MLP plus a bias ``extra`` that only the second half of the batch uses (rank 1 under DDP)."""
+    import gpuad
+    from gpuad import nn
+    mlp = make_model(seed)
+
+    class WithBranch(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mlp = mlp
+            gpuad.manual_seed(seed + 100)
+            self.extra = nn.Parameter(gpuad.randn(SIZES[-1], dtype=gpuad.float64))
+
+        def forward(self, x, use_extra):
+            out = self.mlp(x)
+            return out + self.extra if use_extra else out
+    return WithBranch()
+
+
+def train_branch(model, optimizer, x, y, halves, steps=STEPS):
+    """Each step: the mean loss over ``halves`` (0: first half of the batch, 1: second, with ``extra``)."""
+    import gpuad
+    from gpuad.nn import functional as F
+    half = GLOBAL_BATCH // 2
+    for _ in range(steps):
+        optimizer.zero_grad()
+        losses = [F.cross_entropy(model(gpuad.tensor(x[h * half:(h + 1) * half]), h == 1),
+                                  gpuad.tensor(y[h * half:(h + 1) * half])) for h in halves]
+        (sum(losses[1:], losses[0]) / len(losses)).backward()
+        optimizer.step()
+
+
+def reference_branch():
+    model = make_branch_model()
+    train_branch(model, make_optimizer("sgd", model.parameters()), *data(), halves=(0, 1))
+    return {n: p.detach().numpy().copy() for n, p in model.named_parameters()}
+
+
 def make_optimizer(name, params):
     from gpuad import optim
     if name == "sgd":
@@ -238,6 +276,12 @@ def job_ddp(out):
             res[f"{case}/grad_is_none/{name}"] = np.array(p.grad is None)
         res[f"{case}/buckets"] = np.array(ddp.bucket_sizes)
         res[f"{case}/n_params"] = np.array(len(list(model.parameters())))
+    # a parameter that only rank 1 uses: rank 0 contributes zeros, its .grad is set to the average
+    model = make_branch_model(seed=rank)
+    ddp = DDP(model, find_unused_parameters=True)
+    train_branch(ddp, make_optimizer("sgd", ddp.parameters()), *data(), halves=(rank,))
+    for name, p in model.named_parameters():
+        res[f"branch/{name}"] = p.detach().numpy()
     # what PyTorch makes an error is one here, on every rank alike
     from gpuad.nn import functional as F
     xs, ys = gpuad.tensor(mine[0]), gpuad.tensor(mine[1])

@@ -1,6 +1,7 @@
 """MPI (mpi4py) carries CPU arrays, and CUDA arrays where the MPI is CUDA-aware: upper-case mpi4py calls on the
 arrays' own buffers, so nothing is pickled or copied. Every method takes C-contiguous arrays and returns a pending
 request (``async_op=True``) or None once done."""
+from numpy import ndarray
 
 
 class MpiPending:
@@ -33,7 +34,7 @@ class MpiTransport:
     def _ready(self, arrays):
         """MPI reads device memory directly: the queued kernels that write it must have finished."""
         for a in arrays:
-            if a is not None and not hasattr(a, "__array_interface__"):
+            if a is not None and a.__class__ is not ndarray:
                 import cupy
                 cupy.cuda.get_current_stream().synchronize()
                 return
