@@ -150,7 +150,8 @@ def main(argv=None):
               f"{s['samples_per_second'] / base['samples_per_second']:9.2f}")
     if not args.no_json:
         write_result("ddp-step", "cpu", {"size": args.size, "steps": args.steps, "warmup": args.warmup,
-                                         "threads_per_process": 1, "summary": summary, "runs": runs})
+                                         "threads_per_process": 1, "summary": summary, "runs": runs,
+                                         "load_average_1_5_15_min": os.getloadavg()})
 
 
 def argparse_hidden():

@@ -24,6 +24,8 @@ OPS = (ReduceOp.SUM, ReduceOp.AVG, ReduceOp.MAX, ReduceOp.MIN, ReduceOp.PRODUCT)
 
 def as_reduce_op(op, who):
     """The ReduceOp named by ``op`` (a ReduceOp or its name), or a clear error."""
+    if op.__class__ is ReduceOp:
+        return op
     if isinstance(op, str) and hasattr(ReduceOp, op.upper()) and op.upper() in {o.name for o in OPS}:
         return getattr(ReduceOp, op.upper())
     if op not in OPS:
