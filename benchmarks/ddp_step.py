@@ -7,9 +7,11 @@ Each rank trains the same float32 MLP (benchmarks/train_step.py's sizes) on its 
 (weak scaling: the job's batch grows with the ranks), forward + cross_entropy + backward + Adam, with one BLAS thread
 per process so that the ranks do not share cores. Per step:
 - ``step``: the whole step; ``backward``: loss.backward(), DDP's final wait included;
-- ``exposed_comm``: the time backward spent waiting for all-reduces after its last gradient (DDP's final callback);
-- ``comm_alone``: the same buckets all-reduced back to back outside backward (what communication costs when nothing
-  hides it); ``overlapped = 1 - exposed_comm / comm_alone`` is the share of it hidden behind backward.
+- ``waited`` (``exposed_comm``): the time backward spent waiting for all-reduces after its last gradient (DDP's
+  final callback); part of it is ``skew``, how much later the slowest rank finished its own backward;
+- ``exposed`` (``exposed_after_last``): how long the all-reduces ran on after the slowest rank's backward ended;
+- ``comm`` (``comm_alone``): the same buckets all-reduced back to back outside backward (what communication costs
+  when nothing hides it); ``overlapped = 1 - exposed / comm`` is the share of it hidden behind backward.
 Each figure is the slowest rank's in its step; medians over --steps steps after --warmup. Results go to benchmarks/results/ddp-step-<host>-<date>.json.
 """
 import json
@@ -47,6 +49,7 @@ def worker(mode, size, steps, warmup, bucket_cap_mb, out):
     if mode == "ddp":
         from gpuad.nn.parallel import DistributedDataParallel
         net = DistributedDataParallel(model, bucket_cap_mb=bucket_cap_mb)
+        net._reducer.timeline = []  # per backward: when its last gradient came, how long it then waited
     opt = optim.Adam(model.parameters(), lr=1e-3)
     rows = []
     for i in range(warmup + steps):
@@ -63,7 +66,10 @@ def worker(mode, size, steps, warmup, bucket_cap_mb, out):
         if i >= warmup:
             row = {"step": t3 - t0, "forward": t1 - t0, "backward": t2 - t1, "optimizer": t3 - t2}
             if mode == "ddp":
-                row["exposed_comm"] = net._reducer.last_wait_seconds
+                last = net._reducer.timeline[-1]
+                row["exposed_comm"] = last["waited"]
+                row["backward_end_clock"] = last["backward_end"]  # CLOCK_MONOTONIC: comparable across processes
+                row["finalized_clock"] = last["backward_end"] + last["waited"]
             rows.append(row)
     result = {"mode": mode, "world": world, "batch_per_rank": batch, "layers": layers,
               "parameters": sum(p.numel() for p in model.parameters())}
@@ -86,7 +92,15 @@ def worker(mode, size, steps, warmup, bucket_cap_mb, out):
         if rank != 0:
             return
         result["per_rank"] = gathered
-        rows = [{k: max(r[i][k] for r in gathered) for k in rows[i]} for i in range(len(rows))]  # the slowest rank
+        merged = []
+        for i in range(len(rows)):
+            row = {k: max(r[i][k] for r in gathered) for k in rows[i] if not k.endswith("_clock")}  # slowest rank
+            ends = [r[i]["backward_end_clock"] for r in gathered]
+            row["skew"] = max(ends) - min(ends)  # how much later the last rank finished its backward
+            # communication still running once the slowest rank's backward had ended: what overlap did not hide
+            row["exposed_after_last"] = max(0.0, max(r[i]["finalized_clock"] for r in gathered) - max(ends))
+            merged.append(row)
+        rows = merged
     result["rows"] = rows
     with open(out, "w") as fh:
         json.dump(result, fh)
@@ -103,7 +117,8 @@ def summarize(result):
     s = {k: median([r[k] for r in rows]) for k in keys}
     s["samples_per_second"] = result["world"] * result["batch_per_rank"] / s["step"]
     if "comm_alone" in s:
-        s["overlapped"] = max(0.0, min(1.0, 1 - s["exposed_comm"] / s["comm_alone"])) if s["comm_alone"] else None
+        s["overlapped"] = max(0.0, min(1.0, 1 - s["exposed_after_last"] / s["comm_alone"])) if s["comm_alone"] \
+            else None
     return s
 
 
@@ -139,14 +154,14 @@ def main(argv=None):
     print(f"size {args.size}: batch {SIZES[args.size][0]} per rank, layers {SIZES[args.size][1]}, "
           f"{runs['single']['parameters']:,} parameters ({runs['single']['parameters'] * 4 / 2**20:.1f} MiB), "
           f"buckets {runs['ddp-2']['buckets_bytes']}")
-    print(f"{'run':8} {'step ms':>8} {'fwd':>7} {'bwd':>7} {'opt':>7} {'exposed':>8} {'comm':>7} {'overlap':>8} "
-          f"{'samples/s':>10} {'vs single':>9}")
+    print(f"{'run':8} {'step ms':>8} {'fwd':>7} {'bwd':>7} {'opt':>7} {'waited':>7} {'skew':>7} {'exposed':>8} "
+          f"{'comm':>7} {'overlap':>8} {'samples/s':>10} {'vs single':>9}")
     for label, s in summary.items():
-        comm = f"{s['comm_alone'] * 1e3:7.2f}" if "comm_alone" in s else f"{'-':>7}"
-        exposed = f"{s['exposed_comm'] * 1e3:8.2f}" if "exposed_comm" in s else f"{'-':>8}"
+        cell = lambda k, w: f"{s[k] * 1e3:{w}.2f}" if k in s else f"{'-':>{w}}"  # noqa: E731
         overlap = f"{s['overlapped']:8.0%}" if s.get("overlapped") is not None else f"{'-':>8}"
         print(f"{label:8} {s['step'] * 1e3:8.2f} {s['forward'] * 1e3:7.2f} {s['backward'] * 1e3:7.2f} "
-              f"{s['optimizer'] * 1e3:7.2f} {exposed} {comm} {overlap} {s['samples_per_second']:10,.0f} "
+              f"{s['optimizer'] * 1e3:7.2f} {cell('exposed_comm', 7)} {cell('skew', 7)} "
+              f"{cell('exposed_after_last', 8)} {cell('comm_alone', 7)} {overlap} {s['samples_per_second']:10,.0f} "
               f"{s['samples_per_second'] / base['samples_per_second']:9.2f}")
     if not args.no_json:
         write_result("ddp-step", "cpu", {"size": args.size, "steps": args.steps, "warmup": args.warmup,
