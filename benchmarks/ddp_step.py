@@ -12,7 +12,7 @@ per process so that the ranks do not share cores. Per step:
 - ``exposed`` (``exposed_after_last``): how long the all-reduces ran on after the slowest rank's backward ended;
 - ``comm`` (``comm_alone``): the same buckets all-reduced back to back outside backward (what communication costs
   when nothing hides it); ``overlapped = 1 - exposed / comm`` is the share of it hidden behind backward.
-Each figure is the slowest rank's in its step; medians over --steps steps after --warmup. Results go to benchmarks/results/ddp-step-<host>-<date>.json.
+Each figure is the slowest rank's in its step; medians over --steps steps after --warmup. Results go to benchmarks/results/ddp-step-<size>-<host>-<date>.json.
 """
 import json
 import os
@@ -164,7 +164,7 @@ def main(argv=None):
               f"{cell('exposed_after_last', 8)} {cell('comm_alone', 7)} {overlap} {s['samples_per_second']:10,.0f} "
               f"{s['samples_per_second'] / base['samples_per_second']:9.2f}")
     if not args.no_json:
-        write_result("ddp-step", "cpu", {"size": args.size, "steps": args.steps, "warmup": args.warmup,
+        write_result(f"ddp-step-{args.size}", "cpu", {"size": args.size, "steps": args.steps, "warmup": args.warmup,
                                          "threads_per_process": 1, "summary": summary, "runs": runs,
                                          "load_average_1_5_15_min": os.getloadavg()})
 
