@@ -12,7 +12,8 @@ per process so that the ranks do not share cores. Per step:
 - ``exposed`` (``exposed_after_last``): how long the all-reduces ran on after the slowest rank's backward ended;
 - ``comm`` (``comm_alone``): the same buckets all-reduced back to back outside backward (what communication costs
   when nothing hides it); ``overlapped = 1 - exposed / comm`` is the share of it hidden behind backward.
-Each figure is the slowest rank's in its step; medians over --steps steps after --warmup. Results go to benchmarks/results/ddp-step-<size>-<host>-<date>.json.
+Each figure is the slowest rank's in its step; medians over --steps steps after --warmup. Results go to
+benchmarks/results/ddp-step-<size>-<host>-<date>.json.
 """
 import json
 import os

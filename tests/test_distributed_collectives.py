@@ -132,7 +132,7 @@ def test_ranks_and_backend_come_from_mpi(ranks):
     assert str(ranks[0]["backend"]) == "cpu:mpi,cuda:nccl"
 
 
-# --- without a job -----------------------------------------------------------------------------------------------------
+# --- without a job ----------------------------------------------------------------------------------------------------
 def test_calls_before_init_process_group_name_it():
     import gpuad
     import gpuad.distributed as dist

@@ -22,7 +22,8 @@ def test_post_accumulate_grad_hooks_see_the_summed_grad_like_pytorch(rng):
         params = [make(w1), make(w2)]
         log = seen[lib.__name__] = []
         for name, p in zip(("w1", "w2"), params):
-            p.register_post_accumulate_grad_hook(lambda t, name=name: log.append((name, t.grad.detach().numpy().copy())))
+            p.register_post_accumulate_grad_hook(
+                lambda t, name=name: log.append((name, t.grad.detach().numpy().copy())))
         for _ in range(2):  # the second backward's hooks see the accumulated sum
             _chain(lib, make(x).detach(), *params).backward()
     assert [n for n, _ in seen["gpuad"]] == [n for n, _ in seen["torch"]] == ["w2", "w1", "w2", "w1"]

@@ -5,8 +5,8 @@ size from MPI and installs an exception hook that aborts the whole job when any 
 Needs the ``distributed`` extra (``pip install "gpuad[distributed]"``: mpi4py and the MPICH wheel); importing
 gpuad.distributed never starts MPI, ``init_process_group`` does.
 """
-from .collectives import (all_gather, all_gather_into_tensor, all_reduce, barrier, broadcast, gather, reduce,  # noqa: F401
-                          reduce_scatter_tensor, scatter)
+from .collectives import (all_gather, all_gather_into_tensor, all_reduce, barrier, broadcast, gather,  # noqa: F401
+                          reduce, reduce_scatter_tensor, scatter)
 from .process_group import (destroy_process_group, get_backend, get_node_local_rank, get_rank,  # noqa: F401
                             get_world_size, init_process_group, is_available, is_initialized)
 from .reduce_op import ReduceOp  # noqa: F401

@@ -126,7 +126,7 @@ def barrier(group=None, async_op=False, device_ids=None):
     return completed(transport.barrier(async_op), lambda: None, async_op)
 
 
-# --- checks ------------------------------------------------------------------------------------------------------------
+# --- checks -----------------------------------------------------------------------------------------------------------
 def _setup(who, group, tensor):
     _check_group(group, who)
     world = current(who)
@@ -187,7 +187,7 @@ def _wire(op, dtype, who):
     return op.name, False
 
 
-# --- buffers -----------------------------------------------------------------------------------------------------------
+# --- buffers ----------------------------------------------------------------------------------------------------------
 def _contiguous(t):
     """(a flat C-contiguous array holding t's values, whether it is a copy that must be written back)."""
     data = t._data
