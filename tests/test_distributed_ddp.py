@@ -59,6 +59,16 @@ def test_bucket_sizes_follow_bucket_cap_mb(ranks):
 
 
 @requires_mpi
+def test_each_bucket_starts_as_soon_as_its_gradients_are_in(ranks):
+    for res in ranks:
+        offsets = res["timeline/launched_minus_backward_end"]  # launch times relative to the end of backward
+        assert len(offsets) == 6
+        assert (offsets <= 0).all()  # every all-reduce started during backward, before the final wait
+        assert (np.diff(offsets) > 0).all() and offsets[0] < offsets[-1]  # one after another, in bucket order
+        assert res["no_grad_forwards_are_fine"]
+
+
+@requires_mpi
 def test_an_unused_parameter_keeps_no_gradient_and_its_value(ranks):
     for res in ranks:
         assert res["unused/grad_is_none/unused"]

@@ -282,6 +282,17 @@ def job_ddp(out):
     train_branch(ddp, make_optimizer("sgd", ddp.parameters()), *data(), halves=(rank,))
     for name, p in model.named_parameters():
         res[f"branch/{name}"] = p.detach().numpy()
+    # when the all-reduces start: one bucket per parameter, each started by its own gradient, in order
+    ddp = DDP(make_model(), bucket_cap_mb=1e-9)
+    ddp._reducer.timeline = []
+    from gpuad.nn import functional as F
+    F.cross_entropy(ddp(gpuad.tensor(mine[0])), gpuad.tensor(mine[1])).backward()
+    step = ddp._reducer.timeline[0]
+    res["timeline/launched_minus_backward_end"] = np.array(step["launched"]) - step["backward_end"]
+    with gpuad.no_grad():  # forwards that record nothing prepare no reduction
+        ddp(gpuad.tensor(mine[0]))
+        ddp(gpuad.tensor(mine[0]))
+    res["no_grad_forwards_are_fine"] = np.array(True)
     # what PyTorch makes an error is one here, on every rank alike
     from gpuad.nn import functional as F
     xs, ys = gpuad.tensor(mine[0]), gpuad.tensor(mine[1])
