@@ -159,3 +159,15 @@ def test_unknown_backends_and_init_methods_are_refused():
         dist.init_process_group("gloo")
     with pytest.raises(ValueError, match="takes ranks from MPI"):
         dist.init_process_group("mpi", init_method="tcp://10.0.0.1:23456")
+
+
+def test_contiguous_tensors_reach_mpi_as_their_own_array_without_a_copy():
+    import gpuad
+    from gpuad.distributed.collectives import _contiguous
+    t = gpuad.arange(6.0).reshape(2, 3)
+    buf, staged = _contiguous(t)
+    assert not staged and np.shares_memory(buf, t._data) and buf.shape == (6,)
+    buf, staged = _contiguous(t.T)  # a non-contiguous view is staged through a copy and written back
+    assert staged and not np.shares_memory(buf, t._data)
+    buf, staged = _contiguous(gpuad.tensor(3.0))  # 0-d: a one-element view
+    assert not staged and buf.shape == (1,)
