@@ -71,8 +71,8 @@ def run(roots, retain_graph, create_graph, accumulate, only=None, batch=0):
     previous_mode, previous_batch = mode.enabled, mode.vjp_batch
     mode.enabled = create_graph
     mode.vjp_batch = batch
-    callbacks, pending = [], _queue.stack
-    pending.append(callbacks)
+    pending = _queue.stack
+    pending.append(None)  # becomes a list when a hook queues a callback
     try:
         while ready:
             fn = ready.pop()
@@ -133,9 +133,10 @@ def run(roots, retain_graph, create_graph, accumulate, only=None, batch=0):
     finally:
         mode.enabled = previous_mode
         mode.vjp_batch = previous_batch
-        pending.pop()
-    for callback in callbacks:  # only after a backward that finished
-        callback()
+        callbacks = pending.pop()
+    if callbacks is not None:  # only after a backward that finished
+        for callback in callbacks:
+            callback()
     return captured
 
 
@@ -155,6 +156,8 @@ def queue_callback(callback):
     stack = _queue.stack
     if not stack:
         raise RuntimeError("queue_callback can only be called while a backward pass is running (from a hook)")
+    if stack[-1] is None:
+        stack[-1] = []
     stack[-1].append(callback)
 
 
