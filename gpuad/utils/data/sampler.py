@@ -127,12 +127,17 @@ class WeightedRandomSampler(Sampler[int]):
         total = w.sum()
         if total <= 0:
             raise RuntimeError("WeightedRandomSampler: invalid multinomial distribution (sum of probabilities <= 0)")
-        if not self.replacement and self.num_samples > np.count_nonzero(w):
-            raise RuntimeError("WeightedRandomSampler: invalid multinomial distribution (with replacement=False, "
-                               f"not enough non-negative category to sample): {self.num_samples} samples from "
-                               f"{np.count_nonzero(w)} nonzero weights")
         rng = _rng(self.generator, "WeightedRandomSampler")
-        return rng.choice(len(w), size=self.num_samples, replace=self.replacement, p=w / total).astype(np.int64)
+        if self.replacement:
+            return rng.choice(len(w), size=self.num_samples, replace=True, p=w / total).astype(np.int64)
+        if self.num_samples > len(w):
+            raise RuntimeError(f"WeightedRandomSampler: cannot sample n_sample > prob_dist.size(-1) samples without "
+                               f"replacement ({self.num_samples} > {len(w)})")
+        # weighted sampling without replacement (Efraimidis-Spirakis): the largest w / Exp(1) keys; zero weights
+        # come last, in random order, as in PyTorch's multinomial
+        shuffled = rng.permutation(len(w))
+        keys = w[shuffled] / rng.exponential(size=len(w))
+        return shuffled[np.argsort(-keys, kind="stable")[:self.num_samples]].astype(np.int64)
 
     def __iter__(self):
         return iter(self._index_array().tolist())
