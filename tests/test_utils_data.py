@@ -277,6 +277,27 @@ def test_the_gather_path_gives_the_batches_of_the_per_sample_path(sampler):
     assert fast == slow and len(fast) == len(loader(None))
 
 
+def test_subsets_of_a_tensor_dataset_gather_the_batches_of_the_per_sample_path(monkeypatch):
+    ds = tensor_pair(_Lib(G, D), n=40)
+    train, _ = D.random_split(ds, [0.75, 0.25], generator=G.Generator().manual_seed(1))
+    nested = D.Subset(train, [-1, 0, 3, 3, 7])
+
+    def epoch(subset, collate_fn):
+        return [plain(b) for b in D.DataLoader(subset, batch_size=4, shuffle=True, collate_fn=collate_fn,
+                                               generator=G.Generator().manual_seed(2))]
+
+    slow = [epoch(s, lambda b: D.default_collate(b)) for s in (train, nested)]
+    monkeypatch.setattr(G, "stack", None)  # the gather path never stacks samples
+    assert [epoch(s, None) for s in (train, nested)] == slow
+
+
+def test_a_seeded_shuffle_is_the_same_order_with_and_without_workers():
+    def epoch(workers):
+        return [b.tolist() for b in D.DataLoader(range(30), batch_size=4, shuffle=True, num_workers=workers,
+                                                 generator=G.Generator().manual_seed(9))]
+    assert epoch(0) == epoch(2) and sorted(sum(epoch(0), [])) == list(range(30))
+
+
 def test_a_tensor_dataset_is_batched_without_stacking_samples(monkeypatch):
     def no_stack(*args, **kwargs):
         raise AssertionError("the TensorDataset path stacked samples one by one")

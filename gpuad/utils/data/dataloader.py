@@ -19,7 +19,7 @@ from ...random import stream
 from ...device import CPU
 from ...tensor import Tensor, wrap
 from ._collate import default_collate, default_convert
-from .dataset import IterableDataset, TensorDataset
+from .dataset import IterableDataset, Subset, TensorDataset
 from .sampler import BatchSampler, RandomSampler, SequentialSampler
 
 _FIXED_AFTER_INIT = ("batch_size", "batch_sampler", "sampler", "drop_last", "dataset", "persistent_workers")
@@ -125,16 +125,19 @@ class DataLoader:
         return len(self._index_sampler)
 
     def __iter__(self):
+        # the workers' base seed is drawn first, whatever num_workers is (as in PyTorch), so a seeded shuffle is
+        # the same order with and without workers
+        seed = int(stream(self.generator, CPU, "DataLoader").randint(0, 2 ** 62, (), np.dtype(np.int64)))
         if isinstance(self.dataset, IterableDataset):
             if self.num_workers == 0:
                 return self._iterable_batches(iter(self.dataset))
-            return _threaded_iterable(self)
+            return _threaded_iterable(self, seed)
         gather = self._gather_fast_path()
         if gather is not None and (self.num_workers == 0 or self.worker_init_fn is None):
             return gather
         if self.num_workers == 0:
             return (self._fetch(indices) for indices in self._index_sampler)
-        return _threaded_map(self)
+        return _threaded_map(self, seed)
 
     # --- fetching ------------------------------------------------------------------------------------------------
     def _fetch(self, indices):
@@ -160,25 +163,46 @@ class DataLoader:
             yield self.collate_fn(batch)
 
     def _gather_fast_path(self):
-        """The batches of a TensorDataset with the default collate by one gather per tensor, or None."""
-        ds = self.dataset
-        if not (isinstance(ds, TensorDataset) and type(ds).__getitem__ is TensorDataset.__getitem__
-                and getattr(type(ds), "__getitems__", None) is None and self.collate_fn is default_collate
-                and self._auto_collation and ds.tensors):
+        """The batches of a TensorDataset (or a Subset of one) with the default collate by one gather per tensor,
+        or None."""
+        source = _tensor_source(self.dataset)
+        if source is None or self.collate_fn is not default_collate or not self._auto_collation:
             return None
+        tensors, index_map = source
         sampler = self.batch_sampler
         batches = sampler._index_arrays() if type(sampler) is BatchSampler else None
-        contiguous = batches is not None and type(sampler.sampler) is SequentialSampler
-        return _gathered(ds.tensors, batches if batches is not None else sampler, contiguous)
+        contiguous = batches is not None and type(sampler.sampler) is SequentialSampler and index_map is None
+        return _gathered(tensors, batches if batches is not None else sampler, contiguous, index_map)
 
 
-def _gathered(tensors, batches, contiguous):
-    """[t[indices] for t in tensors] per batch: a slice copy for contiguous indices, else one fancy index."""
-    n = tensors[0].shape[0]
+def _tensor_source(ds):
+    """(tensors, map from ds's indices to theirs or None) when ds is a plain TensorDataset or Subsets of one."""
+    if type(ds) is Subset:
+        inner = _tensor_source(ds.dataset)
+        if inner is None:
+            return None
+        indices = np.asarray(ds.indices) if len(ds.indices) else np.zeros(0, np.int64)
+        if indices.dtype.kind not in "iu" or indices.ndim != 1:
+            return None
+        tensors, inner_map = inner
+        indices = _checked(indices, len(ds.dataset))
+        return tensors, indices if inner_map is None else inner_map[indices]
+    if (isinstance(ds, TensorDataset) and type(ds).__getitem__ is TensorDataset.__getitem__
+            and getattr(type(ds), "__getitems__", None) is None and ds.tensors):
+        return ds.tensors, None
+    return None
+
+
+def _gathered(tensors, batches, contiguous, index_map=None):
+    """[t[indices] for t in tensors] per batch: a slice copy for contiguous indices, else one fancy index;
+    ``index_map`` takes a Subset's indices to the tensors' rows."""
+    n = tensors[0].shape[0] if index_map is None else len(index_map)
     on_device = {}
     for indices in batches:
         if not isinstance(indices, np.ndarray):  # from a user's sampler: checked here, once, on the host
             indices = _checked(indices, n)
+        if index_map is not None:
+            indices = index_map[indices]
         batch = []
         for t in tensors:
             if t.requires_grad:  # keep the graph: an indexing op, as stacking the samples would record
@@ -252,10 +276,6 @@ class _Failure:
 _DONE = object()
 
 
-def _base_seed(loader):
-    return int(stream(loader.generator, CPU, "DataLoader").randint(0, 2 ** 62, (), np.dtype(np.int64)))
-
-
 def _result(worker, timeout):
     try:
         item = worker.outbox.get(timeout=timeout or None)
@@ -267,7 +287,7 @@ def _result(worker, timeout):
     return item
 
 
-def _threaded_map(loader):
+def _threaded_map(loader, seed):
     """Batch k is fetched by worker k % num_workers; at most prefetch_factor batches wait per worker."""
     def serve(worker):
         while True:
@@ -275,7 +295,6 @@ def _threaded_map(loader):
             if job is _DONE or not worker.offer(loader._fetch(job)):
                 return
 
-    seed = _base_seed(loader)
     workers = [_Worker(loader, i, seed, serve) for i in range(loader.num_workers)]
     for w in workers:
         w.start()
@@ -301,7 +320,7 @@ def _threaded_map(loader):
             w.inbox.put(_DONE)
 
 
-def _threaded_iterable(loader):
+def _threaded_iterable(loader, seed):
     """Each worker iterates its own pass over the IterableDataset; batches are taken round-robin."""
     def serve(worker):
         for batch in loader._iterable_batches(iter(loader.dataset)):
@@ -309,7 +328,6 @@ def _threaded_iterable(loader):
                 return
         worker.offer(_DONE)
 
-    seed = _base_seed(loader)
     workers = [_Worker(loader, i, seed, serve) for i in range(loader.num_workers)]
     for w in workers:
         w.start()
