@@ -30,7 +30,8 @@ LIBS = ["gpuad", "torch"]
 
 
 def epochs(lib, rows, features, batch_size, shuffle):
-    """(loader epoch, hand-sliced epoch, hand-sliced epoch with copies) functions of ``lib`` over the same data, and a check of the first batch."""
+    """(loader epoch, hand-sliced epoch, hand-sliced epoch with copies) functions of ``lib`` over the same data,
+    and whether the loader's first batch is the expected one."""
     import numpy as np
     rng = np.random.default_rng(0)
     x_h = rng.standard_normal((rows, features), dtype=np.float32)

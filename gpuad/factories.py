@@ -150,14 +150,14 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False):
 
 def rand(*shape, size=None, generator=None, dtype=None, device=None, requires_grad=False):
     """Uniform on [0, 1)."""
-    return _make(lambda d, s, t: _float_only(stream(generator, d, "rand").rand, s, t, "rand"), shape_arg(shape, "rand", size),
-                 dtype, device, requires_grad, "rand")
+    return _make(lambda d, s, t: _float_only(stream(generator, d, "rand").rand, s, t, "rand"),
+                 shape_arg(shape, "rand", size), dtype, device, requires_grad, "rand")
 
 
 def randn(*shape, size=None, generator=None, dtype=None, device=None, requires_grad=False):
     """Standard normal."""
-    return _make(lambda d, s, t: _float_only(stream(generator, d, "randn").randn, s, t, "randn"), shape_arg(shape, "randn", size),
-                 dtype, device, requires_grad, "randn")
+    return _make(lambda d, s, t: _float_only(stream(generator, d, "randn").randn, s, t, "randn"),
+                 shape_arg(shape, "randn", size), dtype, device, requires_grad, "randn")
 
 
 def randint(low, high=None, size=(), generator=None, dtype=None, device=None, requires_grad=False):

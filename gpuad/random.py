@@ -36,7 +36,8 @@ def seed():
 
 
 def initial_seed():
-    return _seed[0] if _seed[0] is not None else default_generator._initial_seed
+    """The seed of the default (CPU) generator: the last manual_seed, or the one drawn from entropy for it."""
+    return default_generator.initial_seed()
 
 
 def generator(device):

@@ -145,8 +145,8 @@ def test_a_member_whose_header_does_not_match_its_bytes_is_a_value_error(member,
 def test_a_compressed_member_is_refused(tmp_path):
     path = tmp_path / "zipped.gpuad"
     with open(path, "wb") as fh:
-        np.savez_compressed(fh, __gpuad_manifest__=np.frombuffer(json.dumps(v2({"array": "a0"}, "gpuad-state/1")).encode(),
-                                                                 dtype=np.uint8), a0=np.zeros(10 ** 6))
+        manifest = json.dumps(v2({"array": "a0"}, "gpuad-state/1")).encode()
+        np.savez_compressed(fh, __gpuad_manifest__=np.frombuffer(manifest, dtype=np.uint8), a0=np.zeros(10 ** 6))
     assert "compressed" in loads_with_one_value_error(path)
 
 

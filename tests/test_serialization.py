@@ -382,3 +382,18 @@ def test_the_manifest_records_format_2_with_dtype_and_shape(tmp_path):
     assert manifest["format"] == "gpuad-state/2"
     assert manifest["root"] == {"dict": [["w", {"tensor": "a0", "device": "cpu", "requires_grad": False,
                                                 "dtype": "float16", "shape": [2, 3]}]]}
+
+
+requires_cuda = pytest.mark.skipif(not G.cuda.is_available(), reason="no CUDA GPU available")
+
+
+@requires_cuda
+def test_cuda_tensors_round_trip_and_map_to_the_cpu_and_back(tmp_path):
+    obj = {"w": G.randn(3, 2, device="cuda", requires_grad=True), "cpu": G.ones(2)}
+    back = round_trip(obj, tmp_path)
+    assert back["w"].device == "cuda:0" and back["w"].requires_grad and back["cpu"].device == "cpu"
+    assert back["w"].cpu().tolist() == obj["w"].detach().cpu().tolist()
+    assert round_trip(obj, tmp_path, map_location="cpu")["w"].device == "cpu"
+    moved = round_trip(obj, tmp_path, map_location={"cpu": "cuda:0"})
+    assert moved["cpu"].device == "cuda:0"
+    assert round_trip(obj, tmp_path, map_location=lambda t, loc: t.cuda())["cpu"].device == "cuda:0"

@@ -465,3 +465,39 @@ def test_randint_with_high_and_size_as_torch():
     assert ours.shape == tuple(theirs.shape) and ours.dtype == G.int64
     assert 0 <= ours.min().item() and ours.max().item() < 5
     raises_like_torch(lambda lib: lib.randperm(-1))
+
+
+# --- CUDA ---------------------------------------------------------------------------------------------------------
+requires_cuda = pytest.mark.skipif(not G.cuda.is_available(), reason="no CUDA GPU available")
+
+
+@requires_cuda
+def test_a_cuda_tensor_dataset_batches_on_the_gpu_as_on_the_cpu():
+    x, y = G.randn(50, 3), G.arange(50)
+    cpu = D.DataLoader(D.TensorDataset(x, y), batch_size=8, shuffle=True, generator=G.Generator().manual_seed(0))
+    gpu = D.DataLoader(D.TensorDataset(x.cuda(), y.cuda()), batch_size=8, shuffle=True,
+                       generator=G.Generator().manual_seed(0))
+    for (xc, yc), (xg, yg) in zip(cpu, gpu):
+        assert xg.device == "cuda:0" and yg.dtype == G.int64
+        assert xg.cpu().tolist() == xc.tolist() and yg.cpu().tolist() == yc.tolist()
+    seq = [b[1].cpu().tolist() for b in D.DataLoader(D.TensorDataset(x.cuda(), y.cuda()), batch_size=16)]
+    assert seq == [list(range(i, min(i + 16, 50))) for i in range(0, 50, 16)]
+
+
+@requires_cuda
+def test_a_cuda_generator_is_reproducible_and_refused_by_cpu_draws():
+    g = G.Generator(device="cuda")
+    g.manual_seed(4)
+    a = G.randn(5, generator=g, device="cuda").cpu().tolist()
+    perm = G.randperm(10, generator=g, device="cuda")
+    assert perm.device == "cuda:0" and sorted(perm.cpu().tolist()) == list(range(10))
+    state = g.get_state()
+    b = G.rand(3, generator=g, device="cuda").cpu().tolist()
+    g.set_state(state)
+    assert G.rand(3, generator=g, device="cuda").cpu().tolist() == b
+    g.manual_seed(4)
+    assert G.randn(5, generator=g, device="cuda").cpu().tolist() == a
+    with pytest.raises(RuntimeError, match="expected a 'cpu' device type for generator but found 'cuda'"):
+        G.randperm(3, generator=g, device="cpu")
+    with pytest.raises(RuntimeError, match="generator"):
+        D.DataLoader(range(3), shuffle=True, generator=g)

@@ -17,7 +17,7 @@ import numpy as np
 
 from ...random import stream
 from ...device import CPU
-from ...tensor import Tensor, wrap
+from ...tensor import wrap
 from ._collate import default_collate, default_convert
 from .dataset import IterableDataset, Subset, TensorDataset
 from .sampler import BatchSampler, RandomSampler, SequentialSampler
