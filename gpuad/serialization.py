@@ -101,6 +101,8 @@ def save(obj, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile_seri
     arrays = {}
     manifest = {"format": FORMAT, "root": _encode(obj, arrays, "the object", 0)}
     if hasattr(f, "write"):
+        if isinstance(f, io.TextIOBase):
+            raise TypeError(f"save: {type(f).__name__} must be opened in binary mode ('wb')")
         _write(f, manifest, arrays)
         return
     target = os.path.realpath(os.fspath(f))  # through symlinks: the link stays, its target gets the new bytes

@@ -501,3 +501,44 @@ def test_a_cuda_generator_is_reproducible_and_refused_by_cpu_draws():
         G.randperm(3, generator=g, device="cpu")
     with pytest.raises(RuntimeError, match="generator"):
         D.DataLoader(range(3), shuffle=True, generator=g)
+
+
+# --- end to end ---------------------------------------------------------------------------------------------------
+def test_training_with_a_loader_resumes_bitwise_from_a_checkpoint(tmp_path):
+    """Train 3 epochs straight, or 1 epoch, save model + optimizer + shuffling generator, reload into fresh objects
+    and train 2 more: the same weights to the last bit."""
+    from gpuad import nn, optim
+    from gpuad.nn import functional as F
+    G.manual_seed(0)
+    x, y = G.randn(64, 5), G.randint(0, 3, (64,))
+    train, _ = D.random_split(D.TensorDataset(x, y), [0.75, 0.25], generator=G.Generator().manual_seed(0))
+
+    def fresh():
+        G.manual_seed(1)
+        model = nn.MLP([5, 8, 3])
+        gen = G.Generator().manual_seed(2)
+        return model, optim.Adam(model.parameters(), lr=0.01), gen
+
+    def epoch(model, opt, gen):
+        for xb, yb in D.DataLoader(train, batch_size=10, shuffle=True, generator=gen):
+            opt.zero_grad()
+            F.cross_entropy(model(xb), yb).backward()
+            opt.step()
+
+    straight = fresh()
+    for _ in range(3):
+        epoch(*straight)
+
+    model, opt, gen = fresh()
+    epoch(model, opt, gen)
+    G.save({"model": model.state_dict(), "optim": opt.state_dict(), "rng": gen.get_state()}, tmp_path / "ck.pt")
+    del model, opt, gen
+    ckpt = G.load(tmp_path / "ck.pt")
+    model, opt, gen = fresh()
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optim"])
+    gen.set_state(ckpt["rng"])
+    for _ in range(2):
+        epoch(model, opt, gen)
+    for p, q in zip(straight[0].parameters(), model.parameters()):
+        assert np.array_equal(p.detach().numpy(), q.detach().numpy())

@@ -206,7 +206,7 @@ def _gathered(tensors, batches, contiguous, index_map=None):
         batch = []
         for t in tensors:
             if t.requires_grad:  # keep the graph: an indexing op, as stacking the samples would record
-                batch.append(t[wrap(indices, CPU)])
+                batch.append(t[indices])
                 continue
             device = t._device
             if contiguous and len(indices):
