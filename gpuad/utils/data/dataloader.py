@@ -214,9 +214,9 @@ def _gathered(tensors, batches, contiguous, index_map=None):
                 data = t._data[start:start + len(indices)].copy()
             elif device.type == "cpu":
                 data = t._data[indices]
-            else:
+            else:  # the GPU's fancy index does not check bounds: check on the host, then copy the indices over
                 if on_device.get(device, (None,))[0] is not indices:
-                    on_device[device] = (indices, device.backend.from_host(indices))
+                    on_device[device] = (indices, device.backend.from_host(_checked(indices, t.shape[0])))
                 data = t._data[on_device[device][1]]
             batch.append(wrap(data, device))
         yield batch
