@@ -542,3 +542,15 @@ def test_training_with_a_loader_resumes_bitwise_from_a_checkpoint(tmp_path):
         epoch(model, opt, gen)
     for p, q in zip(straight[0].parameters(), model.parameters()):
         assert np.array_equal(p.detach().numpy(), q.detach().numpy())
+
+
+def test_chain_and_stack_datasets_as_torch():
+    def build(lib):
+        chained = make_stream(lib, 3) + make_stream(lib, 2)
+        stacked = lib.StackDataset(lib.TensorDataset(lib.arange(3)), range(3))
+        keyed = lib.StackDataset(a=range(3), b=[10, 11, 12])
+        return list(chained), len(chained), [stacked[i] for i in range(3)], [keyed[i] for i in range(3)]
+
+    ours, theirs = both(build)
+    assert plain(ours) == plain(theirs)
+    raises_like_torch(lambda lib: lib.StackDataset(range(3), range(4)))
