@@ -225,3 +225,47 @@ def test_a_failed_save_through_a_symlink_leaves_the_target_intact(tmp_path, monk
         G.save({"version": 2}, link)
     monkeypatch.undo()
     assert G.load(link) == {"version": 1} and sorted(os.listdir(tmp_path)) == ["ckpt.gpuad", "link.gpuad"]
+
+
+def test_randomly_edited_manifests_load_or_raise_one_value_error():
+    """Values swapped into random places of a real manifest: the file loads or raises ValueError, nothing else
+    (a tensor moved to a GPU this machine lacks is the one RuntimeError, as in PyTorch)."""
+    import random
+    rnd = random.Random(0)
+    buf = io.BytesIO()
+    G.save({"w": G.randn(3, 4), "opt": {"state": {0: {"step": G.tensor(3.0)}}, "groups": [{"betas": (0.9, 0.99)}]},
+            "v": [None, True, "s", 1.5]}, buf)
+    with np.load(io.BytesIO(buf.getvalue())) as archive:
+        manifest = json.loads(bytes(archive["__gpuad_manifest__"]).decode())
+        arrays = {k: archive[k] for k in archive.files if k != "__gpuad_manifest__"}
+    swaps = [None, 1, -1, 2 ** 70, 1.5, "a0", "x", [], {}, [1, 2], {"tensor": "a0"}, {"value": 1},
+             {"dict": [[1, {"value": 2}]]}, True, "cpu", "float64", [3, 4]]
+
+    def mutate(node):
+        r = rnd.random()
+        if isinstance(node, dict):
+            node = {k: mutate(v) for k, v in node.items()}
+            if node and r < 0.3:
+                node[rnd.choice(list(node))] = rnd.choice(swaps)
+            elif r < 0.4:
+                node[rnd.choice(["tensor", "dict", "list", "value", "shape", "dtype", "zz"])] = rnd.choice(swaps)
+            return node
+        if isinstance(node, list):
+            node = [mutate(v) for v in node]
+            if node and r < 0.2:
+                node[rnd.randrange(len(node))] = rnd.choice(swaps)
+            return node
+        return rnd.choice(swaps) if r < 0.1 else node
+
+    errors = 0
+    for _ in range(400):
+        out = io.BytesIO()
+        np.savez(out, __gpuad_manifest__=np.frombuffer(json.dumps(mutate(manifest)).encode(), dtype=np.uint8),
+                 **arrays)
+        out.seek(0)
+        try:
+            G.load(out)
+        except ValueError as exc:
+            assert "<BytesIO>" in str(exc)
+            errors += 1
+    assert errors > 100
