@@ -3,7 +3,7 @@
 PyTorch's autograd names and semantics (requires_grad, backward, .grad, no_grad, autograd.grad, Function), with
 every op's forward and VJP declared together in ``gpuad.ops``. Importing gpuad never imports CuPy.
 """
-from . import autograd, cuda, dtypes, func, memory, nn, ops, optim, viz  # noqa: F401
+from . import autograd, cuda, dtypes, func, memory, nn, ops, optim, utils, viz  # noqa: F401
 from .autograd.checkpoint import checkpoint, checkpoint_sequential  # noqa: F401
 from .autograd import enable_grad, gradcheck, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from .device import Device, Device as device  # noqa: F401
@@ -13,7 +13,8 @@ from .factories import (arange, as_tensor, empty, empty_like, eye, from_dlpack, 
                         ones, ones_like, rand, rand_like, randint, randn, randn_like, tensor, zeros, zeros_like)
 from .ops import *  # noqa: F401,F403 - every op as gpuad.<name>
 from .serialization import load, save  # noqa: F401
-from .random import get_rng_state, initial_seed, manual_seed, seed, set_rng_state  # noqa: F401
+from .random import (Generator, default_generator, get_rng_state, initial_seed, manual_seed, randperm, seed,  # noqa: F401,E501
+                     set_rng_state)
 from .tensor import Tensor, is_tensor  # noqa: F401
 
 __version__ = "0.1.0"

@@ -6,7 +6,7 @@ import numpy as np
 from . import dtypes
 from .device import CPU, as_device
 from .ops.shape import shape_arg
-from .random import generator
+from .random import stream
 from .tensor import Tensor, wrap
 
 
@@ -148,23 +148,25 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     return _make(lambda d, s, t: d.backend.xp.full(s, fill_value, t), size, dtype, device, requires_grad, "full")
 
 
-def rand(*shape, size=None, dtype=None, device=None, requires_grad=False):
+def rand(*shape, size=None, generator=None, dtype=None, device=None, requires_grad=False):
     """Uniform on [0, 1)."""
-    return _make(lambda d, s, t: _float_only(generator(d).rand, s, t, "rand"), shape_arg(shape, "rand", size),
-                 dtype, device, requires_grad, "rand")
+    return _make(lambda d, s, t: _float_only(stream(generator, d, "rand").rand, s, t, "rand"),
+                 shape_arg(shape, "rand", size), dtype, device, requires_grad, "rand")
 
 
-def randn(*shape, size=None, dtype=None, device=None, requires_grad=False):
+def randn(*shape, size=None, generator=None, dtype=None, device=None, requires_grad=False):
     """Standard normal."""
-    return _make(lambda d, s, t: _float_only(generator(d).randn, s, t, "randn"), shape_arg(shape, "randn", size),
-                 dtype, device, requires_grad, "randn")
+    return _make(lambda d, s, t: _float_only(stream(generator, d, "randn").randn, s, t, "randn"),
+                 shape_arg(shape, "randn", size), dtype, device, requires_grad, "randn")
 
 
-def randint(low, high=None, size=(), dtype=None, device=None):
-    if high is None:
-        low, high = 0, low
+def randint(low, high=None, size=(), generator=None, dtype=None, device=None, requires_grad=False):
+    """Integers uniform on [low, high); ``randint(high, size)`` as in PyTorch."""
+    if high is None or (isinstance(high, (tuple, list)) and size == ()):
+        low, high, size = 0, low, (() if high is None else high)
     dtype = dtypes.as_dtype(dtype) or np.dtype(np.int64)
-    return _make(lambda d, s, t: generator(d).randint(low, high, s, t), size, dtype, device, False, "randint")
+    return _make(lambda d, s, t: stream(generator, d, "randint").randint(low, high, s, t), size, dtype, device,
+                 requires_grad, "randint")
 
 
 def _float_only(draw, shape, dtype, who):

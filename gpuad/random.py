@@ -1,26 +1,43 @@
-"""Random state: one generator per device, seeded together by ``manual_seed``."""
-from .device import _DEVICES
+"""Random state: one global generator per device, seeded together by ``manual_seed``, and ``gpuad.Generator`` for
+streams of one's own (``generator=`` of rand/randn/randint/randperm, the samplers, random_split).
+
+gpuad draws with NumPy's PCG64 on the CPU and CuPy's cuRAND on CUDA, so the numbers differ from PyTorch's for the
+same seed (a documented difference); seeding makes gpuad runs reproducible, run after run.
+"""
+import copy
+import os
+
+from .device import _DEVICES, as_device
 
 _seed = [None]
+_DEFAULT_SEED = 67280421310721  # what a fresh torch.Generator() starts from: two new generators draw the same numbers
+_STATE_BYTES = 8 + 16 + 16 + 1 + 4  # initial seed, PCG64 state and increment, has_uint32, uinteger
 
 
 def manual_seed(seed):
-    """Make rand/randn/dropout reproducible on every device (those in use now and those used later)."""
-    seed = int(seed)
+    """Make rand/randn/dropout/shuffling reproducible on every device (those in use now and those used later);
+    returns the default (CPU) generator, as PyTorch does."""
+    seed = _as_seed(seed, "manual_seed")
     _seed[0] = seed
     from .backends.cpu import CPU_BACKEND
     CPU_BACKEND.seed(seed)
     for dev in set(_DEVICES.values()):
         if dev.type == "cuda" and dev._backend is not None:
             dev._backend.seed(seed + dev.index)
-    return seed
+    default_generator._initial_seed = seed
+    return default_generator
 
 
-seed = manual_seed
+def seed():
+    """Seed every device from the operating system's entropy; returns the seed (PyTorch's ``torch.seed()``)."""
+    value = int.from_bytes(os.urandom(8), "little") >> 1
+    manual_seed(value)
+    return value
 
 
 def initial_seed():
-    return _seed[0]
+    """The seed of the default (CPU) generator: the last manual_seed, or the one drawn from entropy for it."""
+    return default_generator.initial_seed()
 
 
 def generator(device):
@@ -32,11 +49,134 @@ def generator(device):
     return backend
 
 
+def stream(gen, device, who):
+    """What draws for ``device``: the global generator, or ``gen`` (a ``gpuad.Generator`` on that device type)."""
+    if gen is None:
+        return generator(device)
+    if not isinstance(gen, Generator):
+        raise TypeError(f"{who}: generator must be a gpuad.Generator, got {type(gen).__name__}")
+    if gen.device.type != device.type:
+        raise RuntimeError(f"{who}: expected a '{device.type}' device type for generator but found "
+                           f"'{gen.device.type}'")
+    return gen._backend
+
+
 def get_rng_state(device="cpu"):
-    from .device import as_device
     return as_device(device).backend.get_rng_state()
 
 
 def set_rng_state(state, device="cpu"):
-    from .device import as_device
     as_device(device).backend.set_rng_state(state)
+
+
+def _as_seed(value, who):
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{who}: the seed must be an integer, got {type(value).__name__}")
+    if not -2 ** 63 <= value < 2 ** 64:
+        raise RuntimeError(f"{who}: seed must be within [-0x8000_0000_0000_0000, 0xffff_ffff_ffff_ffff], got {value}")
+    return value % 2 ** 64
+
+
+class Generator:
+    """A random stream of its own on one device (PyTorch's ``torch.Generator``): ``manual_seed``, ``seed``,
+    ``initial_seed``, ``get_state``/``set_state`` (a uint8 tensor, so it can go into a checkpoint)."""
+
+    def __init__(self, device="cpu"):
+        self.device = as_device(device)
+        # the device's backend with a generator of its own: the same draw methods, a separate state
+        self._backend = copy.copy(self.device.backend)
+        self.manual_seed(_DEFAULT_SEED)
+
+    @classmethod
+    def _of_backend(cls, backend, device):
+        """The generator object standing for a device's global stream (``gpuad.default_generator``)."""
+        gen = cls.__new__(cls)
+        gen.device, gen._backend, gen._initial_seed = device, backend, None
+        return gen
+
+    def manual_seed(self, seed):
+        seed = _as_seed(seed, "Generator.manual_seed")
+        self._backend.seed(seed)
+        self._initial_seed = seed
+        return self
+
+    def seed(self):
+        value = int.from_bytes(os.urandom(8), "little") >> 1
+        self.manual_seed(value)
+        return value
+
+    def initial_seed(self):
+        if self._initial_seed is None:  # the global CPU stream before any manual_seed: seeded from entropy
+            self._initial_seed = self.seed()
+        return self._initial_seed
+
+    def get_state(self):
+        """The state as a uint8 tensor; ``set_state`` of it makes the generator draw the same numbers again."""
+        import numpy as np
+        from .tensor import wrap
+        seed = (self._initial_seed or 0).to_bytes(8, "little")
+        if self.device.type == "cpu":
+            st = self._backend.get_rng_state()
+            if st.get("bit_generator") != "PCG64":
+                raise RuntimeError(f"Generator.get_state: unexpected bit generator {st.get('bit_generator')!r}")
+            body = (st["state"]["state"].to_bytes(16, "little") + st["state"]["inc"].to_bytes(16, "little")
+                    + bytes([st["has_uint32"]]) + int(st["uinteger"]).to_bytes(4, "little"))
+        else:  # cuRAND's state cannot be read back: a seed that reproduces what follows (see the CUDA backend)
+            body = int(self._backend.get_rng_state()).to_bytes(8, "little")
+        return wrap(np.frombuffer(seed + body, dtype=np.uint8).copy(), as_device("cpu"))
+
+    def set_state(self, new_state):
+        import numpy as np
+        from .tensor import Tensor
+        if not isinstance(new_state, Tensor) or new_state.dtype != np.uint8 or new_state.ndim != 1:
+            raise TypeError("Generator.set_state: expected a 1-D uint8 tensor from Generator.get_state()")
+        raw = bytes(new_state.detach().cpu().numpy())
+        want = _STATE_BYTES if self.device.type == "cpu" else 16
+        if len(raw) != want:
+            raise RuntimeError(f"Generator.set_state: a {self.device.type} generator state has {want} bytes, "
+                               f"got {len(raw)}")
+        seed = int.from_bytes(raw[:8], "little")
+        if self.device.type == "cpu":
+            self._backend.set_rng_state({
+                "bit_generator": "PCG64",
+                "state": {"state": int.from_bytes(raw[8:24], "little"), "inc": int.from_bytes(raw[24:40], "little")},
+                "has_uint32": raw[40], "uinteger": int.from_bytes(raw[41:45], "little")})
+        else:
+            self._backend.set_rng_state(int.from_bytes(raw[8:16], "little"))
+        self._initial_seed = seed
+        return self
+
+    def __repr__(self):
+        return f"<gpuad.Generator device={self.device}>"
+
+
+def _default_generator():
+    from .backends.cpu import CPU_BACKEND
+    return Generator._of_backend(CPU_BACKEND, as_device("cpu"))
+
+
+default_generator = _default_generator()
+
+
+def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False, pin_memory=False):
+    """A random permutation of 0..n-1 (int64 unless ``dtype``), from ``generator`` or the global stream."""
+    import numpy as np
+    from . import dtypes
+    from .tensor import wrap
+    if hasattr(n, "item"):
+        n = n.item()
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise RuntimeError(f"randperm: n must be a non-negative integer, got {n!r}")
+    device = as_device(device if device is not None else (generator.device if generator is not None else "cpu"))
+    dtype = dtypes.as_dtype(dtype) or np.dtype(np.int64)
+    if dtype.kind == "b":
+        raise RuntimeError("randperm: bool is not a supported dtype")
+    if dtype.kind in "iu" and n > np.iinfo(dtype).max + 1:
+        raise RuntimeError(f"randperm: n={n} does not fit in {dtype}")
+    perm = stream(generator, device, "randperm").generator.permutation(n).astype(dtype)
+    t = wrap(perm, device)
+    if requires_grad:
+        t.requires_grad = True  # raises for integer dtypes, as PyTorch does
+    return t

@@ -232,3 +232,168 @@ def test_never_unpickles_an_object_array_slipped_into_a_file(tmp_path):
     with pytest.raises(ValueError, match=re.escape(str(path))):
         G.load(path)
     assert _UNPICKLED == []
+
+
+# --- format 2: file objects, dtypes, key types, map_location, old files -------------------------------------------
+import collections  # noqa: E402
+import io  # noqa: E402
+
+from gpuad import optim  # noqa: E402
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+ALL_DTYPES = [G.bool, G.uint8, G.int8, G.int16, G.int32, G.int64, G.float16, G.float32, G.float64]
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
+@pytest.mark.parametrize("shape", [(), (0,), (3, 0, 2), (2, 3, 4)], ids=str)
+def test_every_dtype_and_shape_round_trips_through_bytes_io(dtype, shape):
+    data = np.arange(int(np.prod(shape))).reshape(shape) % 3
+    t = G.tensor(data).to(dtype)
+    buf = io.BytesIO()
+    G.save({"t": t, "strided": t.T if t.ndim > 1 else t}, buf)
+    buf.seek(0)
+    back = G.load(buf)
+    assert_same(back, {"t": t, "strided": t.T if t.ndim > 1 else t})
+
+
+def test_a_stepped_slice_round_trips(tmp_path):
+    t = G.arange(40, dtype=G.float64).reshape(5, 8)[::2, 1::3]
+    assert_same(round_trip(t, tmp_path), t)
+
+
+def test_open_file_objects_round_trip_and_name_the_file_in_errors(tmp_path):
+    path = tmp_path / "f.gpuad"
+    with open(path, "wb") as fh:
+        G.save({"w": G.ones(2)}, fh)
+    with open(path, "rb") as fh:
+        assert_same(G.load(fh), {"w": G.ones(2)})
+    path.write_bytes(b"junk")
+    with open(path, "rb") as fh, pytest.raises(ValueError, match=re.escape(repr(str(path)))):
+        G.load(fh)
+    with open(path, "r") as fh, pytest.raises(TypeError, match="binary"):
+        G.load(fh)
+
+
+def test_keys_keep_their_types_and_ordered_dicts_stay_ordered(tmp_path):
+    obj = {0: "int", "0": "str", -5: {1: [2]}, "od": collections.OrderedDict([("z", 1), ("a", 2)])}
+    back = round_trip(obj, tmp_path)
+    assert list(back) == [0, "0", -5, "od"] and back[-5] == {1: [2]}
+    assert type(back["od"]) is collections.OrderedDict and list(back["od"]) == ["z", "a"]
+
+
+def test_named_tuples_are_refused_rather_than_silently_made_plain(tmp_path):
+    Pair = collections.namedtuple("Pair", "a b")
+    with pytest.raises(TypeError, match="named tuple"):
+        G.save({"p": Pair(1, 2)}, tmp_path / "x.gpuad")
+
+
+def test_model_and_optimizer_state_dicts_round_trip_and_resume_identically(tmp_path):
+    G.manual_seed(0)
+    model = nn.MLP([3, 5, 2])
+    opt = optim.Adam(model.parameters(), lr=0.01)
+    x = G.randn(8, 3)
+
+    def step(m, o):
+        o.zero_grad()
+        (m(x) ** 2).mean().backward()
+        o.step()
+
+    step(model, opt)
+    buf = io.BytesIO()
+    G.save({"model": model.state_dict(), "optim": opt.state_dict()}, buf)
+    buf.seek(0)
+    state = G.load(buf)
+    assert set(state["optim"]["state"]) == set(opt.state_dict()["state"])
+    assert all(isinstance(k, int) for k in state["optim"]["state"])
+    clone = nn.MLP([3, 5, 2])
+    clone.load_state_dict(state["model"])
+    clone_opt = optim.Adam(clone.parameters(), lr=0.01)
+    clone_opt.load_state_dict(state["optim"])
+    for _ in range(3):
+        step(model, opt)
+        step(clone, clone_opt)
+    for p, q in zip(model.parameters(), clone.parameters()):
+        np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
+
+
+@pytest.mark.parametrize("map_location", ["cpu", G.device("cpu"), {"cuda:0": "cpu"}, {"cpu": "cpu"},
+                                          lambda storage, loc: storage, lambda storage, loc: None],
+                         ids=["str", "device", "dict-other", "dict", "callable", "callable-none"])
+def test_map_location_forms_on_a_cpu_file(map_location, tmp_path):
+    t = G.randn(2, 3, requires_grad=True)
+    back = round_trip({"t": t}, tmp_path, map_location=map_location)
+    assert_same(back, {"t": t})
+
+
+def test_map_location_callable_sees_the_saved_location_and_can_replace_the_tensor(tmp_path):
+    seen = []
+
+    def relocate(storage, location):
+        seen.append((location, storage.shape))
+        return storage * 2
+
+    back = round_trip({"a": G.ones(2), "b": [G.ones(1)]}, tmp_path, map_location=relocate)
+    assert seen == [("cpu", (2,)), ("cpu", (1,))]
+    assert back["a"].tolist() == [2.0, 2.0]
+
+
+def test_a_cuda_file_loads_on_the_cpu_with_map_location(tmp_path):
+    path = tmp_path / "cuda.gpuad"
+    with open(path, "wb") as fh:
+        manifest = {"format": "gpuad-state/2", "root": {"tensor": "a0", "device": "cuda:1", "dtype": "float32",
+                                                        "shape": [2]}}
+        np.savez(fh, __gpuad_manifest__=np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8),
+                 a0=np.ones(2, np.float32))
+    assert G.load(path, map_location="cpu").device == "cpu"
+    assert G.load(path, map_location={"cuda:1": "cpu"}).device == "cpu"
+    if not G.cuda.is_available():
+        with pytest.raises(RuntimeError, match="map_location='cpu'"):
+            G.load(path)
+
+
+def test_bad_map_location_and_pickle_options_are_clear_errors(tmp_path):
+    G.save({"a": G.ones(1)}, tmp_path / "x.gpuad")
+    with pytest.raises(TypeError, match="map_location"):
+        G.load(tmp_path / "x.gpuad", map_location=3)
+    with pytest.raises(ValueError, match="never pickled"):
+        G.load(tmp_path / "x.gpuad", pickle_module=json)
+    with pytest.raises(ValueError, match="mmap"):
+        G.load(tmp_path / "x.gpuad", mmap=True)
+    assert G.load(tmp_path / "x.gpuad", weights_only=False)["a"].tolist() == [1.0]
+
+
+def test_a_file_written_by_format_1_still_loads():
+    """tests/data/gpuad-state-v1.gpuad was written by gpuad's format-1 ``save`` (a transposed tensor is stored in
+    Fortran order there)."""
+    back = G.load(os.path.join(DATA, "gpuad-state-v1.gpuad"))
+    assert_same(back, {
+        "model": {"w": G.arange(12, dtype=G.float32).reshape(3, 4).T,
+                  "b": G.tensor([0.5, -1.0], dtype=G.float64, requires_grad=True)},
+        "optim": {"state": {0: {"step": 3, "buf": G.ones(2, dtype=G.float64)}},
+                  "param_groups": [{"lr": 0.01, "params": [0, 1]}]},
+        "mask": G.tensor([True, False]), "scalar": G.tensor(7),
+        "arr": np.arange(6, dtype=np.int16).reshape(2, 3).T, "meta": ("v1", None, 2.5, [1, 2])})
+
+
+def test_the_manifest_records_format_2_with_dtype_and_shape(tmp_path):
+    G.save({"w": G.zeros(2, 3, dtype=G.float16)}, tmp_path / "x.gpuad")
+    with np.load(tmp_path / "x.gpuad") as archive:
+        manifest = json.loads(bytes(archive["__gpuad_manifest__"]).decode())
+    assert manifest["format"] == "gpuad-state/2"
+    assert manifest["root"] == {"dict": [["w", {"tensor": "a0", "device": "cpu", "requires_grad": False,
+                                                "dtype": "float16", "shape": [2, 3]}]]}
+
+
+requires_cuda = pytest.mark.skipif(not G.cuda.is_available(), reason="no CUDA GPU available")
+
+
+@requires_cuda
+def test_cuda_tensors_round_trip_and_map_to_the_cpu_and_back(tmp_path):
+    obj = {"w": G.randn(3, 2, device="cuda", requires_grad=True), "cpu": G.ones(2)}
+    back = round_trip(obj, tmp_path)
+    assert back["w"].device == "cuda:0" and back["w"].requires_grad and back["cpu"].device == "cpu"
+    assert back["w"].cpu().tolist() == obj["w"].detach().cpu().tolist()
+    assert round_trip(obj, tmp_path, map_location="cpu")["w"].device == "cpu"
+    moved = round_trip(obj, tmp_path, map_location={"cpu": "cuda:0"})
+    assert moved["cpu"].device == "cuda:0"
+    assert round_trip(obj, tmp_path, map_location=lambda t, loc: t.cuda())["cpu"].device == "cuda:0"
