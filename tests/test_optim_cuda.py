@@ -7,7 +7,7 @@ import pytest
 import gpuad as G
 from conftest import requires_cuda
 from gpuad import optim
-from test_optim_pytorch import CONFIGS, IDS, batches, initial_values
+from optim_cases import CONFIGS, IDS, batches, initial_values
 
 pytestmark = [requires_cuda, pytest.mark.cuda]
 DEVICE = "cuda"
