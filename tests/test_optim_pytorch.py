@@ -227,3 +227,42 @@ def test_load_state_dict_checks_the_groups():
     swapped = optim.Adam([q, p])
     with pytest.raises(ValueError, match="has shape"):
         swapped.load_state_dict(opt.state_dict())
+
+
+def make_custom_sgd(lib):
+    """An optimizer written the way PyTorch's documentation shows, on the library's own base class."""
+    base = optim.Optimizer if lib is G else torch.optim.Optimizer
+    from gpuad.optim.optimizer import required as ours
+    from torch.optim.optimizer import required as theirs
+    required = ours if lib is G else theirs
+
+    class SignSGD(base):
+        def __init__(self, params, lr=required, momentum=0.0):
+            super().__init__(params, {"lr": lr, "momentum": momentum})
+
+        def step(self, closure=None):
+            with lib.no_grad():
+                for group in self.param_groups:
+                    for p in group["params"]:
+                        if p.grad is None:
+                            continue
+                        state = self.state[p]
+                        if "buf" not in state:
+                            state["buf"] = lib.zeros_like(p)
+                        state["buf"].mul_(group["momentum"]).add_(p.grad.sign())
+                        p.add_(state["buf"], alpha=-group["lr"])
+    return SignSGD
+
+
+def test_a_users_optimizer_on_the_base_class_runs_as_in_pytorch():
+    def run(lib):
+        r = Run(lib, "SGD", {"lr": 0.01}, groups=False)
+        r.opt = make_custom_sgd(lib)([{"params": r.params[:2], "lr": 0.01}, {"params": r.params[2:], "lr": 0.02}],
+                                     momentum=0.5)
+        return r.train(batches()[:10])[-1], r.opt.state_dict()
+    (got, ours), (want, theirs) = run(G), run(torch)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    assert ours["param_groups"] == theirs["param_groups"] and sorted(ours["state"]) == sorted(theirs["state"])
+    with pytest.raises(ValueError, match="required optimization parameter lr"):
+        make_custom_sgd(G)([G.zeros(2, requires_grad=True)])

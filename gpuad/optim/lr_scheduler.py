@@ -137,6 +137,9 @@ class LRScheduler:
         return _group_values(self.optimizer, "lr")
 
 
+_LRScheduler = LRScheduler  # PyTorch's older name, still subclassed by user code
+
+
 def _track_step_called(optimizer):
     """Wrap ``optimizer.step`` once so that the schedulers can warn when they are stepped before it (as PyTorch)."""
     if hasattr(optimizer.step, "_wrapped_by_lr_sched"):

@@ -15,7 +15,17 @@ from .. import dtypes
 from ..device import CPU
 from ..tensor import Tensor, wrap
 
-__all__ = ["Optimizer"]
+__all__ = ["Optimizer", "required"]
+
+
+class _RequiredParameter:
+    """The default of a hyper-parameter every group must give (PyTorch's ``torch.optim.optimizer.required``)."""
+
+    def __repr__(self):
+        return "<required parameter>"
+
+
+required = _RequiredParameter()
 
 
 class Optimizer:
@@ -65,6 +75,8 @@ class Optimizer:
         param_group["params"] = params
         overrides = len(param_group) > 1 + ("param_names" in param_group)
         for name, default in self.defaults.items():
+            if default is required and name not in param_group:
+                raise ValueError(f"parameter group didn't specify a value of required optimization parameter {name}")
             param_group.setdefault(name, default)
         if overrides:
             self._validate(param_group)
@@ -275,12 +287,14 @@ def _number(value, what):
 
 
 def _check_common(group):
-    lr = _number(group["lr"], "lr")
-    if not 0.0 <= lr:
+    """The checks every optimizer shares; a hyper-parameter a (user's) optimizer does not have is not checked."""
+    lr = group.get("lr", required)
+    if lr is not required and not 0.0 <= _number(lr, "lr"):
         raise ValueError(f"Invalid learning rate: {lr}")
-    if "eps" in group and not 0.0 <= group["eps"]:
+    if group.get("eps", required) is not required and not 0.0 <= group["eps"]:
         raise ValueError(f"Invalid epsilon value: {group['eps']}")
-    if "weight_decay" in group and not 0.0 <= _number(group["weight_decay"], "weight_decay"):
+    wd = group.get("weight_decay", required)
+    if wd is not required and not 0.0 <= _number(wd, "weight_decay"):
         raise ValueError(f"Invalid weight_decay value: {group['weight_decay']}")
     if group.get("differentiable"):
         raise NotImplementedError("differentiable=True is not supported: gpuad's optimizer step runs on raw arrays "
