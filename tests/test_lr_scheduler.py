@@ -240,3 +240,25 @@ def test_one_cycle_past_its_total_steps_is_an_error():
     opt.step()
     with pytest.raises(ValueError, match="Tried to step 4 times"):
         sched.step()
+
+
+def same_state(ours, theirs, where="state_dict"):
+    """Equal entries in the two libraries' scheduler state dicts (functions aside)."""
+    if isinstance(theirs, dict):
+        assert isinstance(ours, dict) and sorted(ours, key=str) == sorted(theirs, key=str), where
+        for k in theirs:
+            same_state(ours[k], theirs[k], f"{where}[{k!r}]")
+    elif isinstance(theirs, (list, tuple)):
+        assert type(ours) is type(theirs) and len(ours) == len(theirs), where
+        for i, (a, b) in enumerate(zip(ours, theirs)):
+            same_state(a, b, f"{where}[{i}]")
+    elif not callable(theirs):
+        assert ours == theirs, where
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULERS))
+def test_state_dict_has_pytorchs_entries(name):
+    dicts = []
+    run(optim, name, steps=12, after=lambda opt, sched: dicts.append(sched.state_dict()))
+    run(torch.optim, name, steps=12, after=lambda opt, sched: dicts.append(sched.state_dict()))
+    same_state(*dicts)

@@ -227,14 +227,15 @@ class Optimizer:
 
 def _restore(value, p, key, name, index):
     """A saved state value made ready for parameter ``p``: tensors and arrays become tensors on its device (in its
-    dtype when floating, except ``step``, which keeps its own); numbers stay as they are."""
+    dtype when floating); ``step`` and ``mu_product`` stay 0-d CPU tensors in their saved dtype, so that a resumed
+    run is bitwise the uninterrupted one; other values are copied as they are."""
     if isinstance(value, np.ndarray):
         value = wrap(np.array(value), CPU)
     if not isinstance(value, Tensor):
         return step_tensor(float(value)) if key in _SCALAR_STATE else copy.deepcopy(value)
     if key in _SCALAR_STATE and value.ndim == 0:
         return wrap(np.array(value._host(), copy=True), CPU)
-    if value.shape != p.shape:
+    if key in _BUFFERS and value.shape != p.shape:
         raise ValueError(f"{name}.load_state_dict: state {key!r} of parameter {index} has shape {value.shape}, "
                          f"the parameter {p.shape}")
     dtype = p.dtype if p.dtype.kind == "f" else value.dtype
@@ -242,6 +243,8 @@ def _restore(value, p, key, name, index):
 
 
 _SCALAR_STATE = ("step", "mu_product")  # 0-d state PyTorch keeps on the CPU in its scalar dtype
+_BUFFERS = ("momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq", "square_avg", "grad_avg", "sum",
+            "exp_inf")  # the built-in optimizers' per-element state: the parameter's shape
 
 
 def scalar_dtype():
