@@ -266,3 +266,10 @@ def test_a_users_optimizer_on_the_base_class_runs_as_in_pytorch():
     assert ours["param_groups"] == theirs["param_groups"] and sorted(ours["state"]) == sorted(theirs["state"])
     with pytest.raises(ValueError, match="required optimization parameter lr"):
         make_custom_sgd(G)([G.zeros(2, requires_grad=True)])
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "Adamax", "NAdam", "RAdam"])
+def test_betas_given_as_a_list_are_kept_as_pytorch_keeps_them(name):
+    ours = getattr(optim, name)([G.zeros(2, requires_grad=True)], betas=[0.8, 0.9])
+    theirs = getattr(torch.optim, name)([torch.zeros(2, requires_grad=True)], betas=[0.8, 0.9])
+    assert type(ours.param_groups[0]["betas"]) is type(theirs.param_groups[0]["betas"])

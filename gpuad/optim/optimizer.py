@@ -188,8 +188,6 @@ class Optimizer:
                 saved["param_names"] = group["param_names"]
             for k, v in self.defaults.items():  # a group saved before a hyper-parameter existed takes its default
                 saved.setdefault(k, v)
-            if isinstance(saved.get("betas"), list):
-                saved["betas"] = tuple(saved["betas"])
         self.state = state
         self.param_groups = saved_groups
         self._scratch = {}
