@@ -273,3 +273,12 @@ def test_betas_given_as_a_list_are_kept_as_pytorch_keeps_them(name):
     ours = getattr(optim, name)([G.zeros(2, requires_grad=True)], betas=[0.8, 0.9])
     theirs = getattr(torch.optim, name)([torch.zeros(2, requires_grad=True)], betas=[0.8, 0.9])
     assert type(ours.param_groups[0]["betas"]) is type(theirs.param_groups[0]["betas"])
+
+
+def test_a_groups_own_bad_hyper_parameter_is_an_error_too():
+    """PyTorch checks only the constructor's arguments; gpuad checks each group's with the same messages."""
+    p, q = G.zeros(2, requires_grad=True), G.zeros(2, requires_grad=True)
+    with pytest.raises(ValueError, match="Invalid learning rate: -0.1"):
+        optim.SGD([{"params": [p]}, {"params": [q], "lr": -0.1}], lr=0.1)
+    with pytest.raises(ValueError, match="Invalid beta parameter at index 1: 1.0"):
+        optim.Adam([p]).add_param_group({"params": [q], "betas": (0.9, 1.0)})
