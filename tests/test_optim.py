@@ -177,7 +177,9 @@ def test_bad_optimizer_arguments_are_clear_errors():
         optim.SGD([p], lr=-1)
     with pytest.raises(ValueError, match="Nesterov"):
         optim.SGD([p], lr=0.1, nesterov=True)
-    with pytest.raises(TypeError, match="leaf tensor that requires grad"):
-        optim.Adam([G.zeros(2)])
+    with pytest.raises(ValueError, match="non-leaf"):
+        optim.Adam([G.zeros(2, requires_grad=True) * 2])
+    with pytest.raises(TypeError, match="only optimize Tensors"):
+        optim.Adam([np.zeros(2)])
     with pytest.raises(ValueError, match="parameters"):
         optim.Adam([p]).load_state_dict({"state": {}, "param_groups": [{"params": [0, 1]}]})
