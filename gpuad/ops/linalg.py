@@ -103,3 +103,226 @@ def mm(a, b):
 def outer(a, b):
     a, b = one(a), one(b)
     return a.unsqueeze(-1) * b
+
+
+# --- the matmul family people type --------------------------------------------------------------------------------
+def _need_dims(who, **tensors):
+    for name, (t, nd) in tensors.items():
+        if t.ndim != nd:
+            raise ValueError(f"{who}: {name} must be {nd}-D, got shape {tuple(t.shape)}")
+
+
+def bmm(input, mat2):  # noqa: A002 - PyTorch's argument names
+    """Batched matrix product of (b, n, m) and (b, m, p) tensors (no broadcasting, as in PyTorch)."""
+    a, b = one(input), one(mat2)
+    _need_dims("bmm", input=(a, 3), mat2=(b, 3))
+    if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        raise ValueError(f"bmm: shapes {tuple(a.shape)} and {tuple(b.shape)} do not match: expected (b, n, m) and "
+                         f"(b, m, p)")
+    return matmul(a, b)
+
+
+def mv(input, vec):  # noqa: A002
+    """Matrix (n, m) times vector (m,)."""
+    a, v = one(input), one(vec)
+    _need_dims("mv", input=(a, 2), vec=(v, 1))
+    return matmul(a, v)
+
+
+def _add_scaled(who, input, product, beta, alpha):
+    """beta * input + alpha * product; with beta == 0 the input is ignored (NaN in it does not propagate)."""
+    scaled = product if alpha == 1 else product * alpha
+    if beta == 0:
+        return scaled
+    return (input if beta == 1 else input * beta) + scaled
+
+
+def _broadcast(who, input, product):
+    import numpy as np
+    try:
+        shape = np.broadcast_shapes(tuple(input.shape), tuple(product.shape))
+    except ValueError:
+        raise ValueError(f"{who}: input of shape {tuple(input.shape)} does not broadcast with the product of shape "
+                         f"{tuple(product.shape)}") from None
+    if shape != tuple(product.shape):
+        raise ValueError(f"{who}: input of shape {tuple(input.shape)} must broadcast to the product's shape "
+                         f"{tuple(product.shape)}")
+    return shape
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):  # noqa: A002
+    """beta * input + alpha * (mat1 @ mat2) for 2-D mat1 and mat2."""
+    m1, m2 = one(mat1), one(mat2)
+    _need_dims("addmm", mat1=(m1, 2), mat2=(m2, 2))
+    product = matmul(m1, m2)
+    input = one(input)
+    _broadcast("addmm", input, product)
+    return _add_scaled("addmm", input, product, beta, alpha)
+
+
+def addmv(input, mat, vec, *, beta=1, alpha=1):  # noqa: A002
+    """beta * input + alpha * (mat @ vec)."""
+    product = mv(mat, vec)
+    input = one(input)
+    _broadcast("addmv", input, product)
+    return _add_scaled("addmv", input, product, beta, alpha)
+
+
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):  # noqa: A002
+    """beta * input + alpha * bmm(batch1, batch2)."""
+    product = bmm(batch1, batch2)
+    input = one(input)
+    _broadcast("baddbmm", input, product)
+    return _add_scaled("baddbmm", input, product, beta, alpha)
+
+
+def addbmm(input, batch1, batch2, *, beta=1, alpha=1):  # noqa: A002
+    """beta * input + alpha * sum_b batch1[b] @ batch2[b]."""
+    product = bmm(batch1, batch2).sum(0)
+    input = one(input)
+    _broadcast("addbmm", input, product)
+    return _add_scaled("addbmm", input, product, beta, alpha)
+
+
+def addr(input, vec1, vec2, *, beta=1, alpha=1):  # noqa: A002
+    """beta * input + alpha * outer(vec1, vec2)."""
+    v1, v2 = one(vec1), one(vec2)
+    _need_dims("addr", vec1=(v1, 1), vec2=(v2, 1))
+    product = outer(v1, v2)
+    input = one(input)
+    _broadcast("addr", input, product)
+    return _add_scaled("addr", input, product, beta, alpha)
+
+
+def inner(input, other):  # noqa: A002
+    """Sum over the last dimension of both (a scalar for 1-D tensors)."""
+    a, b = one(input), one(other)
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    return matmul(a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1]).mT).reshape(
+        tuple(a.shape[:-1]) + tuple(b.shape[:-1]))
+
+
+def multi_dot(tensors):
+    """A chain of matrix products, left to right (the first may be 1-D, as may the last)."""
+    tensors = [one(t) for t in tensors]
+    if len(tensors) < 2:
+        raise ValueError(f"multi_dot: expected at least 2 tensors, got {len(tensors)}")
+    result = tensors[0]
+    for t in tensors[1:]:
+        result = matmul(result, t)
+    return result
+
+
+def matrix_power(input, n):  # noqa: A002
+    """A @ A @ ... (n times); n = 0 gives the identity, negative n powers of the inverse."""
+    from ..factories import eye
+    a = one(input)
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"matrix_power: expected square matrices, got shape {tuple(a.shape)}")
+    if n < 0:
+        from .linalg_decomp import inv
+        a, n = inv(a), -n
+    if n == 0:
+        return eye(a.shape[-1], dtype=a.dtype, device=a.device).expand(tuple(a.shape))
+    result, base = None, a
+    while n:  # square and multiply
+        if n & 1:
+            result = base if result is None else matmul(result, base)
+        n >>= 1
+        if n:
+            base = matmul(base, base)
+    return result
+
+
+# --- triangles and diagonals ----------------------------------------------------------------------------------------
+TRIL = Op("tril", lambda xp, x, k: xp.tril(x, k), lambda n, g: apply(TRIL, (g,), n.params),
+          jvp=lambda c, t: apply(TRIL, (t,), c.params))
+TRIU = Op("triu", lambda xp, x, k: xp.triu(x, k), lambda n, g: apply(TRIU, (g,), n.params),
+          jvp=lambda c, t: apply(TRIU, (t,), c.params))
+
+
+def tril(input, diagonal=0):  # noqa: A002
+    """The lower triangle of the last two dims (at and below ``diagonal``); the rest zero."""
+    x = one(input)
+    if x.ndim < 2:
+        raise ValueError(f"tril: expected a tensor with at least 2 dimensions, got shape {tuple(x.shape)}")
+    return apply(TRIL, (x,), {"k": int(diagonal)})
+
+
+def triu(input, diagonal=0):  # noqa: A002
+    """The upper triangle of the last two dims (at and above ``diagonal``); the rest zero."""
+    x = one(input)
+    if x.ndim < 2:
+        raise ValueError(f"triu: expected a tensor with at least 2 dimensions, got shape {tuple(x.shape)}")
+    return apply(TRIU, (x,), {"k": int(diagonal)})
+
+
+def _diagonal_positions(xp, rows, cols, offset):
+    """Row and column indices of the ``offset`` diagonal of a rows x cols matrix."""
+    length = max(0, min(rows + min(offset, 0), cols - max(offset, 0)))
+    i = xp.arange(length)
+    return i - min(offset, 0), i + max(offset, 0)
+
+
+def diagonal(input, offset=0, dim1=0, dim2=1):  # noqa: A002
+    """The ``offset`` diagonal of the matrices spanned by ``dim1`` and ``dim2``, as the last dimension. Unlike
+    PyTorch's, it is a copy: writing into it does not change ``input``."""
+    x = one(input)
+    nd = x.ndim
+    if nd < 2:
+        raise ValueError(f"diagonal: expected at least 2 dimensions, got shape {tuple(x.shape)}")
+    d1, d2 = dim1 % nd, dim2 % nd
+    if d1 == d2 or not -nd <= dim1 < nd or not -nd <= dim2 < nd:
+        raise ValueError(f"diagonal: dim1 {dim1} and dim2 {dim2} must be two different dims of shape "
+                         f"{tuple(x.shape)}")
+    rest = [d for d in range(nd) if d not in (d1, d2)]
+    moved = x.permute(rest + [d1, d2]) if rest + [d1, d2] != list(range(nd)) else x
+    rows, cols = _diagonal_positions(x._device.backend.xp, x.shape[d1], x.shape[d2], offset)
+    return moved[(Ellipsis, rows, cols)]
+
+
+def diag_embed(input, offset=0, dim1=-2, dim2=-1):  # noqa: A002
+    """Matrices with the last dimension of ``input`` on their ``offset`` diagonal (only dim1=-2, dim2=-1)."""
+    from .shape import index_backward
+    x = one(input)
+    if (dim1, dim2) != (-2, -1):
+        raise NotImplementedError("diag_embed: only dim1=-2, dim2=-1 are supported")
+    n = x.shape[-1] + abs(offset)
+    rows, cols = _diagonal_positions(x._device.backend.xp, n, n, offset)
+    return index_backward(x, tuple(x.shape[:-1]) + (n, n), (Ellipsis, rows, cols), False)
+
+
+def diag(input, diagonal=0):  # noqa: A002
+    """A 1-D tensor placed on the ``diagonal`` of a square matrix, or the ``diagonal`` of a 2-D tensor."""
+    x = one(input)
+    if x.ndim == 1:
+        return diag_embed(x, diagonal)
+    if x.ndim == 2:
+        return globals()["diagonal"](x, diagonal)
+    raise ValueError(f"diag: expected a 1-D or 2-D tensor, got shape {tuple(x.shape)}")
+
+
+def trace(input):  # noqa: A002
+    """The sum of the main diagonal of a 2-D tensor."""
+    x = one(input)
+    if x.ndim != 2:
+        raise ValueError(f"trace: expected a 2-D tensor, got shape {tuple(x.shape)}")
+    return diagonal(x).sum()
+
+
+# --- distances ------------------------------------------------------------------------------------------------------
+def cdist(x1, x2, p=2.0, compute_mode=None):
+    """The p-norm distance between each row of x1 (..., P, M) and each row of x2 (..., R, M): (..., P, R). Where two
+    rows coincide the gradient is 0, as in PyTorch."""
+    from .reduce import norm
+    a, b = one(x1), one(x2)
+    if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-1]:
+        raise ValueError(f"cdist: expected (..., P, M) and (..., R, M) with one M, got shapes {tuple(a.shape)} and "
+                         f"{tuple(b.shape)}")
+    if p < 0:
+        raise ValueError(f"cdist: p must be non-negative, got {p}")
+    diff = a.unsqueeze(-2) - b.unsqueeze(-3)
+    if p == 0:
+        return (diff != 0).sum(-1).to(diff.dtype)
+    return norm(diff, p=p, dim=-1)
