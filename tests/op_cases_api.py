@@ -62,7 +62,7 @@ NEW_CASES = {
     "erfc": [(G.erfc, [normal(5)])], "erfinv": [(lambda a: G.erfinv(a.tanh() * 0.9), [normal(5)])],
     "lgamma": [(G.lgamma, [positive(5)])], "digamma": [(G.digamma, [positive(5)])],
     "polygamma": [(lambda a: G.polygamma(1, a), [positive(5)])], "i0": [(G.i0, [normal(5)])],
-    "i1": [(G.ops.math_extra._i1, [normal(5)])],
+    "i1": [(G.ops.math_extra._i1, [normal(5)])], "entr": [(G.special.entr, [positive(5)])],
     "nan_to_num": [(G.nan_to_num, [normal(5)]), (lambda a: G.nan_to_num(1 / a, posinf=2.0), [away(5)])],
     "atan2": [(G.atan2, [normal(3, 4), away(4)]), (lambda a: G.atan2(a, 2.0), [normal(3)])],
     "hypot": [(G.hypot, [away(3, 4), away(4)])], "fmod": [(lambda a, b: G.fmod(a, b.abs() + 1), [normal(3, 4), normal(4)])],

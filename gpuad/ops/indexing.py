@@ -42,13 +42,10 @@ def _index_tensor(index, x, who, ndim=None):
 def _check_bounds(index_data, size, who, dim):
     if index_data.size and size >= 0:
         lo, hi = int(index_data.min()), int(index_data.max())
-        if lo < -size if who in _WRAPPING else lo < 0:
+        if lo < 0:
             raise IndexError(f"{who}: index {lo} is out of bounds for dim {dim} with size {size}")
         if hi >= size:
             raise IndexError(f"{who}: index {hi} is out of bounds for dim {dim} with size {size}")
-
-
-_WRAPPING = ("index_select", "index_add", "index_fill", "index_copy")  # these accept negative indices like Python
 
 
 def _grid(xp, index, dim, batch_shape):

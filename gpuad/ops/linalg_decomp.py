@@ -136,7 +136,7 @@ def slogdet(A):
     """(sign, logabsdet) with det(A) = sign * exp(logabsdet); logabsdet is differentiable."""
     a = _square(A, "slogdet")
     sign = wrap(a._device.backend.xp.linalg.slogdet(a._data)[0].astype(a.dtype), a._device)
-    return return_types.slogdet(sign, apply(LOGABSDET, (a,)))
+    return return_types.linalg_slogdet(sign, apply(LOGABSDET, (a,)))
 
 
 def logdet(A):
@@ -189,7 +189,7 @@ def eigh(A, UPLO="L"):
     a = _square(A, "eigh")
     _no_grad("eigh", a)
     w, v = a._device.backend.xp.linalg.eigh(a._data, UPLO=UPLO)
-    return return_types.eigh(wrap(w, a._device), wrap(v, a._device))
+    return return_types.linalg_eigh(wrap(w, a._device), wrap(v, a._device))
 
 
 def eigvalsh(A, UPLO="L"):
@@ -208,8 +208,8 @@ def qr(A, mode="reduced"):
     xp = a._device.backend.xp
     q, r = xp.linalg.qr(a._data, mode="complete" if mode == "complete" else "reduced")
     if mode == "r":
-        return return_types.qr(wrap(xp.zeros((0,), a.dtype), a._device), wrap(r, a._device))
-    return return_types.qr(wrap(q, a._device), wrap(r, a._device))
+        return return_types.linalg_qr(wrap(xp.zeros((0,), a.dtype), a._device), wrap(r, a._device))
+    return return_types.linalg_qr(wrap(q, a._device), wrap(r, a._device))
 
 
 def svd(A, full_matrices=True, *, driver=None):
@@ -219,7 +219,7 @@ def svd(A, full_matrices=True, *, driver=None):
         raise ValueError(f"linalg.svd: expected a matrix (..., m, n), got shape {tuple(a.shape)}")
     _no_grad("svd", a)
     u, s, vh = a._device.backend.xp.linalg.svd(a._data, full_matrices=full_matrices)
-    return return_types.svd(wrap(u, a._device), wrap(s, a._device), wrap(vh, a._device))
+    return return_types.linalg_svd(wrap(u, a._device), wrap(s, a._device), wrap(vh, a._device))
 
 
 def svdvals(A, *, driver=None):
@@ -264,7 +264,7 @@ def lstsq(A, B, rcond=None, *, driver=None):
     if vector:
         x = x.squeeze(-1)
     empty = wrap(a._device.backend.xp.zeros((0,), a.dtype), a._device)
-    return return_types.lstsq(x, empty, rank, empty)
+    return return_types.linalg_lstsq(x, empty, rank, empty)
 
 
 def pinv(A, *, atol=None, rtol=None, hermitian=False):

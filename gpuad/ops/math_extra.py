@@ -289,14 +289,13 @@ def xlog1py(input, other):  # noqa: A002
         (x * ew.log1p(y) if x != 0 else ew.where(ew.isnan(y), y, 0.0 * y))
 
 
-def entr(input):  # noqa: A002
-    """-x log x, 0 at 0 and -inf below 0."""
-    x = one(input)
-    if x.dtype.kind != "f":
-        x = x.to(get_default_dtype())
-    positive = x > 0
-    body = -x * ew.log(ew.where(positive, x, 1.0))
-    return ew.where(positive, body, ew.where(x == 0, 0.0, float("-inf")))
+def _entr_forward(xp, x):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return xp.where(x > 0, -x * xp.log(xp.where(x > 0, x, 1)), xp.where(x == 0, 0, xp.where(x < 0, -xp.inf, x)))
+
+
+ENTR = _float_op("entr", _entr_forward, lambda n: (-(1 + ew.log(n.inputs[0])),), save=_X)
+entr = _unary(ENTR, "-x log x, 0 at 0 and -inf below 0; its derivative -(1 + log x), as PyTorch's.")
 
 
 def lerp(input, end, weight):  # noqa: A002
@@ -307,7 +306,9 @@ def lerp(input, end, weight):  # noqa: A002
         raise TypeError(f"lerp: expected weight to have dtype {start.dtype}, got {weight.dtype}")
     if start.dtype != end.dtype:
         raise TypeError(f"lerp: expected end to have dtype {start.dtype}, got {end.dtype}")
-    return start + weight * (end - start)
+    if isinstance(weight, Tensor):  # PyTorch's formula: from the nearer end (exact at weight 0 and 1)
+        return ew.where(weight < 0.5, start + weight * (end - start), end - (end - start) * (1 - weight))
+    return start + weight * (end - start) if weight < 0.5 else end - (end - start) * (1 - weight)
 
 
 def float_power(input, exponent):  # noqa: A002

@@ -256,11 +256,14 @@ def _quantile(input, q, dim, keepdim, interpolation, who, ignore_nan):
             lo = xp.where(xp.round(rank) > lo, hi, lo).astype(np.int64)
             hi, frac = lo, frac * 0
         elif interpolation == "midpoint":
+            hi = xp.minimum(xp.ceil(rank), xp.maximum(count - 1, 0)).astype(np.int64)
             frac = xp.where(hi > lo, 0.5, 0.0)
         from ..tensor import wrap
         vlo = gather(s, d, wrap(lo, x._device))
         vhi = gather(s, d, wrap(hi, x._device))
-        value = vlo + (vhi - vlo) * wrap(frac.astype(x.dtype), x._device)
+        weight = wrap(frac.astype(x.dtype), x._device)
+        # PyTorch's lerp: from the nearer end, so that equal infinities give inf rather than inf - inf = nan
+        value = where(weight < 0.5, vlo + (vhi - vlo) * weight, vhi - (vhi - vlo) * (1 - weight))
         if not ignore_nan:  # a NaN anywhere in the row makes its quantile NaN
             value = where(wrap(nan_rows > 0, x._device), float("nan"), value)
         elif bool((count == 0).any()):
