@@ -195,6 +195,8 @@ CASES = [
     ("diagonal", lambda L, a: a.diagonal(), [N(3, 4)]),
     ("diagonal-dims", lambda L, a: L.diagonal(a, 1, 0, 2), [N(3, 2, 4)]),
     ("diag_embed", lambda L, a: L.diag_embed(a), [N(2, 3)]),
+    ("diag_embed-dims", lambda L, a: L.diag_embed(a, -1, 0, 2), [N(2, 3)]),
+    ("diagonal-view-write", lambda L, a: _write_diagonal(L, a), [N(3, 4)]),
     ("trace", lambda L, a: a.trace(), [N(3, 4)]),
     ("meshgrid-ij", lambda L, a, b: L.meshgrid(a, b, indexing="ij"), [N(3), N(2)]),
     ("meshgrid-xy", lambda L, a, b, c: L.meshgrid(a, b, c, indexing="xy"), [N(3), N(2), N(4)]),
@@ -331,6 +333,15 @@ CASES = [
       for o in (2, -2, "nuc")],
     ("matrix_norm-dims", lambda L, a: L.linalg.matrix_norm(a, 1, dim=(2, 0), keepdim=True), [N(2, 3, 4)]),
 ]
+
+
+def _write_diagonal(L, a):
+    """Writing through diagonal() changes the tensor, as in PyTorch (the diagonal is a view)."""
+    x = a.detach().clone()
+    with L.no_grad():
+        x.diagonal(1).fill_(5.0)
+        x.diagonal().mul_(2)
+    return x
 
 
 def _make(spec, rng, lib):

@@ -258,39 +258,63 @@ def triu(input, diagonal=0):  # noqa: A002
     return apply(TRIU, (x,), {"k": int(diagonal)})
 
 
-def _diagonal_positions(xp, rows, cols, offset):
-    """Row and column indices of the ``offset`` diagonal of a rows x cols matrix."""
-    length = max(0, min(rows + min(offset, 0), cols - max(offset, 0)))
-    i = xp.arange(length)
-    return i - min(offset, 0), i + max(offset, 0)
+def _diagonal_of(xp, x, offset, dim1, dim2):
+    """The ``offset`` diagonal of ``x`` over (dim1, dim2) as a strided view, the diagonal last (as PyTorch has it);
+    writable where ``x`` is. Negative dims count from the end, so leading batch dims pass through."""
+    nd = x.ndim
+    a1, a2 = dim1 % nd, dim2 % nd
+    length = max(0, min(x.shape[a1] + min(offset, 0), x.shape[a2] - max(offset, 0)))
+    corner = [slice(None)] * nd
+    corner[a1] = slice(-min(offset, 0), None)
+    corner[a2] = slice(max(offset, 0), None)
+    start = x[tuple(corner)]
+    rest = [i for i in range(nd) if i not in (a1, a2)]
+    shape = tuple(x.shape[i] for i in rest) + (length,)
+    strides = tuple(start.strides[i] for i in rest) + (start.strides[a1] + start.strides[a2],)
+    return xp.lib.stride_tricks.as_strided(start, shape, strides)
+
+
+def _diagonal_scatter_forward(xp, g, shape, offset, dim1, dim2):
+    out = xp.zeros(tuple(g.shape[:g.ndim + 1 - len(shape)]) + tuple(shape), g.dtype)  # with g's batch dims
+    _diagonal_of(xp, out, offset, dim1, dim2)[...] = g
+    return out
+
+
+DIAGONAL = Op("diagonal", lambda xp, x, offset, dim1, dim2: _diagonal_of(xp, x, offset, dim1, dim2),
+              lambda n, g: apply(DIAGONAL_SCATTER, (g,), dict(n.params, shape=tuple(n.next[0][2]))),
+              jvp=lambda c, t: apply(DIAGONAL, (t,), c.params), view=True)
+DIAGONAL_SCATTER = Op("diagonal_scatter", _diagonal_scatter_forward,
+                      lambda n, g: apply(DIAGONAL, (g,), {k: n.params[k] for k in ("offset", "dim1", "dim2")}),
+                      jvp=lambda c, t: apply(DIAGONAL_SCATTER, (t,), c.params))
 
 
 def diagonal(input, offset=0, dim1=0, dim2=1):  # noqa: A002
-    """The ``offset`` diagonal of the matrices spanned by ``dim1`` and ``dim2``, as the last dimension. Unlike
-    PyTorch's, it is a copy: writing into it does not change ``input``."""
+    """The ``offset`` diagonal of the matrices spanned by ``dim1`` and ``dim2``, as the last dimension: a view, as
+    in PyTorch (writing into it changes ``input``)."""
     x = one(input)
     nd = x.ndim
     if nd < 2:
         raise ValueError(f"diagonal: expected at least 2 dimensions, got shape {tuple(x.shape)}")
-    d1, d2 = dim1 % nd, dim2 % nd
-    if d1 == d2 or not -nd <= dim1 < nd or not -nd <= dim2 < nd:
+    if not -nd <= dim1 < nd or not -nd <= dim2 < nd or dim1 % nd == dim2 % nd:
         raise ValueError(f"diagonal: dim1 {dim1} and dim2 {dim2} must be two different dims of shape "
                          f"{tuple(x.shape)}")
-    rest = [d for d in range(nd) if d not in (d1, d2)]
-    moved = x.permute(rest + [d1, d2]) if rest + [d1, d2] != list(range(nd)) else x
-    rows, cols = _diagonal_positions(x._device.backend.xp, x.shape[d1], x.shape[d2], offset)
-    return moved[(Ellipsis, rows, cols)]
+    return apply(DIAGONAL, (x,), {"offset": int(offset), "dim1": dim1 % nd - nd, "dim2": dim2 % nd - nd})
 
 
 def diag_embed(input, offset=0, dim1=-2, dim2=-1):  # noqa: A002
-    """Matrices with the last dimension of ``input`` on their ``offset`` diagonal (only dim1=-2, dim2=-1)."""
-    from .shape import index_backward
+    """Matrices with the last dimension of ``input`` on their ``offset`` diagonal over (dim1, dim2) of the result."""
     x = one(input)
-    if (dim1, dim2) != (-2, -1):
-        raise NotImplementedError("diag_embed: only dim1=-2, dim2=-1 are supported")
-    n = x.shape[-1] + abs(offset)
-    rows, cols = _diagonal_positions(x._device.backend.xp, n, n, offset)
-    return index_backward(x, tuple(x.shape[:-1]) + (n, n), (Ellipsis, rows, cols), False)
+    nd = x.ndim + 1
+    if not -nd <= dim1 < nd or not -nd <= dim2 < nd or dim1 % nd == dim2 % nd:
+        raise ValueError(f"diag_embed: dim1 {dim1} and dim2 {dim2} must be two different dims of the result")
+    a1, a2 = dim1 % nd, dim2 % nd
+    n = x.shape[-1] + abs(offset) if x.ndim else 1 + abs(offset)
+    rest = list(x.shape[:-1])
+    shape = []
+    for i in range(nd):
+        shape.append(n if i in (a1, a2) else rest.pop(0))
+    return apply(DIAGONAL_SCATTER, (x if x.ndim else x.reshape(1),),
+                 {"shape": tuple(shape), "offset": int(offset), "dim1": a1 - nd, "dim2": a2 - nd})
 
 
 def diag(input, diagonal=0):  # noqa: A002

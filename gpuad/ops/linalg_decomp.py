@@ -11,7 +11,7 @@ import numpy as np
 
 from . import return_types
 from .core import OUT, Op, apply
-from .linalg import matmul, tril
+from .linalg import tril
 from ._lift import one
 from ..autograd.grad_mode import mode
 from ..tensor import Tensor, wrap

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from . import elementwise as ew
-from .core import OUT, Op, apply, apply_binary, apply_unary
+from .core import OUT, apply, apply_binary, apply_unary
 from ._lift import one, operands
 from ..dtypes import get_default_dtype
 from ..tensor import TENSOR_TYPES, Tensor, wrap
