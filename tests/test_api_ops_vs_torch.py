@@ -186,7 +186,8 @@ CASES = [
     ("repeat_interleave-counts", lambda L, a: L.repeat_interleave(L.tensor([2, 0, 1])), [N(1)]),
     ("roll", lambda L, a: a.roll(1), [N(3, 4)]),
     ("roll-dims", lambda L, a: L.roll(a, (2, -1), (0, 1)), [N(3, 4)]),
-    ("flip", lambda L, a: a.flip(0, 1) if L is torch else a.flip((0, 1)), [N(3, 4)]),
+    ("flip", lambda L, a: a.flip(0, 1), [N(3, 4)]),
+    ("flip-dims", lambda L, a: L.flip(a, dims=(0,)), [N(3, 4)]),
     ("tril", lambda L, a: a.tril(), [N(3, 4)]),
     ("tril-k", lambda L, a: L.tril(a, -1), [N(2, 4, 3)]),
     ("triu", lambda L, a: L.triu(a, 1), [N(4, 3)]),
@@ -295,6 +296,37 @@ CASES = [
     ("special-log_ndtr", lambda L, a: L.special.log_ndtr(a), [N(5)]),
     ("special-entr", lambda L, a: L.special.entr(a), [N(6)]),
     ("special-gammaln", lambda L, a: L.special.gammaln(a), [P(5)]),
+    # --- the smaller names ---
+    ("addcmul", lambda L, a, b, c: L.addcmul(a, b, c, value=0.5), [N(3, 4), N(4), N(3, 1)]),
+    ("addcdiv", lambda L, a, b, c: a.addcdiv(b, c, value=-2), [N(3, 4), N(4), P(3, 1)]),
+    ("dist", lambda L, a, b: L.dist(a, b, 3), [N(3, 4), N(4)]),
+    ("fmax", lambda L, a, b: L.fmax(a, b.flip(0)), [("special", None), ("special", None)]),
+    ("fmin", lambda L, a, b: L.fmin(a, b), [N(3, 4), N(4)]),
+    ("heaviside", lambda L, a: L.heaviside(a.detach().round(), L.tensor([0.5], dtype=L.float64)), [N(8)]),
+    ("kron", lambda L, a, b: L.kron(a, b), [N(2, 3), N(3, 2)]),
+    ("kron-ranks", lambda L, a, b: L.kron(a, b), [N(3), N(2, 2)]),
+    ("ldexp", lambda L, a, b: L.ldexp(a, b), [N(4), ("count", (4,))]),  # PyTorch's gradient is 0 for b < 0
+    ("take", lambda L, a: L.take(a, L.tensor([[0, 5], [11, 5]])), [N(3, 4)]),
+    ("ravel-t", lambda L, a: (a.ravel(), a.t(), L.swapdims(a, 0, 1)), [N(3, 4)]),
+    ("fliplr-flipud", lambda L, a: (L.fliplr(a), a.flipud()), [N(3, 4)]),
+    ("vdot", lambda L, a, b: L.vdot(a, b), [N(4), N(4)]),
+    ("index_copy", lambda L, a, s: a.index_copy(1, L.tensor([2, 0]), s), [N(3, 4), N(3, 2)]),
+    ("index_put", lambda L, a, v: a.index_put((L.tensor([0, 2]), L.tensor([1, 3])), v), [N(3, 4), N(2)]),
+    ("index_put-accumulate", lambda L, a, v: L.index_put(a, (L.tensor([0, 0, 2]),), v, accumulate=True),
+     [N(3, 4), N(4)]),
+    ("masked_scatter", lambda L, a, s: a.masked_scatter(a > 0, s), [N(3, 4), N(12)]),
+    *[(f"scatter_reduce-{r}-{inc}", lambda L, a, s, r=r, inc=inc: a.scatter_reduce(
+        0, L.tensor([[0, 1, 2, 0], [2, 2, 1, 0]]), s, r, include_self=inc), [N(3, 4), N(2, 4)])
+      for r in ("sum", "mean", "amax", "amin") for inc in (True, False)],
+    ("scatter_reduce-ties", lambda L, a, s: a.scatter_reduce(0, L.tensor([[0, 0, 1, 1]]), s, "amax"),
+     [("ties", (2, 4)), ("ties", (1, 4))]),
+    ("fill_diagonal_", lambda L, a: _fill_diagonal(L, a), [N(5, 3)]),
+    ("predicates", lambda L, a: L.stack([L.isposinf(a), L.isneginf(a), L.signbit(a), L.isreal(a)]),
+     [("special", None)]),
+    ("gcd-lcm", lambda L, a, b: (L.gcd(a, b), L.lcm(a, b)), [I(6), I(6)]),
+    ("new", lambda L, a: (a.new_zeros(2, 3), a.new_ones((2,)), a.new_full((2,), 3.5), a.new_tensor([1, 2])),
+     [N(1)]),
+    ("div_-rounding", lambda L, a: a.clone().div_(3, rounding_mode="floor"), [I(5)]),
     # --- linalg ---
     ("solve", lambda L, a, b: L.linalg.solve(a, b), [("well", (3, 3)), N(3, 2)]),
     ("solve-vector", lambda L, a, b: L.linalg.solve(a, b), [("well", (3, 3)), N(3)]),
@@ -341,6 +373,12 @@ def _write_diagonal(L, a):
     with L.no_grad():
         x.diagonal(1).fill_(5.0)
         x.diagonal().mul_(2)
+    return x
+
+
+def _fill_diagonal(L, a):
+    x = a.detach().clone()
+    x.fill_diagonal_(2.5, wrap=True)
     return x
 
 

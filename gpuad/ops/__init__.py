@@ -103,8 +103,13 @@ from .shape_extra import (atleast_1d, atleast_2d, atleast_3d, cartesian_prod, co
                           unflatten, vstack)
 from .sorting import (argsort, bincount, bucketize, cummax, cummin, histc, kthvalue, median, mode, msort,  # noqa: E402,F401,E501
                       nanmedian, searchsorted, sort, topk, unique, unique_consecutive)
+from .more_api import (addcdiv, addcmul, dist, fliplr, flipud, fmax, fmin, gcd, heaviside, index_copy,  # noqa: E402,F401,E501
+                       index_put, isneginf, isposinf, isreal, kron, lcm, ldexp, masked_scatter, ravel, scatter_reduce,
+                       signbit, swapdims, t, take, vdot)
 from .out_arg import with_out as _with_out  # noqa: E402
+from . import more_api  # noqa: E402
 divide = div
+pinverse = linalg_decomp.pinv
 
 
 def where(condition, input=None, other=None):  # noqa: A002 - PyTorch's argument names
@@ -153,7 +158,10 @@ _NEW_METHODS = [
     "clamp_min", "clamp_max", "expm1", "exp2", "log2", "log10", "sinh", "cosh", "asin", "acos", "atan", "arcsin",
     "arccos", "arctan", "asinh", "acosh", "atanh", "arcsinh", "arccosh", "arctanh", "atan2", "arctan2", "hypot",
     "fmod", "trunc", "fix", "frac", "logit", "xlogy", "erfc", "erfinv", "lgamma", "digamma", "i0", "sinc",
-    "float_power", "div", "divide", "det", "logdet", "slogdet", "matrix_power", "multinomial",
+    "float_power", "div", "divide", "det", "logdet", "slogdet", "matrix_power", "multinomial", "addcdiv",
+    "addcmul", "dist", "fliplr", "flipud", "fmax", "fmin", "gcd", "heaviside", "index_copy", "index_put", "isneginf",
+    "isposinf", "isreal", "kron", "lcm", "ldexp", "masked_scatter", "ravel", "scatter_reduce", "signbit",
+    "swapdims", "t", "take", "vdot", "pinverse", "logical_xor",
 ]
 for _name in _NEW_METHODS:
     setattr(Tensor, _name, globals()[_name])
@@ -166,11 +174,25 @@ _NEW_INPLACE = {
     "expm1_": expm1, "sin_": sin, "cos_": cos, "floor_": floor, "ceil_": ceil, "round_": round, "trunc_": trunc,
     "frac_": frac, "square_": square, "reciprocal_": reciprocal, "rsqrt_": rsqrt, "sign_": sign, "fmod_": fmod,
     "remainder_": remainder, "atan2_": atan2, "hypot_": hypot, "logit_": logit, "erf_": erf, "erfinv_": erfinv,
-    "clip_": clamp, "where_": None,
+    "clip_": clamp, "index_copy_": index_copy, "index_put_": index_put, "masked_scatter_": masked_scatter,
+    "scatter_reduce_": scatter_reduce, "addcmul_": addcmul, "addcdiv_": addcdiv, "t_": t,
 }
 for _name, _fn in _NEW_INPLACE.items():
     if _fn is not None:
         setattr(Tensor, _name, _inplace(_fn, _name))
+for _name in ("new_zeros", "new_ones", "new_empty", "new_full", "new_tensor", "fill_diagonal_", "sum_to_size"):
+    setattr(Tensor, _name, getattr(more_api, _name))
+_plain_div_ = inplace.div_
+
+
+def _div_(self, other, *, rounding_mode=None):
+    """In place: self = div(self, other, rounding_mode=rounding_mode)."""
+    if rounding_mode is None:
+        return _plain_div_(self, other)
+    return _inplace(div, "div_")(self, other, rounding_mode=rounding_mode)
+
+
+Tensor.div_ = _div_
 Tensor.repeat = _repeat_method
 Tensor.where = _method_where
 Tensor.polygamma = _polygamma_method
@@ -195,7 +217,8 @@ _OUT_FUNCTIONS = [
     "sigmoid", "sign", "sgn", "sin", "sinc", "sinh", "sort", "sqrt", "square", "stack", "std", "sub", "subtract",
     "sum", "take_along_dim", "tan", "tanh", "topk", "tril", "triu", "true_divide", "trunc", "var", "xlogy",
     "amax", "amin", "argmax", "argmin", "all", "any", "histc", "bucketize", "searchsorted", "randperm", "normal",
-    "bernoulli", "multinomial", "hstack", "vstack", "dstack", "column_stack", "diff",
+    "bernoulli", "multinomial", "hstack", "vstack", "dstack", "column_stack", "diff", "addcdiv", "addcmul", "fmax",
+    "fmin", "gcd", "heaviside", "kron", "lcm", "ldexp", "take", "signbit", "isposinf", "isneginf", "vdot",
 ]
 for _name in _OUT_FUNCTIONS:
     globals()[_name] = _with_out(globals()[_name], _name)
