@@ -271,7 +271,16 @@ def _diagonal_of(xp, x, offset, dim1, dim2):
     rest = [i for i in range(nd) if i not in (a1, a2)]
     shape = tuple(x.shape[i] for i in rest) + (length,)
     strides = tuple(start.strides[i] for i in rest) + (start.strides[a1] + start.strides[a2],)
-    return xp.lib.stride_tricks.as_strided(start, shape, strides)
+    return _as_strided(start, shape, strides)
+
+
+def _as_strided(x, shape, strides):
+    """NumPy's or CuPy's as_strided, whichever owns ``x``."""
+    if type(x).__module__.startswith("cupy"):
+        from cupy.lib.stride_tricks import as_strided
+    else:
+        from numpy.lib.stride_tricks import as_strided
+    return as_strided(x, shape, strides)
 
 
 def _diagonal_scatter_forward(xp, g, shape, offset, dim1, dim2):

@@ -45,7 +45,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):  # no
     if repeats is None:
         counts = one(input)
         xp = counts._device.backend.xp
-        return wrap(xp.repeat(xp.arange(counts.shape[0] if counts.ndim else 1), counts._data.reshape(-1)),
+        return wrap(xp.repeat(xp.arange(counts.shape[0] if counts.ndim else 1), _host_list(counts._data)),
                     counts._device)
     x = one(input)
     if dim is None:
@@ -57,18 +57,26 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):  # no
         if repeats.ndim > 1 or repeats.dtype.kind not in "iu":
             raise ValueError(f"repeat_interleave: repeats must be an int or a 1-D integer tensor, got shape "
                              f"{tuple(repeats.shape)} and dtype {repeats.dtype}")
-        counts = repeats._data.reshape(-1)
-        if counts.size not in (1, n):
-            raise ValueError(f"repeat_interleave: repeats has {counts.size} entries but dim {dim} has size {n}")
+        counts = _host_list(repeats._data)
+        if len(counts) not in (1, n):
+            raise ValueError(f"repeat_interleave: repeats has {len(counts)} entries but dim {dim} has size {n}")
+        if len(counts) == 1:
+            counts = counts[0]
     else:
         counts = int(repeats)
-    if np.any(np.asarray(counts if not hasattr(counts, "get") else counts.get()) < 0):
+    if np.any(np.asarray(counts) < 0):
         raise ValueError("repeat_interleave: repeats must be non-negative")
     index = wrap(xp.repeat(xp.arange(n), counts), x._device)
     if output_size is not None and index.shape[0] != output_size:
         raise ValueError(f"repeat_interleave: output_size {output_size} does not match the {index.shape[0]} "
                          f"repeated elements")
     return index_select(x, dim, index)
+
+
+def _host_list(counts):
+    """Repeat counts as a Python list (CuPy's repeat takes an int, a list or a tuple, not an array)."""
+    counts = counts.get() if hasattr(counts, "get") else counts
+    return [int(c) for c in np.asarray(counts).reshape(-1)]
 
 
 def roll(input, shifts, dims=None):  # noqa: A002

@@ -179,7 +179,7 @@ def _running(xp, ufunc, a, axis=-1):
     fn = getattr(xp, ufunc)
     try:
         return fn.accumulate(a, axis=axis)
-    except (AttributeError, NotImplementedError, TypeError):  # pragma: no cover - CuPy without ufunc.accumulate
+    except (AttributeError, NotImplementedError, TypeError, ValueError):  # pragma: no cover - CuPy's ufuncs
         out = xp.moveaxis(a.copy(), axis, 0)
         for i in range(1, out.shape[0]):
             out[i] = fn(out[i - 1], out[i])
