@@ -499,6 +499,7 @@ ERRORS = [
     ("roll-mismatch", lambda L: L.zeros(2, 3).roll((1, 2), (0,)), "roll"),
     ("tril-1d", lambda L: L.tril(L.zeros(3)), "tril"),
     ("bmm-2d", lambda L: L.bmm(L.zeros(2, 3), L.zeros(3, 2)), "bmm"),
+    ("outer-2d", lambda L: L.outer(L.zeros(2, 3), L.zeros(3)), "outer"),
     ("bmm-batch", lambda L: L.bmm(L.zeros(2, 3, 4), L.zeros(3, 4, 2)), "bmm"),
     ("mv-shapes", lambda L: L.mv(L.zeros(2, 3), L.zeros(2)), None),
     ("addmm-bcast", lambda L: L.addmm(L.zeros(4), L.zeros(2, 3), L.zeros(3, 2)), "addmm"),

@@ -101,7 +101,10 @@ def mm(a, b):
 
 
 def outer(a, b):
+    """The outer product of two 1-D tensors: (n,) and (m,) give (n, m)."""
     a, b = one(a), one(b)
+    if a.ndim != 1 or b.ndim != 1:
+        raise ValueError(f"outer: expected two 1-D tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
     return a.unsqueeze(-1) * b
 
 
