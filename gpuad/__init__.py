@@ -12,6 +12,8 @@ from .dtypes import (bool, double, float, float16, float32, float64, get_default
 from .factories import (arange, as_tensor, empty, empty_like, eye, from_dlpack, from_numpy, full, full_like, linspace,  # noqa: F401,E501
                         ones, ones_like, rand, rand_like, randint, randn, randn_like, tensor, zeros, zeros_like)
 from .ops import *  # noqa: F401,F403 - every op as gpuad.<name>
+from . import linalg, special  # noqa: F401,E402 - gpuad.linalg and gpuad.special as modules, as in PyTorch
+from .ops import return_types  # noqa: F401,E402
 from .serialization import load, save  # noqa: F401
 from .random import (Generator, default_generator, get_rng_state, initial_seed, manual_seed, randperm, seed,  # noqa: F401,E501
                      set_rng_state)

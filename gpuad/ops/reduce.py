@@ -182,11 +182,34 @@ SUM, sum = _reduction("sum", _wide(lambda xp, x, axes, keepdims: x.sum(axis=axes
 MEAN, mean = _reduction("mean", _wide(lambda xp, x, axes, keepdims: x.mean(axis=axes, keepdims=keepdims)), _mean_vjp,
                         promote="float",
                         jvp=lambda c, t: _trailing_sum(t, c, mean=True))
-MAX, max = _reduction("max", lambda xp, x, axes, keepdims: x.max(axis=axes, keepdims=keepdims), _extreme_vjp,  # noqa: A001,E501
-                      save=((0, OUT),), jvp=_reduced_jvp(_extreme_share))
-MIN, min = _reduction("min", lambda xp, x, axes, keepdims: x.min(axis=axes, keepdims=keepdims), _extreme_vjp,  # noqa: A001,E501
-                      save=((0, OUT),), jvp=_reduced_jvp(_extreme_share))
-amax, amin = max, min
+MAX, amax = _reduction("max", lambda xp, x, axes, keepdims: x.max(axis=axes, keepdims=keepdims), _extreme_vjp,
+                       save=((0, OUT),), jvp=_reduced_jvp(_extreme_share))
+MIN, amin = _reduction("min", lambda xp, x, axes, keepdims: x.min(axis=axes, keepdims=keepdims), _extreme_vjp,
+                       save=((0, OUT),), jvp=_reduced_jvp(_extreme_share))
+amax.__name__, amin.__name__ = "amax", "amin"
+
+
+def max(input, dim=None, keepdim=False, *, axis=None, keepdims=False):  # noqa: A001,A002 - PyTorch's names
+    """max(x): the largest element (ties share the gradient). max(x, dim, keepdim=False): the named tuple
+    (values, indices) along dim, as PyTorch returns it. max(a, b) with a tensor b: the elementwise maximum."""
+    return _max_or_min(input, dim, keepdim, axis, keepdims, "max")
+
+
+def min(input, dim=None, keepdim=False, *, axis=None, keepdims=False):  # noqa: A001,A002
+    """min(x), min(x, dim, keepdim=False) -> (values, indices), or min(a, b) elementwise; as max."""
+    return _max_or_min(input, dim, keepdim, axis, keepdims, "min")
+
+
+def _max_or_min(x, dim, keepdim, axis, keepdims, who):
+    if isinstance(dim, Tensor):
+        from .elementwise import maximum, minimum
+        return (maximum if who == "max" else minimum)(x, dim)
+    if dim is None and axis is None:
+        return (amax if who == "max" else amin)(x)
+    from .sorting import extreme_along
+    return extreme_along(x, dim if axis is None else axis, _keep(keepdim, keepdims), who)
+
+
 LOGSUMEXP, logsumexp = _reduction("logsumexp", _wide(_logsumexp_forward), _logsumexp_vjp, save=((0, OUT),), promote="float",
                                   jvp=_reduced_jvp(_logsumexp_weights))
 NORM = Op("norm", _wide(lambda xp, x, axes, keepdims: xp.sqrt((x * x).sum(axis=axes, keepdims=keepdims))), _norm_vjp,
@@ -227,9 +250,9 @@ def norm(x, p=2, dim=None, keepdim=False, *, axis=None, keepdims=False):
     if p == 1:
         return x.abs().sum(axes, keepdims)
     if p == float("inf"):
-        return x.abs().max(axes, keepdims)
+        return x.abs().amax(axes, keepdims)
     if p == float("-inf"):
-        return x.abs().min(axes, keepdims)
+        return x.abs().amin(axes, keepdims)
     if isinstance(p, (int, float)) and p > 0:
         total = (x.abs() ** p).sum(axes, keepdims)
         zero = total == 0  # NOTE: s**(1/p) has an infinite slope at 0; take the gradient there as 0, like p = 2

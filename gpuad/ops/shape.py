@@ -195,9 +195,11 @@ FLIP = Op("flip", lambda xp, x, dims: xp.flip(x, axis=dims) if dims else x.copy(
           lambda n, g: apply_unary(FLIP, g, n.params), jvp=lambda c, t: apply_unary(FLIP, t, c.params))
 
 
-def flip(x, dims):
-    """Reverse the order of elements along ``dims`` (a copy, as in PyTorch)."""
+def flip(x, *args, dims=None):
+    """Reverse the order of elements along ``dims`` (a copy, as in PyTorch): flip(x, (0, 1)) or x.flip(0, 1)."""
     x = one(x)
+    if dims is None:
+        dims = args[0] if len(args) == 1 else args
     return apply_unary(FLIP, x, {"dims": _flip_dims(x, dims)})
 
 
