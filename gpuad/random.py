@@ -169,6 +169,8 @@ def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False,
         n = n.item()
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise RuntimeError(f"randperm: n must be a non-negative integer, got {n!r}")
+    if generator is not None and not isinstance(generator, Generator):
+        raise TypeError(f"randperm: generator must be a gpuad.Generator, got {type(generator).__name__}")
     device = as_device(device if device is not None else (generator.device if generator is not None else "cpu"))
     dtype = dtypes.as_dtype(dtype) or np.dtype(np.int64)
     if dtype.kind == "b":

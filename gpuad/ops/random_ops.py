@@ -1,4 +1,4 @@
-"""Random sampling: randperm, normal, bernoulli, multinomial, poisson, randint_like, and the in-place samplers
+"""Random sampling (randperm is gpuad.random's): normal, bernoulli, multinomial, poisson, randint_like, and the in-place samplers
 (Tensor.uniform_, normal_, random_, bernoulli_, exponential_, geometric_, cauchy_, log_normal_).
 
 Every sampler takes ``generator=``: None draws from gpuad's global generator of the tensor's device (seeded by
@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import dtypes
 from ..device import as_device
+from ..random import Generator, randperm, stream  # noqa: F401 - randperm lives with the Generator
 from ..random import generator as device_generator
 from ..tensor import Tensor, wrap
 from ._lift import one
@@ -20,9 +21,11 @@ from .shape import shape_arg
 
 
 def _source(generator, device):
-    """The object that draws: the device's global generator, or the one the caller passed."""
+    """The object that draws: the device's global generator, a ``gpuad.Generator``'s stream, or the object passed."""
     if generator is None:
         return device_generator(device)
+    if isinstance(generator, Generator):
+        return stream(generator, device, "generator")
     return generator
 
 
@@ -56,21 +59,6 @@ def _float_dtype(dtype):
 
 
 # --- permutations and discrete samples ------------------------------------------------------------------------
-def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
-    """A random permutation of 0 .. n-1 (int64 by default)."""
-    n = int(n)
-    if n < 0:
-        raise ValueError(f"randperm: n must be non-negative, got {n}")
-    device = as_device(device)
-    dtype = dtypes.as_dtype(dtype) or np.dtype(np.int64)
-    keys = _draw(generator, device, "rand", (n,), np.dtype(np.float64))
-    perm = device.backend.xp.argsort(keys, kind="stable").astype(dtype)
-    t = wrap(perm, device)
-    if requires_grad:
-        t.requires_grad = True
-    return t
-
-
 def randint_like(input, low=0, high=None, *, dtype=None, device=None, generator=None):  # noqa: A002
     """Random integers in [low, high) with input's shape (``randint_like(x, high)`` means low = 0)."""
     x = one(input)
