@@ -81,7 +81,7 @@ class Module:
         if params is None:
             raise AttributeError(f"cannot assign attributes to {type(self).__name__} before Module.__init__() call")
         if isinstance(value, Parameter):
-            self._forget(name)
+            self._forget(name, keep="_parameters")
             self.register_parameter(name, value)
             return
         if name in params:
@@ -91,7 +91,7 @@ class Module:
             params[name] = None
             return
         if isinstance(value, Module):
-            self._forget(name)
+            self._forget(name, keep="_modules")
             self._modules[name] = value
             return
         if name in self._modules:
@@ -108,12 +108,13 @@ class Module:
             return
         object.__setattr__(self, name, value)
 
-    def _forget(self, name):
+    def _forget(self, name, keep=None):
+        """Remove ``name`` from every registry (but ``keep``, where an assignment replaces it in its place)."""
         self.__dict__.pop(name, None)
-        self._parameters.pop(name, None)
-        self._buffers.pop(name, None)
+        for registry in ("_parameters", "_buffers", "_modules"):
+            if registry != keep:
+                getattr(self, registry).pop(name, None)
         self._non_persistent_buffers_set.discard(name)
-        self._modules.pop(name, None)
 
     def __getattr__(self, name):
         d = self.__dict__
