@@ -242,8 +242,8 @@ def test_sequential_indexing_slicing_and_editing_follow_pytorch():
     ours.insert(1, nn.Identity()), theirs.insert(1, tnn.Identity())
     del ours[0], theirs[0]
     assert repr(ours) == repr(theirs) and len(ours) == len(theirs) == 4
-    ours[0] = nn.Sigmoid()
-    assert isinstance(ours[0], nn.Sigmoid)
+    ours[0], theirs[0] = nn.Sigmoid(), tnn.Sigmoid()
+    assert isinstance(ours[0], nn.Sigmoid) and repr(ours) == repr(theirs)
     with pytest.raises(IndexError):
         ours[7]
     assert repr(ours + nn.Sequential(nn.ReLU())) == repr(theirs + tnn.Sequential(tnn.ReLU()))
