@@ -65,7 +65,7 @@ REPRS = [
     lambda m: m.PReLU(), lambda m: m.PReLU(3), lambda m: m.GELU(), lambda m: m.GELU(approximate="tanh"),
     lambda m: m.Tanh(), lambda m: m.Sigmoid(), lambda m: m.LogSigmoid(), lambda m: m.Softsign(), lambda m: m.Tanhshrink(),
     lambda m: m.Threshold(0.1, 20), lambda m: m.Hardshrink(), lambda m: m.Softshrink(0.3), lambda m: m.GLU(),
-    lambda m: m.RReLU(), lambda m: m.Identity(), lambda m: m.Flatten(), lambda m: m.Flatten(0, 2),
+    lambda m: m.RReLU(), lambda m: m.Hardswish(), lambda m: m.Hardsigmoid(inplace=True), lambda m: m.Identity(), lambda m: m.Flatten(), lambda m: m.Flatten(0, 2),
     lambda m: m.Unflatten(1, (2, 3)), lambda m: m.Dropout(), lambda m: m.Dropout(0.2, inplace=True),
     lambda m: m.Dropout1d(0.1), lambda m: m.Dropout2d(), lambda m: m.AlphaDropout(0.3),
     lambda m: m.LayerNorm(5), lambda m: m.LayerNorm((2, 3), eps=1e-3, elementwise_affine=False),

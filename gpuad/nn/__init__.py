@@ -1,6 +1,7 @@
 """gpuad.nn: modules, parameters, containers, layers, losses, init and the functional API, with PyTorch's names."""
 from . import functional, init, utils  # noqa: F401
-from .activation import (CELU, ELU, GELU, GLU, PReLU, ReLU, ReLU6, RReLU, SELU, Hardshrink, Hardtanh,  # noqa: F401
+from .activation import (CELU, ELU, GELU, GLU, PReLU, ReLU, ReLU6, RReLU, SELU, Hardshrink, Hardsigmoid,  # noqa: F401,E501
+                         Hardswish, Hardtanh,
                          LeakyReLU, LogSigmoid, LogSoftmax, Mish, Sigmoid, SiLU, Softmax, Softmin, Softplus,
                          Softshrink, Softsign, Tanh, Tanhshrink, Threshold)
 from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential  # noqa: F401

@@ -12,7 +12,7 @@ from ..ops.shape import chunk
 
 __all__ = ["relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu", "celu", "silu", "mish",
            "softplus", "softsign", "softmax", "softmin", "log_softmax", "hardtanh", "hardtanh_", "prelu", "rrelu",
-           "glu", "logsigmoid", "tanhshrink", "threshold", "gelu", "tanh", "sigmoid", "hardshrink", "softshrink"]
+           "glu", "logsigmoid", "hardsigmoid", "hardswish", "tanhshrink", "threshold", "gelu", "tanh", "sigmoid", "hardshrink", "softshrink"]
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
@@ -57,6 +57,18 @@ def hardtanh_(x, min_val=-1.0, max_val=1.0):
 def relu6(x, inplace=False):
     """min(max(x, 0), 6), as PyTorch's hardtanh(x, 0, 6)."""
     return hardtanh(x, 0.0, 6.0, inplace)
+
+
+def hardsigmoid(x, inplace=False):
+    """relu6(x + 3) / 6; the gradient is 1/6 strictly between -3 and 3, else 0."""
+    x = one(x)
+    return _maybe_inplace(x, hardtanh(x + 3.0, 0.0, 6.0) / 6.0, inplace)
+
+
+def hardswish(x, inplace=False):
+    """x * relu6(x + 3) / 6."""
+    x = one(x)
+    return _maybe_inplace(x, x * hardtanh(x + 3.0, 0.0, 6.0) / 6.0, inplace)
 
 
 def leaky_relu(x, negative_slope=0.01, inplace=False):

@@ -414,8 +414,8 @@ def _fused_forward(backend, x, t, ignore_index, reduction, plan):
     with backend.device:
         ignored = t == ignore_index
         t_safe = xp.where(ignored, 0, t)
-        counted = (~ignored).astype(x.dtype)
         loss, lse = fused.kernels().cross_entropy(backend, x, t_safe)
+        counted = (~ignored).astype(loss.dtype)  # the compute dtype: a float16 count would overflow at 65504 rows
         loss = loss * counted
         denominator = counted.sum()
         plan.t_safe, plan.valid, plan.coef, plan.denominator = t_safe, ~ignored, counted, denominator

@@ -39,6 +39,17 @@ class Mish(_Elementwise):
     _fn = staticmethod(F.mish)
 
 
+class Hardsigmoid(_Elementwise):
+    _fn = staticmethod(F.hardsigmoid)
+
+    def extra_repr(self):  # PyTorch prints no arguments for these two
+        return ""
+
+
+class Hardswish(Hardsigmoid):
+    _fn = staticmethod(F.hardswish)
+
+
 class _Plain(Module):
     """An activation without arguments."""
     _fn = None
