@@ -207,12 +207,11 @@ def _vjp_arrays(n, g, x, target, weight):
     m, log_s = n.saved_out[0]  # the rows of the (2, rows) statistics array
     x2 = _rows(xp, x)
     rows = x2.shape[0]
-    p = xp.subtract(x2, m[:, None])
-    p -= log_s[:, None]
-    xp.exp(p, out=p)
     scale = _row_scale(xp, g, plan, rows).astype(x.dtype, copy=False)
     a, A = _coefficients(xp, plan, weight, target, x2)
-    p *= (scale if A is None else A * scale)[:, None]
+    p = xp.subtract(x2, m[:, None])
+    xp.exp(p, out=p)  # softmax = exp(x - m) / s: three passes over the logits, as plain log-sum-exp would take
+    p *= ((scale if A is None else A * scale) * xp.exp(-log_s))[:, None]
     if a is None:
         p[xp.arange(rows), plan.t_safe] -= scale if plan.coef is None else scale * plan.coef
     else:
