@@ -127,6 +127,8 @@ CASES = {
                                              weight=G.tensor([0.5, 1.5, 2.0], dtype=logits.dtype).to(logits.device),
                                              reduction=r, label_smoothing=0.2),
         [normal(6, 3)]) for r in ("mean", "none")]
+    + [(lambda logits, r=r: F.cross_entropy(logits, G.tensor([0, -100, 3, 1, -100, 2]).to(logits.device), reduction=r),
+        [normal(6, 4)]) for r in ("mean", "sum")]  # ignored rows on the fused CUDA path
     + [(lambda logits, q: F.cross_entropy(logits, q.softmax(1), label_smoothing=0.1), [normal(4, 3), normal(4, 3)]),
        (lambda logits: F.cross_entropy(logits, G.tensor([[0, 2], [1, 1]]).to(logits.device), reduction="sum"),
         [normal(2, 3, 2)]),
