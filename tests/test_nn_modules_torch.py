@@ -319,6 +319,16 @@ def test_a_pytorch_state_dict_loads_and_gives_the_same_outputs():
     assert_close(ours(G.tensor(x)), theirs(torch.tensor(x)))
 
 
+def test_load_state_dict_assign_uses_the_given_memory():
+    model = nn.Linear(3, 2)
+    state = {"weight": G.ones(2, 3), "bias": G.zeros(2)}
+    model.load_state_dict(state, assign=True)
+    with G.no_grad():
+        state["weight"].add_(1)
+    np.testing.assert_array_equal(model.weight.detach().numpy(), np.full((2, 3), 2.0))
+    assert model.weight.requires_grad
+
+
 def test_load_state_dict_strict_and_non_strict_report_keys_like_pytorch():
     ours, theirs = _Net.build(nn, G), _Net.build(tnn, torch)
     state_ours, state_theirs = to_gpuad_state(theirs), theirs.state_dict()

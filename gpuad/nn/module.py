@@ -394,7 +394,8 @@ class Module:
 
     def load_state_dict(self, state_dict, strict=True, assign=False):
         """Copy values into the parameters and buffers (the Parameter objects stay, optimizers hold them); returns
-        ``(missing_keys, unexpected_keys)``. ``strict`` raises on either; a shape mismatch always raises."""
+        ``(missing_keys, unexpected_keys)``. ``strict`` raises on either; a shape mismatch always raises.
+        ``assign=True`` makes each parameter and buffer use the given tensor's memory instead of copying."""
         if not hasattr(state_dict, "items"):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
         own = OrderedDict()
@@ -424,7 +425,11 @@ class Module:
                     if not isinstance(value, Tensor):
                         from ..factories import tensor
                         value = tensor(value, dtype=target.dtype, device=target.device)
-                    target.copy_(value)
+                    if assign:  # the module takes the state dict's memory itself, as PyTorch's assign=True does
+                        target._data, target._device = value._data, value._device
+                        target._version_counter.value += 1
+                    else:
+                        target.copy_(value)
         return _IncompatibleKeys(missing, unexpected)
 
     # --- devices and dtypes -----------------------------------------------------------------------------------------
@@ -455,6 +460,7 @@ class Module:
         from .. import dtypes
         device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
         kwargs.pop("non_blocking", None)
+        kwargs.pop("memory_format", None)  # a layout hint: gpuad arrays have one layout
         if kwargs:
             raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
         for arg in args:
