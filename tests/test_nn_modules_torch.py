@@ -60,12 +60,14 @@ REPRS = [
     lambda m: m.Linear(3, 4), lambda m: m.Linear(3, 4, bias=False), lambda m: m.ReLU(), lambda m: m.ReLU(inplace=True),
     lambda m: m.LeakyReLU(), lambda m: m.LeakyReLU(0.2, inplace=True), lambda m: m.ELU(), lambda m: m.ELU(0.5),
     lambda m: m.SELU(), lambda m: m.CELU(), lambda m: m.SiLU(), lambda m: m.Mish(), lambda m: m.Softplus(),
-    lambda m: m.Softplus(beta=2, threshold=5), lambda m: m.Softmax(dim=1), lambda m: m.Softmax(), lambda m: m.LogSoftmax(-1),
+    lambda m: m.Softplus(beta=2, threshold=5), lambda m: m.Softmax(dim=1), lambda m: m.Softmax(),
+    lambda m: m.LogSoftmax(-1),
     lambda m: m.Softmin(0), lambda m: m.Hardtanh(), lambda m: m.Hardtanh(-2.0, 2.0), lambda m: m.ReLU6(),
     lambda m: m.PReLU(), lambda m: m.PReLU(3), lambda m: m.GELU(), lambda m: m.GELU(approximate="tanh"),
-    lambda m: m.Tanh(), lambda m: m.Sigmoid(), lambda m: m.LogSigmoid(), lambda m: m.Softsign(), lambda m: m.Tanhshrink(),
-    lambda m: m.Threshold(0.1, 20), lambda m: m.Hardshrink(), lambda m: m.Softshrink(0.3), lambda m: m.GLU(),
-    lambda m: m.RReLU(), lambda m: m.Hardswish(), lambda m: m.Hardsigmoid(inplace=True), lambda m: m.Identity(), lambda m: m.Flatten(), lambda m: m.Flatten(0, 2),
+    lambda m: m.Tanh(), lambda m: m.Sigmoid(), lambda m: m.LogSigmoid(), lambda m: m.Softsign(),
+    lambda m: m.Tanhshrink(), lambda m: m.Threshold(0.1, 20), lambda m: m.Hardshrink(), lambda m: m.Softshrink(0.3),
+    lambda m: m.GLU(), lambda m: m.RReLU(), lambda m: m.Hardswish(), lambda m: m.Hardsigmoid(inplace=True),
+    lambda m: m.Identity(), lambda m: m.Flatten(), lambda m: m.Flatten(0, 2),
     lambda m: m.Unflatten(1, (2, 3)), lambda m: m.Dropout(), lambda m: m.Dropout(0.2, inplace=True),
     lambda m: m.Dropout1d(0.1), lambda m: m.Dropout2d(), lambda m: m.AlphaDropout(0.3),
     lambda m: m.LayerNorm(5), lambda m: m.LayerNorm((2, 3), eps=1e-3, elementwise_affine=False),
@@ -313,7 +315,8 @@ def test_a_pytorch_state_dict_loads_and_gives_the_same_outputs():
     theirs.train()
     theirs(torch.tensor(rng.standard_normal((6, 4))))  # running statistics that are not the defaults
     result = ours.load_state_dict(to_gpuad_state(theirs))
-    assert result.missing_keys == [] and result.unexpected_keys == [] and repr(result) == "<All keys matched successfully>"
+    assert result.missing_keys == [] and result.unexpected_keys == []
+    assert repr(result) == "<All keys matched successfully>"
     ours.eval(), theirs.eval()
     x = rng.standard_normal((5, 4))
     assert_close(ours(G.tensor(x)), theirs(torch.tensor(x)))

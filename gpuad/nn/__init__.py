@@ -1,8 +1,7 @@
 """gpuad.nn: modules, parameters, containers, layers, losses, init and the functional API, with PyTorch's names."""
 from . import functional, init, utils  # noqa: F401
-from .activation import (CELU, ELU, GELU, GLU, PReLU, ReLU, ReLU6, RReLU, SELU, Hardshrink, Hardsigmoid,  # noqa: F401,E501
-                         Hardswish, Hardtanh,
-                         LeakyReLU, LogSigmoid, LogSoftmax, Mish, Sigmoid, SiLU, Softmax, Softmin, Softplus,
+from .activation import (CELU, ELU, GELU, GLU, PReLU, ReLU, ReLU6, RReLU, SELU, Hardshrink,  # noqa: F401
+                         Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, Mish, Sigmoid, SiLU, Softmax, Softmin, Softplus,
                          Softshrink, Softsign, Tanh, Tanhshrink, Threshold)
 from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential  # noqa: F401
 from .dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout  # noqa: F401

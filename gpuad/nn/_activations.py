@@ -6,13 +6,14 @@ unselected branch never feeds inf * 0 = NaN into the gradient.
 """
 from ._ops import expm1
 from ..ops._lift import one
-from ..ops.elementwise import (clamp, gelu, log1p, relu, sigmoid, softplus, tanh, where)  # noqa: F401
+from ..ops.elementwise import clamp, gelu, relu, sigmoid, softplus, tanh, where  # noqa: F401 - gelu, tanh: F.
 from ..ops.reduce import log_softmax as _log_softmax, softmax as _softmax
 from ..ops.shape import chunk
 
 __all__ = ["relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu", "celu", "silu", "mish",
            "softplus", "softsign", "softmax", "softmin", "log_softmax", "hardtanh", "hardtanh_", "prelu", "rrelu",
-           "glu", "logsigmoid", "hardsigmoid", "hardswish", "tanhshrink", "threshold", "gelu", "tanh", "sigmoid", "hardshrink", "softshrink"]
+           "glu", "logsigmoid", "hardsigmoid", "hardswish", "tanhshrink", "threshold", "gelu", "tanh", "sigmoid",
+           "hardshrink", "softshrink"]
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946

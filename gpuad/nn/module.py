@@ -54,8 +54,6 @@ def _addindent(text, spaces):
 class Module:
     """Base class: assigning a Parameter or a Module as an attribute registers it (PyTorch's nn.Module)."""
     training: bool
-    dump_patches = False
-    call_super_init = False
 
     def __init__(self, *args, **kwargs):
         if args or kwargs:
@@ -70,8 +68,6 @@ class Module:
         set_(self, "_forward_hooks", OrderedDict())
         set_(self, "_backward_hooks", OrderedDict())
         set_(self, "_backward_pre_hooks", OrderedDict())
-        set_(self, "_state_dict_hooks", OrderedDict())
-        set_(self, "_load_state_dict_pre_hooks", OrderedDict())
         set_(self, "_hooks_kwargs", set())  # ids of forward hooks registered with_kwargs=True
 
     # --- attribute registration -----------------------------------------------------------------------------------
@@ -377,14 +373,10 @@ class Module:
         for name, module in self._modules.items():
             if module is not None:
                 module.state_dict(destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars)
-        for hook in self._state_dict_hooks.values():
-            result = hook(self, destination, prefix, {})
-            if result is not None:
-                destination = result
         return destination
 
     def _own_state(self, prefix):
-        """(key, tensor, is_parameter) of this module's own entries in a state_dict."""
+        """(key, tensor) of this module's own entries in a state_dict."""
         for name, p in self._parameters.items():
             if p is not None:
                 yield prefix + name, p
@@ -400,8 +392,6 @@ class Module:
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
         own = OrderedDict()
         for prefix, module in self.named_modules(remove_duplicate=False):
-            for hook in module._load_state_dict_pre_hooks.values():
-                hook(state_dict, prefix + "." if prefix else "", {}, strict, [], [], [])
             for key, t in module._own_state(prefix + "." if prefix else ""):
                 own.setdefault(key, t)
         missing = [k for k in own if k not in state_dict]
@@ -526,9 +516,6 @@ class Module:
             else:
                 main += "\n  " + "\n  ".join(lines) + "\n"
         return main + ")"
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
 
 
 def _device_of(spec, cuda=False):
