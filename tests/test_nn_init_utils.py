@@ -121,6 +121,13 @@ def test_dirac_equals_pytorchs(shape, groups):
     np.testing.assert_array_equal(init.dirac_(ours, groups).numpy(), tinit.dirac_(theirs, groups).numpy())
 
 
+def test_sparse_zeroes_the_fraction_of_each_column_like_pytorch():
+    G.manual_seed(5)
+    ours = init.sparse_(G.empty(20, 6, dtype=G.float64), sparsity=0.3, std=0.5).numpy()
+    theirs = tinit.sparse_(torch.empty(20, 6, dtype=torch.float64), sparsity=0.3, std=0.5).numpy()
+    np.testing.assert_array_equal((ours == 0).sum(axis=0), (theirs == 0).sum(axis=0))  # ceil(0.3 * 20) per column
+
+
 def test_init_on_a_parameter_keeps_the_graph_rules():
     p = nn.Parameter(G.zeros(3, 2, dtype=G.float64))
     saved = (p * p).sum()  # p is saved for backward at version 0

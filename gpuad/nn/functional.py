@@ -1,10 +1,12 @@
-"""Neural-network functions: the fused linear layer, activations, dropout and losses.
+"""gpuad.nn.functional (PyTorch's torch.nn.functional names): the fused linear layer here, and from their own files
+the activations (_activations.py), cross_entropy (_cross_entropy.py, one node), the other losses (_losses.py) and
+normalisation, dropout, embedding, padding and encodings (_functional_misc.py).
 
 ``linear(x, weight, bias, activation)`` is ONE recorded node: forward is the GEMM, then bias and activation in place;
 backward is the activation derivative times the incoming gradient, the bias gradient as its column sum, then the two
 GEMMs. It saves only what backward needs: for ReLU a 1-byte mask, for tanh and sigmoid the output, for GELU the
-pre-activation, for no activation nothing beyond the inputs. ``cross_entropy`` is one node too: a numerically stable
-log-softmax and NLL in forward, ``softmax - onehot`` in backward, keeping only the per-row log-sum-exp.
+pre-activation, for no activation nothing beyond the inputs. Its activations compute exactly what the unfused ops
+compute (same formulas, same order), so nn.Sequential may fuse a Linear with the activation module after it.
 """
 from ..autograd.graph import Node, edge_of
 from ..autograd.grad_mode import first_order, mode

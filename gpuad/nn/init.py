@@ -7,6 +7,8 @@ from the device's generator (``gpuad.manual_seed``), or from ``generator`` when 
 import math
 import warnings
 
+import numpy as np
+
 from ..random import generator as _device_generator
 from ..tensor import Tensor
 
@@ -246,6 +248,6 @@ def sparse_(tensor, sparsity, std=0.01, generator=None):
     source = _source(tensor, generator)
     xp = tensor.device.backend.xp
     for c in range(cols):
-        order = xp.argsort(source.rand((rows,), xp.dtype(xp.float64)))
+        order = xp.argsort(source.rand((rows,), np.dtype(np.float64)))
         values[order[:num_zeros], c] = 0
     return _write(tensor, values)
