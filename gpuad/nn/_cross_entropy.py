@@ -88,8 +88,9 @@ class _Plan:
         return d if isinstance(d, int) else wrap(d, like._device)
 
 
-def _forward(xp, x, target, weight, ignore_index, smoothing, reduction, plan):
+def _forward(backend, x, target, weight, ignore_index, smoothing, reduction, plan):
     """The loss (reduced) and (m, log s) per row, from raw arrays."""
+    xp = backend.xp
     shape = x.shape
     C = shape[0] if x.ndim == 1 else shape[1]
     x2 = _rows(xp, x)
@@ -107,7 +108,7 @@ def _forward(xp, x, target, weight, ignore_index, smoothing, reduction, plan):
     else:
         t = target.reshape(-1)
         t_safe, valid, coef = _index_coefficients(xp, t, weight, ignore_index)
-        _check_classes(xp, t_safe, C, x.dtype)
+        _check_classes(backend, t_safe, C)
         index = xp.arange(rows)
         per_row = log_s - (x2[index, t_safe] - m)
         if coef is not None:
@@ -140,12 +141,18 @@ def _reduce(xp, per_row, reduction, denominator, out_shape, dtype):
     return xp.asarray(total, dtype=dtype)
 
 
-def _check_classes(xp, t_safe, classes, dtype):
+def _check_classes(backend, t_safe, classes):
+    """Class indices in [0, classes): raised now on the CPU; on a GPU counted there and raised at the next read back
+    to the host (CUDABackend.error_counter), so the step never waits for the GPU."""
     if isinstance(t_safe, np.ndarray):
         if t_safe.size and (t_safe.min() < 0 or t_safe.max() >= classes):
             bad = t_safe[(t_safe < 0) | (t_safe >= classes)]
             raise IndexError(f"cross_entropy: target {int(bad[0])} is out of bounds: class indices must be in "
                              f"[0, {classes}) or equal ignore_index")
+    elif t_safe.size:
+        bad = backend.error_counter(f"cross_entropy: class indices must be in [0, {classes})")
+        with backend.device:
+            bad += ((t_safe < 0) | (t_safe >= classes)).sum(dtype=np.int32)
 
 
 # --- backward ----------------------------------------------------------------------------------------------------
@@ -386,7 +393,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if plan.fused:
         loss, saved = _fused_forward(backend, x, t, ignore_index, reduction, plan)
     else:
-        loss, m, log_s = _forward(xp, x, t, wd, ignore_index, label_smoothing, reduction, plan)
+        loss, m, log_s = _forward(backend, x, t, wd, ignore_index, label_smoothing, reduction, plan)
         saved = xp.stack([m, log_s]) if len(m) else xp.zeros((2, 0), x.dtype)
     result = wrap(loss, dev)
     params = {"reduction": reduction, "plan": plan}
