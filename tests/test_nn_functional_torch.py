@@ -346,7 +346,11 @@ def test_cross_entropy_all_ignored_mean_is_nan_like_pytorch():
      "label_smoothing"),
     (lambda: F.cross_entropy(G.zeros(3, 4), G.zeros(3, dtype=G.int64), reduction="avg"), ValueError, "reduction"),
     (lambda: F.cross_entropy(G.zeros(3, 4), G.zeros(3, dtype=G.bool)), TypeError, "class indices"),
-], ids=["no-classes", "target-shape", "weight-size", "smoothing", "reduction", "bool-target"])
+    (lambda: F.cross_entropy(G.zeros(3, 4), G.tensor([0, 7, 1]), weight=G.ones(4)), IndexError,
+     r"target 7 is out of bounds: class indices must be in \[0, 4\)"),
+    (lambda: F.cross_entropy(G.zeros(2, 4, 3), G.tensor([[0, -3, 1], [1, 1, 1]])), IndexError, "target -3"),
+], ids=["no-classes", "target-shape", "weight-size", "smoothing", "reduction", "bool-target", "weighted-bad-class",
+        "nd-bad-class"])
 def test_cross_entropy_errors_name_the_problem(call, exc, pattern):
     with pytest.raises(exc, match=pattern):
         call()

@@ -65,16 +65,21 @@ def _row_stats(xp, x2):
     return m, xp.log(e.sum(axis=1))
 
 
-def _index_coefficients(xp, t, weight, ignore_index):
-    """(safe targets, which rows count or None for all, per-row weight w_t with ignored rows 0 or None where every
-    row counts 1). On a GPU, where finding out would synchronise, rows are masked whether or not any is ignored."""
+def _safe_targets(xp, t, ignore_index):
+    """(targets with ignored entries set to class 0, which rows count or None for all). On a GPU, where finding out
+    would synchronise, rows are masked whether or not any is ignored."""
     ignored = t == ignore_index
     if isinstance(t, np.ndarray) and not ignored.any():
-        return t, None, None if weight is None else weight[t]
-    valid = ~ignored
-    t_safe = xp.where(ignored, 0, t)
-    coef = valid.astype(np.float64) if weight is None else weight[t_safe] * valid
-    return t_safe, valid, coef
+        return t, None
+    return xp.where(ignored, 0, t), ~ignored
+
+
+def _row_weights(t_safe, valid, weight, dtype):
+    """w_t per row with ignored rows 0, or None where every row counts 1."""
+    if weight is None:
+        return None if valid is None else valid.astype(dtype)
+    w_t = weight[t_safe]
+    return w_t if valid is None else w_t * valid
 
 
 class _Plan:
@@ -96,7 +101,6 @@ def _forward(backend, x, target, weight, ignore_index, smoothing, reduction, pla
     x2 = _rows(xp, x)
     m, log_s = _row_stats(xp, x2)
     rows = x2.shape[0]
-    logp_shift = None
     if plan.soft:
         q = _rows(xp, target)
         if smoothing:
@@ -107,12 +111,11 @@ def _forward(backend, x, target, weight, ignore_index, smoothing, reduction, pla
         denominator = rows
     else:
         t = target.reshape(-1)
-        t_safe, valid, coef = _index_coefficients(xp, t, weight, ignore_index)
+        t_safe, valid = _safe_targets(xp, t, ignore_index)
         _check_classes(backend, t_safe, C)
-        index = xp.arange(rows)
-        per_row = log_s - (x2[index, t_safe] - m)
+        coef = _row_weights(t_safe, valid, weight, x.dtype)
+        per_row = log_s - (x2[xp.arange(rows), t_safe] - m)
         if coef is not None:
-            coef = coef.astype(x.dtype, copy=False)
             per_row = per_row * coef
         if smoothing:
             nlogp = log_s[:, None] - (x2 - m[:, None])
@@ -123,10 +126,10 @@ def _forward(backend, x, target, weight, ignore_index, smoothing, reduction, pla
         denominator = rows if coef is None else coef.sum()
         plan.t_safe, plan.valid, plan.coef = t_safe, valid, coef
     plan.denominator = denominator
-    return _reduce(xp, per_row, reduction, denominator, target_shape(shape, plan.soft), x.dtype), m, log_s
+    return _reduce(xp, per_row, reduction, denominator, target_shape(shape), x.dtype), m, log_s
 
 
-def target_shape(shape, soft):
+def target_shape(shape):
     """The shape of the per-element loss: the input's without the class dim."""
     return () if len(shape) == 1 else (shape[0],) + tuple(shape[2:])
 
@@ -315,7 +318,7 @@ def _jvp(c, tx, tq, tw):
         term = (_batched_rows(tq, b) * (-(logp * w) * (1 - plan.smoothing))).sum(-1)
         total = term if total is None else total + term
     if plan.reduction == "none":
-        return total.reshape(total.shape[:b] + target_shape(plan.shape, plan.soft))
+        return total.reshape(total.shape[:b] + target_shape(plan.shape))
     s = total.sum(-1)
     return s / plan.denominator_tensor(x) if plan.reduction == "mean" else s
 
@@ -371,9 +374,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     elif target.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: target must be class indices (integers) or probabilities (floats), got "
                         f"{target.dtype}")
-    elif target.shape != target_shape(shape, False):
+    elif target.shape != target_shape(shape):
         raise ValueError(f"cross_entropy: class-index target of shape {target.shape} does not match input of shape "
-                         f"{shape}: expected {target_shape(shape, False)}")
+                         f"{shape}: expected {target_shape(shape)}")
     if weight is not None:
         if not isinstance(weight, Tensor) or weight.shape != (C,):
             raise ValueError(f"cross_entropy: weight must be a 1-D tensor of {C} values (one per class), got "
