@@ -331,11 +331,17 @@ def test_cross_entropy_is_one_node():
     assert loss.grad_fn.next_functions[0][0].name() == "AccumulateGrad"
 
 
-def test_cross_entropy_all_ignored_mean_is_nan_like_pytorch():
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_cross_entropy_all_ignored_mean_is_nan_with_zero_gradient_like_pytorch(smoothing):
     x, t = pair(np.zeros((2, 3)))
-    ours = F.cross_entropy(x, G.tensor([-100, -100]))
-    theirs = TF.cross_entropy(t, torch.tensor([-100, -100]))
+    ours = F.cross_entropy(x, G.tensor([-100, -100]), label_smoothing=smoothing)
+    theirs = TF.cross_entropy(t, torch.tensor([-100, -100]), label_smoothing=smoothing)
     assert np.isnan(ours.item()) and torch.isnan(theirs)
+    ours.backward(), theirs.backward()
+    assert_close(x.grad, t.grad)
+    y = G.tensor(np.zeros((2, 3)))
+    hessian = G.func.hessian(lambda v: F.cross_entropy(v, G.tensor([-100, -100]), label_smoothing=smoothing))(y)
+    assert not hessian.numpy().any()
 
 
 @pytest.mark.parametrize("call,exc,pattern", [

@@ -87,9 +87,17 @@ class _Plan:
     __slots__ = ("reduction", "smoothing", "soft", "shape", "t_safe", "valid", "coef", "denominator", "fused",
                  "classes")
 
-    def denominator_tensor(self, like):
-        """The mean's divisor as a number or a 0-d tensor on ``like``'s device."""
+    def backward_denominator(self, xp):
+        """The mean's divisor for derivatives: where it is 0 (every row ignored) every row's coefficients are 0 too,
+        and the gradient is 0 as in PyTorch, not 0/0 (the loss itself stays NaN)."""
         d = self.denominator
+        if isinstance(d, int):
+            return d or 1
+        return xp.where(d == 0, xp.ones((), d.dtype), d)
+
+    def denominator_tensor(self, like):
+        """backward_denominator as a number or a 0-d tensor on ``like``'s device."""
+        d = self.backward_denominator(like._device.backend.xp)
         return d if isinstance(d, int) else wrap(d, like._device)
 
 
@@ -163,7 +171,7 @@ def _row_scale(xp, g, plan, rows):
     """The incoming gradient per row, with the mean's 1 / denominator folded in."""
     if plan.reduction == "none":
         return g.reshape(-1)
-    scale = g / plan.denominator if plan.reduction == "mean" else g
+    scale = g / plan.backward_denominator(xp) if plan.reduction == "mean" else g
     return xp.broadcast_to(scale, (rows,))
 
 
