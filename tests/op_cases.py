@@ -124,7 +124,19 @@ CASES = {
        (lambda x, w, b: F.linear(x, w, b), [normal(4), normal(3, 4), normal(3)])],
     "cross_entropy": [(lambda logits, r=r: F.cross_entropy(logits, LABELS.to(logits.device), reduction=r),
                        [normal(6, 4)])
-                      for r in ("mean", "sum", "none")],
+                      for r in ("mean", "sum", "none")]
+    + [(lambda logits, r=r: F.cross_entropy(logits, G.tensor([0, -100, 2, 1, 2, -100]).to(logits.device),
+                                             weight=G.tensor([0.5, 1.5, 2.0], dtype=logits.dtype).to(logits.device),
+                                             reduction=r, label_smoothing=0.2),
+        [normal(6, 3)]) for r in ("mean", "none")]
+    + [(lambda logits, r=r: F.cross_entropy(logits, G.tensor([0, -100, 3, 1, -100, 2]).to(logits.device), reduction=r),
+        [normal(6, 4)]) for r in ("mean", "sum")]  # ignored rows on the fused CUDA path
+    + [(lambda logits, q: F.cross_entropy(logits, q.softmax(1), label_smoothing=0.1), [normal(4, 3), normal(4, 3)]),
+       (lambda logits: F.cross_entropy(logits, G.tensor([[0, 2], [1, 1]]).to(logits.device), reduction="sum"),
+        [normal(2, 3, 2)]),
+       (lambda logits: F.cross_entropy(logits, G.tensor(2).to(logits.device)), [normal(3)])],
+    "constant_pad": [(lambda a: F.pad(a, (1, 2, 0, 1), value=0.5), [normal(2, 3)]),
+                     (lambda a: F.pad(a, (-1, 1)), [normal(2, 4)])],
 }
 
 

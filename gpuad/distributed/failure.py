@@ -1,8 +1,10 @@
 """An exception on one rank must end the whole job, never leave the other ranks waiting in a collective: an exception
 hook prints the failing rank's traceback and calls ``MPI.COMM_WORLD.Abort`` (as ChainerMN's global_except_hook does),
 after which ``mpiexec`` ends every process with a non-zero exit code."""
+import os
 import sys
 import threading
+import time
 import traceback
 
 _saved = None  # (sys.excepthook, threading.excepthook) before install
@@ -19,10 +21,11 @@ def install_abort_hook(MPI):
         try:
             world = MPI.COMM_WORLD
             sys.stdout.flush()
-            sys.stderr.write(f"gpuad.distributed: rank {world.rank} of {world.size} raised an exception{where}; "
-                             f"aborting the MPI job\n")
-            traceback.print_exception(exc_type, exc, tb)
+            report = (f"gpuad.distributed: rank {world.rank} of {world.size} raised an exception{where}; "
+                      f"aborting the MPI job\n" + "".join(traceback.format_exception(exc_type, exc, tb)))
             sys.stderr.flush()
+            os.write(2, report.encode(errors="replace"))  # one write, so the report arrives whole
+            time.sleep(0.5)  # NOTE: Abort kills at once; give mpiexec's output forwarding time to pass the report on
         finally:
             MPI.COMM_WORLD.Abort(1)
 

@@ -1,29 +1,22 @@
-"""Neural-network functions: the fused linear layer, activations, dropout and losses.
+"""gpuad.nn.functional (PyTorch's torch.nn.functional names): the fused linear layer here, and from their own files
+the activations (_activations.py), cross_entropy (_cross_entropy.py, one node), the other losses (_losses.py) and
+normalisation, dropout, embedding, padding and encodings (_functional_misc.py).
 
 ``linear(x, weight, bias, activation)`` is ONE recorded node: forward is the GEMM, then bias and activation in place;
 backward is the activation derivative times the incoming gradient, the bias gradient as its column sum, then the two
 GEMMs. It saves only what backward needs: for ReLU a 1-byte mask, for tanh and sigmoid the output, for GELU the
-pre-activation, for no activation nothing beyond the inputs. ``cross_entropy`` is one node too: a numerically stable
-log-softmax and NLL in forward, ``softmax - onehot`` in backward, keeping only the per-row log-sum-exp.
+pre-activation, for no activation nothing beyond the inputs. Its activations compute exactly what the unfused ops
+compute (same formulas, same order), so nn.Sequential may fuse a Linear with the activation module after it.
 """
-import math
-
-import numpy as np
-
 from ..autograd.graph import Node, edge_of
 from ..autograd.grad_mode import first_order, mode
 from ..ops import core, fused
 from ..ops.core import Op, forward_tangent
-from ..ops.elementwise import _sigmoid_forward, gelu, gelu_slope, relu, sigmoid, softplus, tanh  # noqa: F401
-from ..ops.reduce import logsumexp
+from ..ops.elementwise import _INV_SQRT_2, _INV_SQRT_2PI, _sigmoid_forward, gelu_slope
 from ..tensor import Tensor, _Version, wrap
 
-__all__ = ["linear", "relu", "gelu", "tanh", "sigmoid", "dropout", "mse_loss", "cross_entropy",
-           "binary_cross_entropy_with_logits", "ACTIVATIONS"]
-
 ACTIVATIONS = (None, "relu", "gelu", "tanh", "sigmoid")
-_SQRT_HALF = math.sqrt(0.5)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_SQRT_HALF = _INV_SQRT_2  # the constant the unfused gelu uses, so fused and unfused agree bit for bit
 
 
 # --- the fused linear layer ---------------------------------------------------------------------------------------
@@ -33,7 +26,7 @@ def _activate(xp, z, activation):
         return z, None
     if activation == "relu":
         mask = z > 0          # 1 byte per element
-        xp.multiply(z, mask, out=z)
+        xp.maximum(z, 0, out=z)  # as the unfused relu: 0 at -inf (z * mask would give NaN), NaN kept
         return z, mask
     if activation == "tanh":
         xp.tanh(z, out=z)
@@ -93,8 +86,8 @@ def _linear_vjp(n, g):
     gx = dz @ w if needs_x else None
     gw = gb = None
     if needs_w:
-        x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
-        dz2 = dz if x.ndim == 2 else dz.reshape(dz.shape[:dz.ndim - x.ndim] + (-1, dz.shape[-1]))
+        x2 = x if x.ndim == 2 else x.reshape(_matrix(x.shape))
+        dz2 = dz if x.ndim == 2 else dz.reshape(dz.shape[:dz.ndim - x.ndim] + _matrix(x.shape[:-1] + dz.shape[-1:]))
         gw = dz2.mT @ x2
     if needs_b:
         gb = dz  # the engine sums it over the batch dimensions
@@ -128,13 +121,21 @@ def _linear_vjp_arrays(n, g, activation, aux, x, w, needs_x, needs_w, needs_b):
         pdf = aux * aux
         pdf *= -0.5
         xp.exp(pdf, out=pdf)
-        pdf *= aux
         pdf *= _INV_SQRT_2PI
+        pdf *= aux  # the unfused gelu_slope's order: x * (exp(-x^2/2) / sqrt(2 pi))
         cdf += pdf
         dz = cdf
         dz *= g
-    dz2 = dz if dz.ndim == 2 else dz.reshape(-1, dz.shape[-1])
+    dz2 = dz if dz.ndim == 2 else dz.reshape(_matrix(dz.shape))
     return _linear_gemms(n, dz, x, w, needs_x, needs_w, wrap(dz2.sum(axis=0), n.device) if needs_b else None)
+
+
+def _matrix(shape):
+    """(rows, last dim) for a batch of rows; unlike reshape(-1, n) it also works when n or the batch is 0."""
+    rows = 1
+    for s in shape[:-1]:
+        rows *= s
+    return rows, shape[-1]
 
 
 def _linear_gemms(n, dz, x, w, needs_x, needs_w, gb):
@@ -145,7 +146,7 @@ def _linear_gemms(n, dz, x, w, needs_x, needs_w, gb):
     if needs_w:
         xd = x._data
         if dz.ndim != 2:
-            dz, xd = dz.reshape(-1, dz.shape[-1]), xd.reshape(-1, xd.shape[-1])
+            dz, xd = dz.reshape(_matrix(dz.shape)), xd.reshape(_matrix(xd.shape))
         gw = wrap(matmul(dz.T, xd), n.device)
     return gx, gw, gb
 
@@ -251,182 +252,14 @@ def _check_linear(x, weight, bias):
         raise TypeError(f"linear: needs floating-point tensors, got {dtype}")
 
 
-# --- activations and dropout ------------------------------------------------------------------------------------
-def dropout(x, p=0.5, training=True):
-    """Zero each element with probability ``p`` and scale the rest by 1/(1-p); identity when not training."""
-    if not 0 <= p < 1:
-        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
-    if not training or p == 0:
-        return x
-    from ..factories import rand
-    keep = rand(*x.shape, dtype=x.dtype, device=x.device) >= p
-    return x * keep / (1 - p)
+# --- everything else: activations, losses, normalisation, dropout, embedding, padding ------------------------------
+from ._activations import *  # noqa: E402,F401,F403
+from ._activations import _relu as relu  # noqa: E402,F401 - relu(input, inplace=False)
+from ._activations import __all__ as _activation_names  # noqa: E402
+from ._cross_entropy import cross_entropy  # noqa: E402,F401
+from ._functional_misc import *  # noqa: E402,F401,F403
+from ._functional_misc import __all__ as _misc_names  # noqa: E402
+from ._losses import *  # noqa: E402,F401,F403
+from ._losses import __all__ as _loss_names  # noqa: E402
 
-
-# --- losses -------------------------------------------------------------------------------------------------------
-def _reduce(loss, reduction, who):
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "none":
-        return loss
-    raise ValueError(f"{who}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-
-
-def mse_loss(input, target, reduction="mean"):  # noqa: A002 - PyTorch's names
-    """Mean (or summed) squared error."""
-    if input.shape != target.shape:
-        raise ValueError(f"mse_loss: input shape {input.shape} and target shape {target.shape} differ")
-    diff = input - target
-    return _reduce(diff * diff, reduction, "mse_loss")
-
-
-def _row_index(device, rows):
-    """arange(rows) on the device, cached on the CPU (where arrays can be made read-only): the gather index of the
-    target column in every row."""
-    if device.type != "cpu":
-        return device.backend.xp.arange(rows)
-    index = _ROWS.get(rows)
-    if index is None:
-        index = _ROWS[rows] = np.arange(rows)
-        index.flags.writeable = False
-    return index
-
-
-_ROWS = {}
-
-
-def _cross_entropy_forward(xp, x, target, rows):
-    """(per-row loss, per-row log-sum-exp), stable: exp is only taken of x - max(x)."""
-    m = x.max(axis=1, keepdims=True)
-    e = xp.subtract(x, m)
-    xp.exp(e, out=e)
-    lse = xp.log(e.sum(axis=1))
-    lse += m[:, 0]
-    picked = x[rows, target]
-    return lse - picked, lse
-
-
-def _reduce_rows(xp, loss, reduction):
-    """The per-row losses, their sum or their mean (float16 is summed in float32)."""
-    if reduction == "none":
-        return loss
-    total = loss.sum(dtype=np.float32) if loss.dtype == np.float16 else loss.sum()
-    if reduction == "mean":
-        total = total / len(loss) if len(loss) else total * np.nan  # the mean of no rows is NaN, as in PyTorch
-    return xp.asarray(total, dtype=loss.dtype)
-
-
-def _cross_entropy_vjp(n, g):
-    reduction = n.params["reduction"]
-    logits, target = n.inputs
-    if first_order():  # softmax - onehot, in place
-        return _cross_entropy_vjp_arrays(n, g._data, logits._data, target._data, reduction), None
-    probabilities = (logits - logsumexp(logits, dim=1, keepdim=True)).exp()
-    scale = g.reshape(g.shape + ((1,) if reduction == "none" else (1, 1)))
-    if reduction == "mean":
-        scale = scale / logits.shape[0]
-    return (probabilities - _onehot(n, logits.shape, target._data)) * scale, None
-
-
-def _cross_entropy_vjp_arrays(n, g, x, target, reduction):
-    backend = n.device.backend
-    xp = backend.xp
-    lse = n.saved_out[0]
-    if fused.on(n.device) and lse.dtype == fused.kernels().compute_dtype(x.dtype):
-        with backend.device:  # one kernel: (softmax - onehot) * g, kernels/softmax.cu
-            scale = 1.0 / len(x) if reduction == "mean" and len(x) else 1.0
-            return wrap(fused.kernels().cross_entropy_grad(backend, x, target, lse, g, scale), n.device)
-    p = xp.subtract(x, lse[:, None])
-    xp.exp(p, out=p)
-    p[_row_index(n.device, len(p)), target] -= 1
-    if reduction == "none":
-        p *= g[:, None]
-    else:
-        p *= g / len(p) if reduction == "mean" else g
-    return wrap(p, n.device)
-
-
-def _onehot(n, logits_shape, target):
-    hot = n.device.backend.xp.zeros(logits_shape, dtype=bool)
-    hot[n.device.backend.xp.arange(len(target)), target] = True
-    return wrap(hot, n.device)
-
-
-def _cross_entropy_jvp(c, t, t_target):
-    logits, target = c.inputs
-    probabilities = (logits - logsumexp(logits, dim=1, keepdim=True)).exp()
-    index = (slice(None),) * c.batch + (np.arange(len(target)), target._host())
-    per_row = (probabilities * t).sum(-1) - t[index]
-    reduction = c.params["reduction"]
-    return per_row if reduction == "none" else per_row.sum(-1) if reduction == "sum" else per_row.mean(-1)
-
-
-CROSS_ENTROPY = Op("cross_entropy", None, _cross_entropy_vjp, jvp=_cross_entropy_jvp)
-
-
-def cross_entropy(input, target, reduction="mean"):  # noqa: A002 - PyTorch's names
-    """-log softmax(input)[target] per row (class indices), reduced by ``reduction``: one node, computed stably, that
-    keeps only the per-row log-sum-exp for backward."""
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    if not isinstance(input, Tensor) or input.ndim != 2:
-        raise ValueError(f"cross_entropy: expects logits of shape (batch, classes), got "
-                         f"{getattr(input, 'shape', type(input).__name__)}")
-    if not isinstance(target, Tensor):
-        from ..factories import tensor
-        target = tensor(target, device=input.device)
-    x, t = input._data, target._data
-    if t.dtype.kind not in "iu" or t.shape != x.shape[:1]:
-        raise ValueError(f"cross_entropy: target must be integer class indices of shape {input.shape[:1]}, "
-                         f"got {target.dtype} of shape {target.shape}")
-    if target._device is not input._device:
-        raise RuntimeError(f"cross_entropy: logits on {input.device} but target on {target.device}")
-    if x.dtype.kind != "f":
-        raise TypeError(f"cross_entropy: logits must be floating point, got {x.dtype}")
-    dev = input._device
-    backend = dev.backend
-    xp = backend.xp
-    if fused.on(dev):  # one kernel for the per-row loss and log-sum-exp; it counts bad targets (kernels/softmax.cu)
-        with backend.device:
-            loss, lse = fused.kernels().cross_entropy(backend, x, t)
-        loss = _reduce_rows(xp, loss, reduction).astype(x.dtype, copy=False)
-    else:
-        if dev.type != "cpu":  # counted on the GPU, raised at the next read back (see CUDABackend.error_counter)
-            bad = backend.error_counter(f"cross_entropy: class indices must be in [0, {x.shape[1]})")
-            with backend.device:
-                bad += ((t < 0) | (t >= x.shape[1])).sum(dtype=np.int32)
-        elif t.size and t.min() < 0:
-            raise _bad_class(t, x.shape[1])
-        try:
-            loss, lse = _cross_entropy_forward(xp, x, t, _row_index(dev, len(x)))
-        except IndexError:  # NumPy's own bounds check: a class index >= the number of classes
-            raise _bad_class(t, x.shape[1]) from None
-        loss = _reduce_rows(xp, loss, reduction)
-    result = wrap(loss, dev)
-    params = {"reduction": reduction}
-    if input._rg and mode.enabled:
-        node = Node(CROSS_ENTROPY, (edge_of(input), None), (True, False), dev, params)
-        node.saved = (input, target)
-        node.saved_versions = (input._version_value, target._version_value)
-        node.saved_out = (lse, _Version(), 0)  # not the output: the VJP reads it raw
-        core.attach(node, result, (input, target))
-    if mode.fw_level:
-        forward_tangent(CROSS_ENTROPY, (input, target), params, result)
-    return result
-
-
-def _bad_class(t, classes):
-    return ValueError(f"cross_entropy: class indices must be in [0, {classes}), got values from {t.min()} to "
-                      f"{t.max()}")
-
-
-def binary_cross_entropy_with_logits(input, target, reduction="mean"):  # noqa: A002
-    """-[t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))], computed stably as softplus(x) - t x."""
-    if input.shape != target.shape:
-        raise ValueError(f"binary_cross_entropy_with_logits: input shape {input.shape} and target shape "
-                         f"{target.shape} differ")
-    loss = softplus(input, threshold=float("inf")) - input * target
-    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
-
+__all__ = ["linear", "cross_entropy", "ACTIVATIONS"] + _activation_names + _misc_names + _loss_names
