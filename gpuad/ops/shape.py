@@ -283,8 +283,9 @@ def _stack_vjp(n, g):
 def _tangents_or_zeros(c, tangents):
     """Every input's tangent, zeros (with the batch dims) where an input has none."""
     from ..factories import zeros
-    ref = next(t for t in tangents if t is not None)
-    batch = batch_shape(c, ref, tangents.index(ref))
+    first = next(i for i, t in enumerate(tangents) if t is not None)  # by position: tensors' == is elementwise
+    ref = tangents[first]
+    batch = batch_shape(c, ref, first)
     return [t if t is not None else zeros(batch + x.shape, dtype=ref.dtype, device=ref.device)
             for t, x in zip(tangents, c.inputs)]
 
@@ -333,6 +334,16 @@ def stack(tensors, dim=0, *, axis=None):
 
 
 def narrow(x, dim, start, length):
+    """``length`` elements of ``dim`` from ``start`` (negative counts from the end), as a view."""
+    x = one(x)
+    size = x.shape[dim]
+    if not -size <= start <= size:
+        raise IndexError(f"narrow: start {start} is out of range for dim {dim} of size {size} "
+                         f"(expected in [{-size}, {size}])")
+    if start < 0:
+        start += size
+    if length < 0 or start + length > size:
+        raise ValueError(f"narrow: start ({start}) + length ({length}) exceeds dim {dim} of size {size}")
     index = [slice(None)] * x.ndim
     index[dim] = slice(start, start + length)
     return getitem(x, tuple(index))
@@ -352,7 +363,8 @@ def split(x, split_size_or_sections, dim=0):
     if isinstance(split_size_or_sections, int):
         if split_size_or_sections <= 0:
             raise ValueError(f"split: split_size must be positive, got {split_size_or_sections}")
-        sizes = [builtins.min(split_size_or_sections, total - s) for s in range(0, total, split_size_or_sections)]
+        sizes = [builtins.min(split_size_or_sections, total - s) for s in range(0, total, split_size_or_sections)] \
+            or [0]  # an empty dimension splits into one empty piece, as in PyTorch
     else:
         sizes = list(split_size_or_sections)
         if builtins.sum(sizes) != total:
@@ -366,6 +378,10 @@ def split(x, split_size_or_sections, dim=0):
 
 def chunk(x, chunks, dim=0):
     x = one(x)
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    if x.shape[dim] == 0:  # PyTorch: ``chunks`` empty pieces
+        return tuple(narrow(x, dim, 0, 0) for _ in range(chunks))
     size = -(-x.shape[dim] // chunks)
     return split(x, builtins.max(size, 1), dim)
 
@@ -396,7 +412,7 @@ def normalize_index(x, index):
             i = x._device.backend.xp.asarray(i)
             if i.dtype.kind not in "biu" and i.size:
                 raise IndexError(f"arrays used as indices must be integer or bool, got {i.dtype}")
-            if i.size == 0:
+            if i.size == 0 and i.dtype.kind != "b":  # [] is float64 to NumPy; an empty mask stays a mask
                 i = i.astype(np.int64)
         elif isinstance(i, (bool, np.bool_)):
             pass
