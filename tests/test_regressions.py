@@ -261,8 +261,14 @@ def test_norm_with_p_below_one_has_zero_gradient_at_zero():
     _assert_like_torch(program)
 
 
-def test_float16_cumsum_accumulates_in_float32():
+def test_float16_cumsum_and_repeated_index_gradients_accumulate_in_float32():
     assert G.cumsum(G.ones(5000, dtype=G.float16), 0)[-1].item() == 5000.0
+    e = G.ones(1, dtype=G.float16, requires_grad=True)
+    e[np.zeros(3000, dtype=np.int64)].sum().backward()
+    assert e.grad.item() == 3000.0
+    x = G.ones(3000, dtype=G.float16, requires_grad=True)
+    (x.cumsum(0) * 1e-3).sum().backward()  # the reversed running sum of 0.001s: float16 steps are 0.002 near 2
+    assert abs(x.grad[0].item() - 3.0) < 0.01
 
 
 def test_narrow_with_a_negative_start():
@@ -370,6 +376,41 @@ def test_cat_and_stack_in_forward_mode_with_a_constant_first():
     b = G.ones(2, dtype=G.float64)
     np.testing.assert_array_equal(func.jvp(lambda b: G.cat([a, b]), (b,), (b,))[1].numpy(), [0, 0, 1, 1])
     np.testing.assert_array_equal(func.jvp(lambda b: G.stack([a, b]), (b,), (b,))[1].numpy(), [[0, 0], [1, 1]])
+
+
+def test_checkpointing_in_one_thread_while_another_trains():
+    import threading
+    from gpuad.autograd.checkpoint import checkpoint
+    errors, barrier = [], threading.Barrier(2)
+
+    def train():
+        try:
+            w = G.randn(8, 8, dtype=G.float64, requires_grad=True)
+            barrier.wait()
+            for _ in range(200):
+                ((G.randn(4, 8, dtype=G.float64) @ w).tanh() ** 2).sum().backward()
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    def checkpointed():
+        try:
+            x = G.randn(4, 8, dtype=G.float64, requires_grad=True)
+            barrier.wait()
+            for _ in range(200):
+                checkpoint(lambda t: (t.sin() * t).exp(), x).sum().backward()
+            np.testing.assert_allclose(x.grad.numpy(), 200 * _checkpointed_grad(x.detach().numpy()), rtol=1e-10)
+        except Exception as exc:
+            errors.append(exc)
+    threads = [threading.Thread(target=train), threading.Thread(target=checkpointed)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
+def _checkpointed_grad(x):
+    return np.exp(np.sin(x) * x) * (np.cos(x) * x + np.sin(x))
 
 
 def test_add_of_two_numbers_is_a_tensor():

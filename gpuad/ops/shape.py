@@ -425,11 +425,16 @@ def normalize_index(x, index):
 
 
 def _index_backward_forward(xp, g, shape, index, basic):
-    out = xp.zeros(shape, dtype=g.dtype)
     if basic:
+        out = xp.zeros(shape, dtype=g.dtype)
         out[index] = g
-    else:
-        xp.add_at(out, index, g)  # sums repeated indices
+        return out
+    if g.dtype == np.float16:  # repeated indices sum in float32 (float16 additions stall at 2048)
+        out = xp.zeros(shape, dtype=np.float32)
+        xp.add_at(out, index, g.astype(np.float32))
+        return out.astype(np.float16)
+    out = xp.zeros(shape, dtype=g.dtype)
+    xp.add_at(out, index, g)  # sums repeated indices
     return out
 
 
