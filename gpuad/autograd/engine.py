@@ -79,6 +79,7 @@ def run(roots, retain_graph, create_graph, accumulate, only=None, batch=0):
     captured = {}
     ready = [fn for fn in buffers if deps.get(fn, 0) == 0]
     previous_mode, previous_batch = mode.enabled, mode.vjp_batch
+    check = mode.anomaly == "check"
     mode.enabled = create_graph
     mode.vjp_batch = batch
     try:
@@ -104,6 +105,9 @@ def run(roots, retain_graph, create_graph, accumulate, only=None, batch=0):
                     raise RuntimeError(f"{fn.name()} returned {len(in_grads)} gradients for {len(fn.next)} inputs")
             else:
                 in_grads = _run_node(fn, grads, only, captured, shared, needed, accumulate)
+            if check and in_grads:
+                from .anomaly_mode import check_gradients
+                check_gradients(fn, in_grads)
             if in_grads and not retain_graph and (fn.saved is not None or fn.saved_out is not None or
                                                   fn.ctx is not None):
                 fn.release()

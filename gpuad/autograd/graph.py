@@ -47,6 +47,9 @@ class Node:
         self.saved = None
         self.saved_versions = None
         self.saved_out = None
+        if mode.anomaly:
+            from .anomaly_mode import forward_stack
+            self.forward_stack = forward_stack()
 
     def name(self):
         return self.op.node_name
