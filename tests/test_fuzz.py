@@ -219,7 +219,8 @@ REDUCTIONS = {
     "amax": lambda L, x, dim, keep: x.amax() if dim is None else x.amax(dim, keepdim=keep),
     "amin": lambda L, x, dim, keep: x.amin() if dim is None else x.amin(dim, keepdim=keep),
     "logsumexp": lambda L, x, dim, keep: L.logsumexp(x, tuple(range(x.ndim)) if dim is None else dim, keepdim=keep),
-    "norm": lambda L, x, dim, keep: x.norm(dim=dim, keepdim=keep),
+    # PyTorch's p=2 (its "fro") norm refuses more than two dims as a tuple (it becomes matrix_norm): at most two here
+    "norm": lambda L, x, dim, keep: x.norm(dim=dim if dim is None or len(dim) <= 2 else dim[:2], keepdim=keep),
     "norm_p1": lambda L, x, dim, keep: x.norm(p=1, dim=dim, keepdim=keep),
     "norm_p3": lambda L, x, dim, keep: x.norm(p=3, dim=dim, keepdim=keep),
     "norm_half": lambda L, x, dim, keep: x.norm(p=0.5, dim=dim, keepdim=keep),
