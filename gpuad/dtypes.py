@@ -1,4 +1,6 @@
 """dtypes are NumPy dtypes (CuPy uses the same objects); this module names them and holds PyTorch's promotion rules."""
+import builtins
+
 import numpy as np
 
 float16 = half = np.dtype("float16")
@@ -79,6 +81,14 @@ def check_int_range(values, dtype, who):
     if high > info.max or (info.min < 0 and low < info.min):
         bad = high if high > info.max else low
         raise RuntimeError(f"{who}: value {bad} cannot be converted to type {dtype} without overflow")
+
+
+def fill_value(value, dtype, who):
+    """A Python number to fill an integer tensor with: raises as PyTorch does where an int overflows ``dtype``."""
+    if value.__class__ is builtins.int and dtype.kind in "iu":
+        check_int_range(np.asarray(value if _INT64.min <= value <= _INT64.max else 2 ** 63), dtype, who)
+        return wrap_int(value, dtype, who)
+    return value
 
 
 def name(dtype):

@@ -151,6 +151,7 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     if dtype is None:
         dtype = _python_dtype(fill_value).dtype if not isinstance(fill_value, Tensor) else fill_value.dtype
     fill_value = fill_value.item() if isinstance(fill_value, Tensor) else fill_value
+    fill_value = dtypes.fill_value(fill_value, dtypes.as_dtype(dtype) or dtypes.get_default_dtype(), "full")
     return _make(lambda d, s, t: d.backend.xp.full(s, fill_value, t), size, dtype, device, requires_grad, "full")
 
 

@@ -292,6 +292,10 @@ def test_python_ints_out_of_range():
                                     lib.tensor([1], dtype=lib.uint8).add_(-1), lib.tensor([-1], dtype=lib.uint8)))
     with pytest.raises(OverflowError):
         G.tensor([1]) + 2 ** 64
+    for fill in (lambda: G.full((2,), 300, dtype=G.uint8), lambda: G.zeros(2, dtype=G.uint8).fill_(300),
+                 lambda: G.zeros(2, dtype=G.int8).fill_(-129)):
+        with pytest.raises(RuntimeError, match="overflow"):
+            fill()
 
 
 def test_expanded_views_refuse_in_place_writes():

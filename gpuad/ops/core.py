@@ -27,7 +27,8 @@ class Op:
         and on trailing dimensions, so that tangents with a leading batch dimension work too
     save: for each input, the indices of the inputs (or OUT) its gradient needs; "all" saves every input for each
     promote: "binary" (PyTorch's type promotion between operands), "float" (integers become the default float), None
-    view: the output shares memory, and so the in-place version counter, with input 0
+    view: the output shares memory, and so the in-place version counter, with input 0, and is tracked as a view of
+        its base (autograd.views), so that in-place changes through it or its base rebase the other's history
     broadcasting: inputs broadcast against each other (batched tangents are aligned before the JVP)
     cuda: optional ``(backend, *arrays, **params) -> array`` running our own kernel from ``kernels/`` on CUDA
     cuda_grad: the fused backward rule in kernels/elementwise.cu (a name, or a function of the params giving one)

@@ -15,7 +15,7 @@ from .shape import normalize_index
 from ._lift import operands
 from ..autograd.grad_mode import mode
 from ..autograd.views import sync_view
-from ..dtypes import wrap_int
+from ..dtypes import fill_value, wrap_int
 from ..tensor import Tensor
 
 
@@ -218,6 +218,7 @@ def fill_(self, value):
         if _needs_graph(self, value):
             return copy_(self, value.reshape(()))
         value = value.item()
+    value = fill_value(value, self._data.dtype, "fill_")
     if _needs_graph(self, None):
         return commit(self, apply(FILL, (self,), {"value": value}), "fill_")
     _write(self, value, "fill_")
