@@ -6,7 +6,6 @@ import numpy as np
 import gpuad as G
 from gpuad import func
 
-KINDS = ("normal", "positive", "away", "unit")
 # values where ops have kinks, ties or special conventions: relu/abs/sign at 0, clamp at its bounds (+-0.5), ties
 SPECIAL = {"normal": [0.0, 0.0, 1.0, -1.0, 0.5, -0.5, 2.0], "positive": [0.5, 1.0, 1.0, 2.0, 3.0],
            "away": [0.5, -0.5, 1.0, -1.0, 2.0], "unit": [0.0, 0.5, -0.5, 0.25, 1.0]}

@@ -131,8 +131,7 @@ def _run_against_torch(program, arrays, kinds, dtype, seed, special, layouts, na
     grads = np.dtype(dtype) == np.float64
     results = {}
     for lib in (torch, G):
-        dt = torch_dtype(torch, dtype) if lib is torch else G.as_dtype(dtype) if hasattr(G, "as_dtype") else \
-            np.dtype(dtype)
+        dt = torch_dtype(torch, dtype) if lib is torch else np.dtype(dtype)
         leaves = [lib.tensor(s, dtype=dt, requires_grad=grads) for s, _ in laid]
         try:
             out = program(lib, *[view(lib, leaf) for (_, view), leaf in zip(laid, leaves)])
