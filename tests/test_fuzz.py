@@ -336,6 +336,7 @@ VIEWS = [
     ("row", lambda y: y[1]), ("column", lambda y: y[:, 2]), ("block", lambda y: y[1:, 1:3]),
     ("transposed", lambda y: y.T), ("flat_step", lambda y: y.view(-1)[::3]), ("whole", lambda y: y),
     ("column_of_transpose", lambda y: y.T[0]), ("reshaped_row", lambda y: y.reshape(4, 3)[2]),
+    ("reshaped_copy", lambda y: y.T.reshape(-1)),  # a copy, not a view: writing it leaves y alone
 ]
 UPDATES = [
     ("mul_", lambda L, v, x: v.mul_(1.5)), ("add_", lambda L, v, x: v.add_(x.sum() * 0.25)),

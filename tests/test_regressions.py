@@ -211,6 +211,17 @@ def test_in_place_ops_on_views_of_tensors_that_require_grad(program):
     _assert_like_torch(run)
 
 
+def test_a_reshape_that_had_to_copy_is_not_a_view():
+    def program(lib):
+        x = lib.tensor(np.arange(6.0).reshape(2, 3), dtype=lib.float64, requires_grad=True)
+        y = x * 1
+        copied = y.T.reshape(-1)  # a transpose can't be flattened in place: a copy, so writing it leaves y alone
+        copied.mul_(2)
+        ((y * y).sum() + copied.sum()).backward()
+        return y, copied, x.grad
+    _assert_like_torch(program)
+
+
 def test_in_place_on_a_view_of_a_leaf_that_requires_grad_raises():
     x = G.ones(3, requires_grad=True)
     with pytest.raises(RuntimeError, match="view of a leaf"):

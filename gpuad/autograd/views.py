@@ -10,13 +10,24 @@ from .grad_mode import mode
 
 
 def track_view(result, source, op, params):
-    """Make ``result``, the output of the view op ``op`` on ``source``, a tracked view of ``source``'s base."""
+    """Make ``result``, the output of the view op ``op`` on ``source``, a tracked view of ``source``'s base; unless
+    the op had to copy (reshape of a non-contiguous layout): then, as in PyTorch, the result is not a view."""
+    if _owner(result._data) is not _owner(source._data):
+        return
     root = source if source._base is None else source._base
     result._version = source._version_counter
     result._base = root
     result._view_chain = source._view_chain + ((op, params),)
     result._view_node = root._node
     result._view_fw = root._fw
+
+
+def _owner(array):
+    """The array that owns ``array``'s memory (NumPy and CuPy views keep it as ``.base``)."""
+    base = array.base
+    while base is not None:
+        array, base = base, base.base
+    return array
 
 
 def sync_view(t):
