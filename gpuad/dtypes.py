@@ -1,4 +1,6 @@
 """dtypes are NumPy dtypes (CuPy uses the same objects); this module names them and holds PyTorch's promotion rules."""
+import builtins
+
 import numpy as np
 
 float16 = half = np.dtype("float16")
@@ -53,6 +55,40 @@ def promote(a, b):
             out = np.promote_types(a, b)
         _PROMOTED[key] = out
     return out
+
+
+_INT64 = np.iinfo(np.int64)
+
+
+def wrap_int(value, dtype, who):
+    """A Python int as a value of the integer ``dtype``, wrapped modulo 2**bits as PyTorch does for a scalar operand
+    (``uint8_tensor + (-1)`` is 255 + 1); an int outside int64 raises, as in PyTorch."""
+    if not _INT64.min <= value <= _INT64.max:
+        raise OverflowError(f"{who}: the Python integer {value} does not fit in int64")
+    info = np.iinfo(dtype)
+    if info.min <= value <= info.max:
+        return value
+    return np.array(value, dtype=np.int64).astype(dtype).item()
+
+
+def check_int_range(values, dtype, who):
+    """Raise as PyTorch does where Python ints (given as an int64 array) don't fit ``dtype`` (an integer dtype);
+    negative values into an unsigned dtype wrap (PyTorch's own exception to the rule)."""
+    if not values.size:
+        return
+    info = np.iinfo(dtype)
+    low, high = values.min().item(), values.max().item()
+    if high > info.max or (info.min < 0 and low < info.min):
+        bad = high if high > info.max else low
+        raise RuntimeError(f"{who}: value {bad} cannot be converted to type {dtype} without overflow")
+
+
+def fill_value(value, dtype, who):
+    """A Python number to fill an integer tensor with: raises as PyTorch does where an int overflows ``dtype``."""
+    if value.__class__ is builtins.int and dtype.kind in "iu":
+        check_int_range(np.asarray(value if _INT64.min <= value <= _INT64.max else 2 ** 63), dtype, who)
+        return wrap_int(value, dtype, who)
+    return value
 
 
 def name(dtype):

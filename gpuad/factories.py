@@ -20,9 +20,15 @@ def _finish(data, device, requires_grad):
 def _python_dtype(data, dtype=None):
     """An array of Python data: in ``dtype`` if given (converted once, so float64 keeps every digit), else with
     PyTorch's dtypes: floats get the default float dtype, ints int64, bools bool."""
-    if dtype is not None:
-        return np.asarray(data, dtype=dtype)
     arr = np.asarray(data)
+    if arr.dtype.kind == "u" or (arr.dtype.kind == "O" and all(type(x) is int for x in arr.reshape(-1))):
+        raise ValueError(f"tensor: a Python integer in the data does not fit in int64 (the largest integer dtype); "
+                         f"PyTorch raises too (Overflow when unpacking long long)")
+    if dtype is not None:
+        if dtype.kind in "iu" and arr.dtype.kind in "iu":
+            dtypes.check_int_range(arr, dtype, "tensor")
+            return arr.astype(dtype)
+        return np.asarray(data, dtype=dtype)
     if arr.dtype.kind == "f":
         return arr.astype(dtypes.get_default_dtype())
     if arr.dtype.kind in "iu":
@@ -145,6 +151,7 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     if dtype is None:
         dtype = _python_dtype(fill_value).dtype if not isinstance(fill_value, Tensor) else fill_value.dtype
     fill_value = fill_value.item() if isinstance(fill_value, Tensor) else fill_value
+    fill_value = dtypes.fill_value(fill_value, dtypes.as_dtype(dtype) or dtypes.get_default_dtype(), "full")
     return _make(lambda d, s, t: d.backend.xp.full(s, fill_value, t), size, dtype, device, requires_grad, "full")
 
 

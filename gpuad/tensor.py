@@ -23,7 +23,10 @@ class Tensor:
     _grad = None
     _version = None   # _Version, created on first in-place change, save-as-output or view
     _accum = None     # the AccumulateGrad sink of a leaf
-    _base = None      # the tensor this one is a view of
+    _base = None      # the tensor this one is a view of (the one that owns the memory)
+    _view_chain = ()  # the view ops (op, params) that took this view from _base
+    _view_node = None  # _base's node (and tangent) when this view's own node was derived (see autograd.views)
+    _view_fw = None
     _fw = None        # (dual level id, tangent) in forward mode
     __array_ufunc__ = None  # NumPy defers `ndarray * tensor` to Tensor.__rmul__
     __hash__ = object.__hash__
@@ -39,6 +42,8 @@ class Tensor:
     # --- autograd state -------------------------------------------------------------------------------------------
     @property
     def requires_grad(self):
+        if self._base is not None:
+            _sync_view(self)
         return self._rg
 
     @requires_grad.setter
@@ -57,10 +62,14 @@ class Tensor:
 
     @property
     def is_leaf(self):
+        if self._base is not None:
+            _sync_view(self)
         return self._node is None
 
     @property
     def grad_fn(self):
+        if self._base is not None:
+            _sync_view(self)
         return self._node
 
     @property
@@ -89,6 +98,8 @@ class Tensor:
 
     def retain_grad(self):
         """Keep .grad on this non-leaf tensor after backward (leaves always keep it)."""
+        if self._base is not None:
+            _sync_view(self)
         if self._node is not None:
             self._node.retain(self._idx, self)
         elif not self._rg:
@@ -97,6 +108,8 @@ class Tensor:
 
     def register_hook(self, hook):
         """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor replaces the gradient."""
+        if self._base is not None:
+            _sync_view(self)
         if not self._rg:
             raise RuntimeError("cannot register a hook on a tensor that does not require grad")
         from .autograd.graph import leaf_accumulator
@@ -290,6 +303,13 @@ class Tensor:
         if copy and out is self:
             out = self.clone()
         return out
+
+
+def _sync_view(t):
+    global _sync_view
+    from .autograd.views import sync_view
+    _sync_view = sync_view
+    sync_view(t)
 
 
 def _engine_backward(*args):

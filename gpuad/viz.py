@@ -19,7 +19,7 @@ import numpy as np
 from .autograd import forward_ad as fwAD
 from .autograd.engine import grad as _autograd_grad
 from .autograd.graph import AccumulateGrad
-from .autograd.grad_mode import no_grad
+from .autograd.grad_mode import mode, no_grad
 from .ops import core
 from .ops.shape import sum_to_shape
 from .tensor import Tensor
@@ -200,14 +200,14 @@ def trace(f, *inputs, wrt=None, show=True):
         if not 0 <= wrt_index < len(inputs):
             raise ValueError(f"trace: wrt={wrt!r} names no input (inputs: {names})")
     recorded = []
-    previous = core.ON_RECORD
+    previous = mode.on_record
 
     def on_record(node, result, op_inputs):
         recorded.append((node, result, op_inputs))
         if previous is not None:
             previous(node, result, op_inputs)
     on_record.sees_checkpointed_ops = True
-    core.ON_RECORD = on_record
+    mode.on_record = on_record
     try:
         if wrt_index is None:
             out = f(*leaves)
@@ -220,7 +220,7 @@ def trace(f, *inputs, wrt=None, show=True):
                 tangents = {id(r): fwAD.tangent_of(r) for _, r, _ in recorded}
                 tangents.update({id(a): fwAD.tangent_of(a) for a in args})
     finally:
-        core.ON_RECORD = previous
+        mode.on_record = previous
     if not isinstance(out, Tensor):
         raise TypeError(f"trace: f must return a tensor, got {type(out).__name__}")
 

@@ -116,7 +116,11 @@ CASES = {
                (lambda a, b: a @ b, [normal(2, 1, 3, 4), normal(5, 4, 2)]), (G.dot, [normal(5), normal(5)])],
     "to_dtype": [(lambda a: a.float().double() * 1.0, [normal(3)], {"eps": 1e-2, "atol": 1e-4})],
     "to_device": [(lambda a: a.to("cpu") * 2, [normal(3)])],
-    "copy": [(lambda a: G.zeros(2, 3, dtype=a.dtype, device=a.device).copy_(a), [normal(3)])],
+    "copy": [(lambda a: G.zeros(2, 3, dtype=a.dtype, device=a.device).copy_(a), [normal(3)]),
+             (lambda a, b: (a * 1).copy_(b) * a, [normal(2, 3), normal(3)])],
+    "fill": [(lambda a: (a * 1).fill_(2.0) * a, [normal(2, 3)]), (lambda a: (a * 1).zero_() + a, [normal(3)])],
+    "copy_slices": [(lambda a, b: _in_place_through_view(a, b), [normal(3, 4), normal(3)]),
+                    (lambda a, b: _in_place_through_view(a.T, b), [normal(4, 3), normal(3)])],
     "index_put": [(lambda a, v: _index_put(a, v), [normal(4, 3), normal(3)])],
     "linear": [(lambda x, w, b, act=act: F.linear(x, w, b, act), [normal(5, 4), normal(3, 4), away_from_zero(3)])
                for act in (None, "relu", "gelu", "tanh", "sigmoid")]
@@ -138,6 +142,15 @@ CASES = {
     "constant_pad": [(lambda a: F.pad(a, (1, 2, 0, 1), value=0.5), [normal(2, 3)]),
                      (lambda a: F.pad(a, (-1, 1)), [normal(2, 4)])],
 }
+
+
+def _in_place_through_view(a, b):
+    """In-place ops through views of a non-leaf: the base is rebased (CopySlices), views taken before are replayed."""
+    y = a * 1.0
+    column = y[:, 1]
+    y[:, 2].mul_(b)
+    y.T[0].add_(b * b)
+    return y * column.sum()
 
 
 def _index_put(a, v):

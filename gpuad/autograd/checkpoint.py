@@ -49,9 +49,8 @@ class _Frame:
         def collect(node, result, inputs):
             if node.saved is not None or node.saved_out is not None:
                 twins.append(node)
-        from ..ops import core
-        previous_hook = core.ON_RECORD
-        core.ON_RECORD = collect
+        previous_hook = mode.on_record
+        mode.on_record = collect
         state = _rng_state(self.args) if self.rng is not None else None
         try:
             if self.rng is not None:
@@ -59,7 +58,7 @@ class _Frame:
             with enable_grad():
                 self.fn(*self.args, **self.kwargs)
         finally:
-            core.ON_RECORD = previous_hook
+            mode.on_record = previous_hook
             if state is not None:
                 _set_rng_state(state)
         if len(twins) != len(self.nodes) or any(a.op is not b.op for a, b in zip(self.nodes, twins)):
@@ -93,14 +92,13 @@ def checkpoint(fn, *args, preserve_rng_state=True, **kwargs):
         raise TypeError(f"checkpoint: expected a callable, got {type(fn).__name__}")
     if not mode.enabled:
         return fn(*args, **kwargs)
-    from ..ops import core
-    previous_hook = core.ON_RECORD
+    previous_hook = mode.on_record
     frame = _Frame(fn, args, kwargs, _rng_state(args) if preserve_rng_state else None, previous_hook)
-    core.ON_RECORD = frame.capture
+    mode.on_record = frame.capture
     try:
         return fn(*args, **kwargs)
     finally:
-        core.ON_RECORD = previous_hook
+        mode.on_record = previous_hook
 
 
 def _as_functions(functions):

@@ -8,12 +8,14 @@ import threading
 
 from .graph import AccumulateGrad, edge_of
 from .grad_mode import mode
+from .views import sync_view
 from ..tensor import Tensor, wrap
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """Sum d(tensors)/d(leaf) into the ``.grad`` of every leaf (or of ``inputs`` only) that requires grad."""
-    if grad_tensors is None and tensors.__class__ is Tensor and tensors._data.size == 1 and tensors._rg:
+    if grad_tensors is None and tensors.__class__ is Tensor and tensors._data.size == 1 and tensors._base is None \
+            and tensors._rg:
         roots = ((edge_of(tensors)[0], tensors._idx, _ones_seed(tensors)),)  # the common case: loss.backward()
     else:
         roots = _roots(_as_tuple(tensors), grad_tensors, "backward")
@@ -46,8 +48,11 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     captured = run(roots, retain_graph=create_graph if retain_graph is None else retain_graph,
                    create_graph=create_graph, accumulate=False, only=targets, batch=1 if is_grads_batched else 0)
     result = [None] * len(inputs)
+    given = {id(_owner(g._data)) for _, _, g in roots}
     for key, positions in targets.items():
         g = captured.get(key)
+        if g is not None and id(_owner(g._data)) in given:  # never hand back (a view of) a tensor the user passed
+            g = g.clone() if create_graph else wrap(g._data.copy(), g._device)
         for i in positions:
             result[i] = g
     for i, g in enumerate(result):
@@ -55,6 +60,13 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             raise RuntimeError(f"autograd.grad: input {i} (shape {inputs[i].shape}) was not used to compute the "
                                f"outputs; pass allow_unused=True to get None for it")
     return tuple(result)
+
+
+def _owner(array):
+    """The array that owns ``array``'s memory (NumPy and CuPy views keep it as ``.base``)."""
+    while array.base is not None:
+        array = array.base
+    return array
 
 
 def run(roots, retain_graph, create_graph, accumulate, only=None, batch=0):
@@ -69,6 +81,7 @@ def run(roots, retain_graph, create_graph, accumulate, only=None, batch=0):
     captured = {}
     ready = [fn for fn in buffers if deps.get(fn, 0) == 0]
     previous_mode, previous_batch = mode.enabled, mode.vjp_batch
+    check = mode.anomaly == "check"
     mode.enabled = create_graph
     mode.vjp_batch = batch
     pending = _queue.stack
@@ -96,6 +109,9 @@ def run(roots, retain_graph, create_graph, accumulate, only=None, batch=0):
                     raise RuntimeError(f"{fn.name()} returned {len(in_grads)} gradients for {len(fn.next)} inputs")
             else:
                 in_grads = _run_node(fn, grads, only, captured, shared, needed, accumulate)
+            if check and in_grads:
+                from .anomaly_mode import check_gradients
+                check_gradients(fn, in_grads)
             if in_grads and not retain_graph and (fn.saved is not None or fn.saved_out is not None or
                                                   fn.ctx is not None):
                 fn.release()
@@ -355,6 +371,8 @@ def _roots(tensors, grads, who, batch=0):
 def _target_of(t, who, i=0):
     if not isinstance(t, Tensor):
         raise TypeError(f"{who}: expected tensors, got {type(t).__name__}")
+    if t._base is not None:
+        sync_view(t)
     if not t._rg:
         raise RuntimeError(f"{who}: element {i} of tensors does not require grad and does not have a grad_fn "
                            f"(did you forget requires_grad=True, or run it under no_grad()?)")

@@ -7,6 +7,7 @@ import functools
 
 from .graph import Node, edge_of
 from .grad_mode import grad_batch, mode, no_grad
+from .views import sync_view
 from ..tensor import Tensor, wrap
 
 
@@ -126,6 +127,9 @@ class Function:
             op = _FunctionOp(cls)
             cls._op_record = op
         tensor_args = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        for i in tensor_args:
+            if args[i]._base is not None:
+                sync_view(args[i])
         ctx = FunctionCtx()
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._rg for a in args)
         with no_grad():

@@ -7,6 +7,9 @@ class _Mode(threading.local):
     enabled = True   # reverse mode: ops record the graph
     fw_level = 0     # forward mode: the id of the active dual level, 0 when none is active
     vjp_batch = 0    # leading batch dimensions the gradients of the running backward carry (is_grads_batched)
+    on_record = None  # called as on_record(node, result, inputs) after each node is recorded (viz.trace, checkpoint);
+    #                   per thread, so that checkpointing in one thread does not see another thread's ops
+    anomaly = False  # detect_anomaly: record each node's forward stack, check each VJP for NaN/inf
 
 
 mode = _Mode()

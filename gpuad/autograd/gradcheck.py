@@ -90,3 +90,33 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
                     raise GradcheckError(message)
                 return False
     return True
+
+
+def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
+    """True if ``fn``'s second derivatives match finite differences of its first (as PyTorch's gradgradcheck): the
+    vector-Jacobian product with ``grad_outputs`` (random float64 ones when not given), taken with create_graph=True,
+    is itself gradchecked with respect to the inputs and the grad_outputs."""
+    inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
+    outputs = _outputs(fn, inputs)
+    if grad_outputs is None:
+        from ..factories import tensor
+        rng = np.random.default_rng(0)
+        grad_outputs = tuple(tensor(rng.standard_normal(o.shape), dtype=o.dtype, device=o.device,
+                                    requires_grad=True) for o in outputs)
+    else:
+        grad_outputs = tuple(grad_outputs) if isinstance(grad_outputs, (tuple, list)) else (grad_outputs,)
+        if len(grad_outputs) != len(outputs):
+            raise ValueError(f"gradgradcheck: got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    n = len(inputs)
+
+    def first_derivatives(*args):
+        xs, seeds = args[:n], args[n:]
+        pairs = [(o, g) for o, g in zip(_outputs(fn, xs), seeds) if o.requires_grad]
+        wrt = [x for x in xs if isinstance(x, Tensor) and x.requires_grad]
+        if not pairs:
+            return ()
+        grads = grad([o for o, _ in pairs], wrt, grad_outputs=[g for _, g in pairs], create_graph=True,
+                     allow_unused=True)
+        return tuple(g for g in grads if g is not None)
+    return gradcheck(first_derivatives, inputs + grad_outputs, eps=eps, atol=atol, rtol=rtol,
+                     raise_exception=raise_exception)

@@ -7,6 +7,7 @@ after being saved raises at backward instead of giving a wrong gradient. Saved v
 import weakref
 
 from .grad_mode import mode
+from .views import sync_view
 from ..tensor import Tensor, wrap
 
 
@@ -46,6 +47,9 @@ class Node:
         self.saved = None
         self.saved_versions = None
         self.saved_out = None
+        if mode.anomaly:
+            from .anomaly_mode import forward_stack
+            self.forward_stack = forward_stack()
 
     def name(self):
         return self.op.node_name
@@ -189,6 +193,8 @@ def leaf_accumulator(tensor):
 
 def edge_of(t):
     """The graph edge a gradient for tensor ``t`` flows into."""
+    if t._base is not None:
+        sync_view(t)
     node = t._node
     if node is None:
         node = t._accum or leaf_accumulator(t)

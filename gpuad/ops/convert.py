@@ -14,6 +14,9 @@ def _to_device(x, device):
     from ..autograd.grad_mode import mode
     from .core import record
     from .core import forward_tangent
+    if x._base is not None:
+        from ..autograd.views import sync_view
+        sync_view(x)
     data = _to_device_forward(None, x._data, x._device, device)
     out = wrap(data, device)
     params = {"src": x._device, "dst": device}

@@ -9,12 +9,13 @@ import numpy as np
 
 from ..autograd.graph import Node, edge_of
 from ..autograd.grad_mode import mode
-from ..dtypes import get_default_dtype, promote
+from ..autograd.views import sync_view, track_view
+from ..dtypes import get_default_dtype, promote, wrap_int
 from ..tensor import Tensor, wrap
 
 REGISTRY = {}
 OUT = -1  # in a save spec, the op's output
-ON_RECORD = None  # called as ON_RECORD(node, result, inputs) after each node is recorded (viz.trace, checkpoint)
+# mode.on_record (thread-local) is called as on_record(node, result, inputs) after each node is recorded
 
 
 class Op:
@@ -26,7 +27,8 @@ class Op:
         and on trailing dimensions, so that tangents with a leading batch dimension work too
     save: for each input, the indices of the inputs (or OUT) its gradient needs; "all" saves every input for each
     promote: "binary" (PyTorch's type promotion between operands), "float" (integers become the default float), None
-    view: the output shares memory, and so the in-place version counter, with input 0
+    view: the output shares memory, and so the in-place version counter, with input 0, and is tracked as a view of
+        its base (autograd.views), so that in-place changes through it or its base rebase the other's history
     broadcasting: inputs broadcast against each other (batched tangents are aligned before the JVP)
     cuda: optional ``(backend, *arrays, **params) -> array`` running our own kernel from ``kernels/`` on CUDA
     cuda_grad: the fused backward rule in kernels/elementwise.cu (a name, or a function of the params giving one)
@@ -77,6 +79,8 @@ def apply(op, inputs, params=None):
     datas = []
     for x in inputs:
         if isinstance(x, Tensor):
+            if x._base is not None:
+                sync_view(x)
             data = x._data
             if dev is None:
                 dev = x._device
@@ -92,6 +96,9 @@ def apply(op, inputs, params=None):
                 rg = True
         else:
             datas.append(x)
+    if dev is None:
+        raise TypeError(f"{op.name}: expected at least one tensor argument, got "
+                        f"{', '.join(type(x).__name__ for x in inputs) or 'none'}")
     if op.promote is not None and (mixed or dtype.kind in "biu"):
         _promote(op, datas)
     backend = dev._backend or dev.backend
@@ -106,9 +113,7 @@ def apply(op, inputs, params=None):
         out = backend.asarray(out)
     result = wrap(out, dev)
     if op.view:
-        base = inputs[0]
-        result._version = base._version_counter
-        result._base = base if base._base is None else base._base
+        track_view(result, inputs[0], op, params)
     if rg and mode.enabled and op.vjp is not None and out.dtype.kind == "f":
         record(op, inputs, params, result, dev)
     if mode.fw_level:
@@ -118,6 +123,8 @@ def apply(op, inputs, params=None):
 
 def apply_unary(op, x, params=None):
     """``apply`` for one float tensor argument (most ops), with less bookkeeping."""
+    if x._base is not None:
+        sync_view(x)
     data = x._data
     if data.dtype.kind != "f" or op.cuda is not None and x._device.type == "cuda":
         return apply(op, (x,), params)
@@ -131,8 +138,7 @@ def apply_unary(op, x, params=None):
         out = backend.asarray(out)
     result = wrap(out, dev)
     if op.view:
-        result._version = x._version_counter
-        result._base = x if x._base is None else x._base
+        track_view(result, x, op, params)
     if x._rg and mode.enabled and op.vjp is not None and out.dtype.kind == "f":
         node = Node(op, (edge_of(x),), _NEEDS_ONE, dev, params)
         keep, keep_out = op._plans.get(_NEEDS_ONE) or op.plan(_NEEDS_ONE)
@@ -144,8 +150,8 @@ def apply_unary(op, x, params=None):
             _save_output(node, result)
         result._rg = True
         result._node = node
-        if ON_RECORD is not None:
-            ON_RECORD(node, result, (x,))
+        if mode.on_record is not None:
+            mode.on_record(node, result, (x,))
     if mode.fw_level and x._fw is not None:
         forward_tangent(op, (x,), params, result)
     return result
@@ -156,6 +162,10 @@ _NEEDS_ONE = (True,)
 
 def apply_binary(op, a, b):
     """``apply`` for two tensors on one device with one dtype, the common case, with less bookkeeping."""
+    if a._base is not None:
+        sync_view(a)
+    if b._base is not None:
+        sync_view(b)
     ad = a._data
     bd = b._data
     dev = a._device
@@ -190,8 +200,8 @@ def _record_binary(op, a, b, result, dev):
         _save_output(node, result)
     result._rg = True
     result._node = node
-    if ON_RECORD is not None:
-        ON_RECORD(node, result, (a, b))
+    if mode.on_record is not None:
+        mode.on_record(node, result, (a, b))
 
 
 def _save_output(node, result):
@@ -233,12 +243,12 @@ def record(op, inputs, params, result, dev):
 
 
 def attach(node, result, inputs):
-    """Make ``result`` the output of ``node`` and tell ON_RECORD; every recording path ends here (the two unrolled
+    """Make ``result`` the output of ``node`` and tell mode.on_record; every recording path ends here (the two unrolled
     hot paths above inline the same three steps)."""
     result._rg = True
     result._node = node
-    if ON_RECORD is not None:
-        ON_RECORD(node, result, inputs)
+    if mode.on_record is not None:
+        mode.on_record(node, result, inputs)
 
 
 class JvpContext:
@@ -266,15 +276,18 @@ def forward_tangent(op, inputs, params, result):
     if batch and op.broadcasting:
         tangents = [align_batched(t, x.ndim, result.ndim) if t is not None else None for t, x in zip(tangents, inputs)]
     ctx = JvpContext(inputs, result, params, tuple(t is not None for t in tangents), batch)
-    global ON_RECORD
     mode.fw_level = 0  # the rule computes on primals: their own tangents must not propagate again
-    hook, ON_RECORD = ON_RECORD, None  # and its ops are not ops of the function (for traces and checkpoints)
+    hook, mode.on_record = mode.on_record, None  # and its ops are not ops of the function (traces, checkpoints)
     try:
         tangent = op.jvp(ctx, *tangents)
     finally:
         mode.fw_level = level
-        ON_RECORD = hook
+        mode.on_record = hook
     if tangent is not None:
+        if op.broadcasting and tangent.shape[batch:] != result.shape:
+            # only a smaller operand had a tangent: it still moves every element it was broadcast to
+            from .shape import expand_batched
+            tangent = expand_batched(tangent, result.shape, batch)
         if tangent.dtype != result.dtype:
             tangent = tangent.to(result.dtype)
         result._fw = (level, tangent)
@@ -312,6 +325,10 @@ def _promote(op, datas):
     for i, d in arrays:
         if d.dtype != target:
             datas[i] = d.astype(target)
+    if target.kind in "iu":  # a Python int operand wraps to the integer result dtype, as in PyTorch
+        for i, d in enumerate(datas):
+            if d.__class__ is int:
+                datas[i] = wrap_int(d, target, op.name)
 
 
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}

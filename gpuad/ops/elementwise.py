@@ -23,6 +23,8 @@ def _binary(op):
         if a.__class__ in TENSOR_TYPES and b.__class__ in TENSOR_TYPES:
             return apply_binary(op, a, b)
         a, b = operands(a, b)
+        if not isinstance(a, Tensor) and not isinstance(b, Tensor):  # add(1, 2): PyTorch makes the first a tensor
+            a = one(a)
         return apply(op, (a, b))
     fn.__name__ = op.name
     fn.__doc__ = f"Elementwise {op.name} with broadcasting; differentiable in both arguments."
@@ -119,9 +121,11 @@ def _pow_partials(n):
 
 
 def _tie_share(a, b, a_wins):
-    """1 where a wins, 0.5 at ties, 0 where b wins: maximum/minimum split the gradient equally at ties."""
-    share = where(a_wins, 1.0, where(a == b, 0.5, 0.0))
-    return share
+    """1 where a wins, 0.5 at ties, 0 where b wins: maximum/minimum split the gradient equally at ties. Built in the
+    operands' float dtype, so that a float64 gradient or tangent is never rounded through the default float."""
+    dtypes = [x.dtype for x in (a, b) if isinstance(x, Tensor)]
+    dtype = dtypes[0] if len(dtypes) == 1 else promote(*dtypes)
+    return a_wins.to(dtype) + (a == b).to(dtype) * 0.5
 
 
 def _maximum_partials(n):
@@ -158,11 +162,29 @@ minimum = _binary(MINIMUM)
 
 def _remainder_partials(n):
     a, b = n.inputs
-    return 1 if n.needs[0] else None, -floor(a / b) if n.needs[1] else None
+    # the floor division the forward used, not floor(a / b): the rounded quotient can land on the other integer
+    return 1 if n.needs[0] else None, -floor_divide(a, b) if n.needs[1] else None
 
 
-REMAINDER = _binary_op("remainder", lambda xp, a, b: xp.remainder(a, b), _remainder_partials, save="all")
-FLOOR_DIVIDE = _binary_op("floor_divide", lambda xp, a, b: xp.floor_divide(a, b),
+def _is_integer(x):
+    return x.__class__ in (int, bool) or (hasattr(x, "dtype") and x.dtype.kind in "biu")
+
+
+class IntegerDivisionByZero(ZeroDivisionError, RuntimeError):
+    """An integer ``//`` or ``%`` by zero (a ZeroDivisionError, and a RuntimeError as PyTorch raises)."""
+
+
+def _integer_division(ufunc):
+    """An xp division that raises on an integer division by zero, as PyTorch does (NumPy returns 0)."""
+    def forward(xp, a, b):
+        if _is_integer(a) and _is_integer(b) and bool((b == 0).any() if hasattr(b, "any") else b == 0):
+            raise IntegerDivisionByZero(f"{ufunc}: integer division by zero (PyTorch raises too)")
+        return getattr(xp, ufunc)(a, b)
+    return forward
+
+
+REMAINDER = _binary_op("remainder", _integer_division("remainder"), _remainder_partials, save="all")
+FLOOR_DIVIDE = _binary_op("floor_divide", _integer_division("floor_divide"),
                           lambda n: (0.0 if n.needs[0] else None, 0.0 if n.needs[1] else None))
 
 remainder = _binary(REMAINDER)

@@ -3,7 +3,9 @@
 Without a graph to record (no grad mode, or nothing requires grad) they are true in-place NumPy/CuPy updates, which is
 what optimizers rely on. With a graph, the result is computed by the out-of-place op, written into the tensor's memory,
 and the tensor becomes that op's output; any node that saved the old value sees the version change and raises at
-backward. As in PyTorch, a leaf that requires grad cannot be changed in place while grad mode is on.
+backward. Through a view, the base gets PyTorch's CopySlices node, so the view and the base (and its other views)
+all see the change (see autograd.views). As in PyTorch, a leaf that requires grad, or a view of one, cannot be
+changed in place while grad mode is on, and neither can an expanded view (its elements share memory).
 """
 import numpy as np
 
@@ -12,23 +14,36 @@ from .core import Op, apply
 from .shape import normalize_index
 from ._lift import operands
 from ..autograd.grad_mode import mode
+from ..autograd.views import sync_view
+from ..dtypes import fill_value, wrap_int
 from ..tensor import Tensor
 
 
 def _check_target(self, who):
+    """Refuse what PyTorch refuses: writing through an expanded (stride-0) view, and, while grad mode is on,
+    changing a leaf that requires grad or a view of one."""
+    data = self._data
+    if 0 in data.strides and any(st == 0 and n > 1 for st, n in zip(data.strides, data.shape)):
+        raise RuntimeError(f"{who}: unsupported operation: more than one element of the written-to tensor refers to "
+                           f"a single memory location (an expanded view, shape {self.shape}, strides "
+                           f"{data.strides}); clone() the tensor before changing it in place")
     if not mode.enabled:
         return
-    if self._node is None and self._rg:
-        raise RuntimeError(f"{who}: a leaf tensor that requires grad is being used in an in-place operation; "
-                           f"wrap the update in `with gpuad.no_grad():` or work on a clone()")
     base = self._base
-    if base is not None and (base._rg or self._rg):
-        raise RuntimeError(f"{who}: in-place change of a view of a tensor that requires grad is not supported; "
-                           f"use the out-of-place op or clone() the view first")
+    if base is None:
+        if self._node is None and self._rg:
+            raise RuntimeError(f"{who}: a leaf tensor that requires grad is being used in an in-place operation; "
+                               f"wrap the update in `with gpuad.no_grad():` or work on a clone()")
+        return
+    sync_view(self)
+    if base._node is None and base._rg:
+        raise RuntimeError(f"{who}: a view of a leaf tensor that requires grad is being used in an in-place "
+                           f"operation; wrap the update in `with gpuad.no_grad():` or work on a clone()")
 
 
 def commit(self, result, who):
-    """Write ``result`` into ``self`` and make ``self`` stand for it in the graph."""
+    """Write ``result`` into ``self`` and make ``self`` stand for it in the graph; through a view, the base's history
+    is rebased too (a CopySlices node), so both see the change."""
     if result.dtype != self.dtype and not np.can_cast(result.dtype, self.dtype, "same_kind"):
         raise TypeError(f"{who}: the result has dtype {result.dtype}, which can't be cast to the dtype "
                         f"{self.dtype} of the tensor changed in place")
@@ -39,11 +54,64 @@ def commit(self, result, who):
     if node is not None and node.saved is not None and any(t is self for t in node.saved):
         _keep_old_value(self, node)
     _write(self, result._data, who)
+    base = self._base
+    if base is not None and (result._rg or base._rg or result._fw is not None or base._fw is not None):
+        _rebase(self, base, result)
+        return self
     if result._node is not None:
         self._node, self._idx, self._rg = result._node, result._idx, True
     if result._fw is not None or self._fw is not None:
         self._fw = result._fw
     return self
+
+
+def _copy_slices_vjp(n, g):
+    from ..autograd.grad_mode import grad_batch
+    from ..tensor import wrap
+    batch = grad_batch()
+    gb = g * wrap(n.params["keep"], g._device) if n.needs[0] else None
+    gv = g.reshape(g.shape[:batch] + (-1,))[(slice(None),) * batch + (n.params["positions"],)] if n.needs[1] \
+        else None
+    return gb, gv
+
+
+def _copy_slices_jvp(c, tb, tv):
+    from .shape import index_backward
+    from ..tensor import wrap
+    shape, positions = c.params["keep"].shape, c.params["positions"]
+    out = None if tb is None else tb * wrap(c.params["keep"], tb._device)
+    if tv is not None:
+        batch = tv.shape[:tv.ndim - c.inputs[1].ndim]
+        size = c.params["keep"].size
+        written = index_backward(tv, batch + (size,), (slice(None),) * len(batch) + (positions,), False)
+        written = written.reshape(batch + shape)
+        out = written if out is None else out + written
+    return out
+
+
+# PyTorch's CopySlices: the base after an in-place change through a view. Input 0 is the base's old history, input 1
+# the view's new value; ``positions`` are the view's elements' flat positions in the base, ``keep`` the base's
+# elements outside the view. The forward returns the base's memory, already written.
+COPY_SLICES = Op("copy_slices", lambda xp, base, value, positions, keep: base, _copy_slices_vjp, jvp=_copy_slices_jvp)
+
+
+def _rebase(view, base, result):
+    """After ``result`` was written through ``view``: give ``base`` a CopySlices node over its old history and
+    ``result``, then re-derive ``view`` from the base (other views of the base re-derive lazily, see
+    autograd.views)."""
+    from ..autograd.views import view_positions
+    from ..tensor import wrap
+    positions = view_positions(base, view._view_chain)
+    keep = base._device.backend.xp.ones(base._data.shape, dtype=bool)
+    keep.reshape(-1)[positions.reshape(-1)] = False
+    old = wrap(base._data, base._device)
+    old._rg, old._node, old._idx, old._fw = base._rg, base._node, base._idx, base._fw
+    new = apply(COPY_SLICES, (old, result), {"positions": positions, "keep": keep})
+    if new._node is not None:
+        base._node, base._idx, base._rg = new._node, 0, True
+    if new._fw is not None or base._fw is not None:
+        base._fw = new._fw
+    sync_view(view)
 
 
 def _keep_old_value(self, node):
@@ -71,6 +139,8 @@ def _write(self, data, who, index=Ellipsis):
 def _needs_graph(self, other):
     """Whether the in-place op must go through the out-of-place op (to record it, or to carry a tangent)."""
     other_is_tensor = isinstance(other, Tensor)
+    if other_is_tensor and other._base is not None:
+        sync_view(other)
     if mode.enabled and (self._rg or (other_is_tensor and other._rg)):
         return True
     return bool(mode.fw_level) and (self._fw is not None or (other_is_tensor and other._fw is not None))
@@ -88,6 +158,8 @@ def _inplace_binary(name, out_of_place, ufunc):
             if b._device is not self._device:
                 raise RuntimeError(f"{name}: expected both tensors on one device, got {self.device} and {b.device}")
             b = b._data
+        elif b.__class__ is int and self._data.dtype.kind in "iu":
+            b = wrap_int(b, self._data.dtype, name)
         xp = self._device.backend.xp
         try:
             getattr(xp, ufunc)(self._data, b, out=self._data, casting="same_kind")
@@ -127,16 +199,29 @@ tanh_ = _inplace_unary("tanh_", ew.tanh)
 sqrt_ = _inplace_unary("sqrt_", ew.sqrt)
 
 
+def _zeros_like(g):
+    from ..factories import zeros_like
+    return zeros_like(g)
+
+
+FILL = Op("fill", lambda xp, x, value: xp.full_like(x, value), lambda n, g: _zeros_like(g),
+          jvp=lambda c, t: _zeros_like(t))
+
+
 def fill_(self, value):
-    """Set every element to ``value``; the tensor leaves the graph (its value no longer depends on anything)."""
+    """Set every element to ``value``. In a graph the tensor stays in it with a zero gradient for its old value (as
+    in PyTorch); a one-element tensor ``value`` gets the summed gradient."""
     _check_target(self, "fill_")
     if isinstance(value, Tensor):
         if value.numel() != 1:
             raise ValueError(f"fill_: expects a number or a one-element tensor, got shape {value.shape}")
+        if _needs_graph(self, value):
+            return copy_(self, value.reshape(()))
         value = value.item()
+    value = fill_value(value, self._data.dtype, "fill_")
+    if _needs_graph(self, None):
+        return commit(self, apply(FILL, (self,), {"value": value}), "fill_")
     _write(self, value, "fill_")
-    if mode.enabled and self._node is not None:
-        self._node, self._rg = None, False
     return self
 
 
@@ -144,14 +229,22 @@ def zero_(self):
     return fill_(self, 0)
 
 
-def _copy_jvp(c, t):
+def _copy_jvp(c, t_dst, t_src):
     from .core import align_batched
     from .shape import batch_shape
     shape = c.params["shape"]
-    return align_batched(t, c.inputs[0].ndim, len(shape)).expand(batch_shape(c, t) + shape).to(c.params["dtype"])
+    if t_src is None:
+        return _zeros_like(t_dst)
+    return align_batched(t_src, c.inputs[1].ndim, len(shape)).expand(batch_shape(c, t_src, 1) + shape) \
+        .to(c.params["dtype"])
 
 
-COPY_FROM = Op("copy", lambda xp, src, shape, dtype: xp.broadcast_to(src, shape).astype(dtype), lambda n, g: g,
+def _copy_vjp(n, g):
+    return _zeros_like(g) if n.needs[0] else None, g if n.needs[1] else None
+
+
+# dst.copy_(src): the old value of dst gets a zero gradient, src the gradient (summed over its broadcasting, cast back)
+COPY_FROM = Op("copy", lambda xp, dst, src, shape, dtype: xp.broadcast_to(src, shape).astype(dtype), _copy_vjp,
                jvp=_copy_jvp)
 
 
@@ -169,11 +262,9 @@ def copy_(self, src):
         fits = False
     if not fits:
         raise ValueError(f"copy_: source shape {src.shape} does not broadcast to {self.shape}")
-    if mode.enabled and src._rg:
-        return commit(self, apply(COPY_FROM, (src,), {"shape": self.shape, "dtype": self.dtype}), "copy_")
+    if _needs_graph(self, src):
+        return commit(self, apply(COPY_FROM, (self, src), {"shape": self.shape, "dtype": self.dtype}), "copy_")
     _write(self, src._data, "copy_")
-    if mode.enabled and self._node is not None:
-        self._node, self._rg = None, False
     return self
 
 

@@ -5,6 +5,7 @@ NaN makes the gradient NaN, as in torch.amax); they return values only (like Num
 argmax/argmin for indices.
 """
 import builtins
+import warnings
 
 import numpy as np
 
@@ -147,17 +148,29 @@ def _logsumexp_vjp(n, g):
     return expand_back(g, x.shape, n.params["axes"], n.params["keepdims"], grad_batch()) * _logsumexp_weights(n)
 
 
+def _dof(shape, axes, correction):
+    """N - correction, warning (as PyTorch does) where it leaves no degrees of freedom: the variance is then NaN or
+    inf (a division by max(0, N - correction)), never an error."""
+    dof = _count(shape, axes) - correction
+    if dof <= 0:
+        warnings.warn("var(): degrees of freedom is <= 0. Correction should be strictly less than the number of "
+                      "elements reduced; the result is NaN or inf", RuntimeWarning, stacklevel=4)
+    return builtins.max(dof, 0)
+
+
 def _var_forward(xp, x, axes, keepdims, correction):
-    n = _count(x.shape, axes)
-    if n - correction <= 0:
-        raise ValueError(f"var: {n} element(s) with correction={correction} leave no degrees of freedom")
-    return x.var(axis=axes, keepdims=keepdims, ddof=correction)
+    dof = _dof(x.shape, axes, correction)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = x.mean(axis=axes, keepdims=True) if x.size else xp.full((1,) * x.ndim, np.nan, x.dtype)
+        d = x - mean
+        return (d * d).sum(axis=axes, keepdims=keepdims) / x.dtype.type(dof)
 
 
 def _var_weights(n):
     (x,) = n.inputs
     axes, correction = n.params["axes"], n.params["correction"]
-    return (x - x.mean(dim=axes, keepdim=True)) * (2.0 / (_count(x.shape, axes) - correction))
+    dof = builtins.max(_count(x.shape, axes) - correction, 0)
+    return (x - x.mean(dim=axes, keepdim=True)) * (2.0 / dof if dof else float("inf"))
 
 
 def _var_vjp(n, g):
@@ -254,7 +267,9 @@ def norm(x, p=2, dim=None, keepdim=False, *, axis=None, keepdims=False):
     if p == float("-inf"):
         return x.abs().amin(axes, keepdims)
     if isinstance(p, (int, float)) and p > 0:
-        total = (x.abs() ** p).sum(axes, keepdims)
+        a = x.abs()
+        nonzero = a != 0  # NOTE: |x|**p has an infinite slope at 0 for p < 1: its gradient there is taken as 0
+        total = where(nonzero, where(nonzero, a, 1.0) ** p, 0.0).sum(axes, keepdims)
         zero = total == 0  # NOTE: s**(1/p) has an infinite slope at 0; take the gradient there as 0, like p = 2
         return where(zero, 0.0, where(zero, 1.0, total) ** (1.0 / p))
     raise ValueError(f"norm: unsupported p={p!r}; use 2, 'fro', 1, inf, -inf or a positive number")
@@ -265,7 +280,7 @@ def _cumsum_vjp(n, g):
     return flip(cumsum(flip(g, dim), dim), dim)
 
 
-CUMSUM = Op("cumsum", lambda xp, x, dim: x.cumsum(axis=dim), _cumsum_vjp,
+CUMSUM = Op("cumsum", _wide(lambda xp, x, dim: x.cumsum(axis=dim)), _cumsum_vjp,
             jvp=lambda c, t: cumsum(t, c.params["dim"]), promote=None)
 
 

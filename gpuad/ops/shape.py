@@ -285,8 +285,9 @@ def _stack_vjp(n, g):
 def _tangents_or_zeros(c, tangents):
     """Every input's tangent, zeros (with the batch dims) where an input has none."""
     from ..factories import zeros
-    ref = next(t for t in tangents if t is not None)
-    batch = batch_shape(c, ref, tangents.index(ref))
+    first = next(i for i, t in enumerate(tangents) if t is not None)  # by position: tensors' == is elementwise
+    ref = tangents[first]
+    batch = batch_shape(c, ref, first)
     return [t if t is not None else zeros(batch + x.shape, dtype=ref.dtype, device=ref.device)
             for t, x in zip(tangents, c.inputs)]
 
@@ -335,6 +336,16 @@ def stack(tensors, dim=0, *, axis=None):
 
 
 def narrow(x, dim, start, length):
+    """``length`` elements of ``dim`` from ``start`` (negative counts from the end), as a view."""
+    x = one(x)
+    size = x.shape[dim]
+    if not -size <= start <= size:
+        raise IndexError(f"narrow: start {start} is out of range for dim {dim} of size {size} "
+                         f"(expected in [{-size}, {size}])")
+    if start < 0:
+        start += size
+    if length < 0 or start + length > size:
+        raise ValueError(f"narrow: start ({start}) + length ({length}) exceeds dim {dim} of size {size}")
     index = [slice(None)] * x.ndim
     index[dim] = slice(start, start + length)
     return getitem(x, tuple(index))
@@ -354,7 +365,8 @@ def split(x, split_size_or_sections, dim=0):
     if isinstance(split_size_or_sections, int):
         if split_size_or_sections <= 0:
             raise ValueError(f"split: split_size must be positive, got {split_size_or_sections}")
-        sizes = [builtins.min(split_size_or_sections, total - s) for s in range(0, total, split_size_or_sections)]
+        sizes = [builtins.min(split_size_or_sections, total - s) for s in range(0, total, split_size_or_sections)] \
+            or [0]  # an empty dimension splits into one empty piece, as in PyTorch
     else:
         sizes = list(split_size_or_sections)
         if builtins.sum(sizes) != total:
@@ -368,6 +380,10 @@ def split(x, split_size_or_sections, dim=0):
 
 def chunk(x, chunks, dim=0):
     x = one(x)
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    if x.shape[dim] == 0:  # PyTorch: ``chunks`` empty pieces
+        return tuple(narrow(x, dim, 0, 0) for _ in range(chunks))
     size = -(-x.shape[dim] // chunks)
     return split(x, builtins.max(size, 1), dim)
 
@@ -398,7 +414,7 @@ def normalize_index(x, index):
             i = x._device.backend.xp.asarray(i)
             if i.dtype.kind not in "biu" and i.size:
                 raise IndexError(f"arrays used as indices must be integer or bool, got {i.dtype}")
-            if i.size == 0:
+            if i.size == 0 and i.dtype.kind != "b":  # [] is float64 to NumPy; an empty mask stays a mask
                 i = i.astype(np.int64)
         elif isinstance(i, (bool, np.bool_)):
             pass
@@ -411,11 +427,16 @@ def normalize_index(x, index):
 
 
 def _index_backward_forward(xp, g, shape, index, basic):
-    out = xp.zeros(shape, dtype=g.dtype)
     if basic:
+        out = xp.zeros(shape, dtype=g.dtype)
         out[index] = g
-    else:
-        xp.add_at(out, index, g)  # sums repeated indices
+        return out
+    if g.dtype == np.float16:  # repeated indices sum in float32 (float16 additions stall at 2048)
+        out = xp.zeros(shape, dtype=np.float32)
+        xp.add_at(out, index, g.astype(np.float32))
+        return out.astype(np.float16)
+    out = xp.zeros(shape, dtype=g.dtype)
+    xp.add_at(out, index, g)  # sums repeated indices
     return out
 
 
