@@ -2,6 +2,7 @@
 from .device import _DEVICES
 
 _seed = [None]
+_draws = [0]  # how many times a generator was handed out: vmap(randomness="error") watches it
 
 
 def manual_seed(seed):
@@ -25,6 +26,7 @@ def initial_seed():
 
 def generator(device):
     """The backend whose generator draws numbers for ``device``, seeded on first use if manual_seed was called."""
+    _draws[0] += 1
     backend = device.backend
     if device.type == "cuda" and _seed[0] is not None and not getattr(backend, "_seeded", False):
         backend.seed(_seed[0] + device.index)
@@ -40,3 +42,24 @@ def get_rng_state(device="cpu"):
 def set_rng_state(state, device="cpu"):
     from .device import as_device
     as_device(device).backend.set_rng_state(state)
+
+
+def draw_count():
+    """How many random draws have been started so far (any device)."""
+    return _draws[0]
+
+
+def all_rng_states():
+    """The state of every generator in use: the CPU's and each started GPU's (for replaying the same draws)."""
+    return [(dev, dev.backend.get_rng_state()) for dev in _devices_in_use()]
+
+
+def set_all_rng_states(states):
+    for dev, state in states:
+        dev.backend.set_rng_state(state)
+
+
+def _devices_in_use():
+    from .device import CPU
+    return [CPU] + sorted({d for d in _DEVICES.values() if d.type == "cuda" and d._backend is not None},
+                          key=lambda d: d.index)
