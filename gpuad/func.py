@@ -431,8 +431,6 @@ def _stack_outputs(results, out_dims):
             raise ValueError(f"vmap: func returned differently structured outputs for different examples "
                              f"({spec!r} and {s!r})")
         flat.append(leaves)
-    if not isinstance(out_dims, (int, tuple, list)) and out_dims is not None:
-        raise ValueError(f"vmap: out_dims must be an int, None or a tuple, got {type(out_dims).__name__}")
     dims = broadcast_prefix(out_dims, results[0], "vmap", "out_dims")
     stacked = []
     for j, d in enumerate(dims):

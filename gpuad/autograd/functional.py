@@ -216,11 +216,13 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False, st
 def _jacobian_forward(func, inputs):
     from ..func import jacfwd
     inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")
-    inputs = tuple(x.detach() for x in inputs)
-    result = jacfwd(lambda *xs: func(*xs), argnums=tuple(range(len(inputs))))(*inputs)
-    outputs_tuple = isinstance(result, tuple) and len(result) and isinstance(result[0], tuple)
-    rows = result if outputs_tuple else (result,)
-    return _untuple2(_finish(tuple(rows), False), outputs_tuple, inputs_tuple)
+    seen = {}
+
+    def checked(*xs):
+        seen["tuple"], outs = _as_tuple(func(*xs), "outputs of the user-provided function", "jacobian")
+        return outs  # always a tuple, so the result is a tuple (per output) of tuples (per input)
+    rows = jacfwd(checked, argnums=tuple(range(len(inputs))))(*(x.detach() for x in inputs))
+    return _untuple2(_finish(rows, False), seen["tuple"], inputs_tuple)
 
 
 def hessian(func, inputs, create_graph=False, strict=False, vectorize=False, outer_jacobian_strategy="reverse-mode"):
@@ -255,6 +257,9 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False, out
         if create_graph:
             raise NotImplementedError('hessian: create_graph=True and outer_jacobian_strategy="forward-mode" are not '
                                       'supported together (as in PyTorch)')
+        if not vectorize:
+            raise NotImplementedError('hessian: outer_jacobian_strategy="forward-mode" needs vectorize=True (as in '
+                                      'PyTorch)')
         from ..func import jacfwd, jacrev
         xs = tuple(x.detach() for x in inputs)
         res = jacfwd(jacrev(single_output, argnums=tuple(range(len(xs)))), argnums=tuple(range(len(xs))))(*xs)
