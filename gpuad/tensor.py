@@ -16,6 +16,40 @@ class _Version:
         self.value = 0
 
 
+class Size(tuple):
+    """A tensor's shape (PyTorch's ``torch.Size``): a tuple of ints, equal to the plain tuple, that prints as
+    ``gpuad.Size([2, 3])``; slicing and ``+`` keep it a Size. In f-strings (``f"{x.shape}"``) it formats as the
+    plain tuple ``(2, 3)``, which is how gpuad's error messages show shapes."""
+    __slots__ = ()
+
+    def __repr__(self):
+        return f"gpuad.Size({list(self)})"
+
+    __str__ = __repr__
+
+    def __format__(self, spec):
+        return format(tuple.__repr__(self), spec)
+
+    def __getitem__(self, index):
+        item = tuple.__getitem__(self, index)
+        return Size(item) if isinstance(index, slice) else item
+
+    def __add__(self, other):
+        if not isinstance(other, tuple):
+            return NotImplemented
+        return Size(tuple.__add__(self, other))
+
+    def numel(self):
+        """The number of elements a tensor of this shape has."""
+        n = 1
+        for d in self:
+            n *= d
+        return n
+
+    def __reduce__(self):
+        return (Size, (tuple(self),))
+
+
 class Tensor:
     # hot attributes live in slots; rarely set ones are class-level defaults until first assigned
     __slots__ = ("_data", "_device", "_rg", "_node", "__dict__", "__weakref__")
@@ -133,10 +167,10 @@ class Tensor:
     # --- metadata ---------------------------------------------------------------------------------------------------
     @property
     def shape(self):
-        return self._data.shape
+        return Size(self._data.shape)
 
     def size(self, dim=None):
-        return self._data.shape if dim is None else self._data.shape[dim]
+        return Size(self._data.shape) if dim is None else self._data.shape[dim]
 
     @property
     def ndim(self):
