@@ -58,3 +58,49 @@ def promote(a, b):
 def name(dtype):
     """'gpuad.float32' for a repr."""
     return f"gpuad.{dtype}"
+
+
+class finfo:
+    """Machine limits of a floating dtype, with PyTorch's fields: bits, eps, max, min, tiny, smallest_normal,
+    resolution and dtype (its name, 'float32'). ``finfo()`` describes the default dtype."""
+
+    def __init__(self, type=None):  # noqa: A002 - PyTorch's parameter name
+        dt = get_default_dtype() if type is None else as_dtype(type)
+        if dt.kind != "f":
+            raise TypeError(f"finfo: {dt} is not a floating dtype; use gpuad.iinfo for integer dtypes")
+        info = np.finfo(dt)
+        self.bits = int(info.bits)
+        self.eps = float(info.eps)
+        self.max = float(info.max)
+        self.min = float(info.min)
+        self.tiny = self.smallest_normal = float(info.smallest_normal)
+        self.resolution = float(info.resolution)
+        self.dtype = str(dt)
+
+    def __repr__(self):
+        return (f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, eps={self.eps:g}, "
+                f"smallest_normal={self.smallest_normal:g}, tiny={self.tiny:g}, dtype={self.dtype})")
+
+
+class iinfo:
+    """Limits of an integer dtype, with PyTorch's fields: bits, max, min and dtype (its name)."""
+
+    def __init__(self, type):  # noqa: A002 - PyTorch's parameter name
+        dt = as_dtype(type)
+        if dt.kind not in "iu":
+            raise TypeError(f"iinfo: {dt} is not an integer dtype (bool is not supported, as in PyTorch); use "
+                            f"gpuad.finfo for floating dtypes")
+        info = np.iinfo(dt)
+        self.bits, self.min, self.max = int(info.bits), int(info.min), int(info.max)
+        self.dtype = str(dt)
+
+    def __repr__(self):
+        return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
+
+
+def is_floating_point(t):
+    """Whether a tensor's dtype is a floating dtype (``gpuad.is_floating_point(t)``, as in PyTorch)."""
+    from .tensor import Tensor
+    if not isinstance(t, Tensor):
+        raise TypeError(f"is_floating_point(): argument must be a Tensor, got {type(t).__name__}")
+    return t.dtype.kind == "f"

@@ -59,6 +59,7 @@ class Tensor:
     _accum = None     # the AccumulateGrad sink of a leaf
     _base = None      # the tensor this one is a view of
     _fw = None        # (dual level id, tangent) in forward mode
+    _inference = False  # made inside inference_mode()
     __array_ufunc__ = None  # NumPy defers `ndarray * tensor` to Tensor.__rmul__
     __hash__ = object.__hash__
 
@@ -330,10 +331,13 @@ def wrap(data, device):
     t._device = device
     t._rg = False
     t._node = None
+    if INFERENCE[0]:
+        t._inference = True
     return t
 
 
 _new = object.__new__
+INFERENCE = [False]  # whether inference_mode() is active: tensors made now report is_inference()
 
 
 def is_tensor(obj):
