@@ -1,4 +1,6 @@
 """dtypes are NumPy dtypes (CuPy uses the same objects); this module names them and holds PyTorch's promotion rules."""
+import builtins
+
 import numpy as np
 
 float16 = half = np.dtype("float16")
@@ -69,12 +71,12 @@ class finfo:
         if dt.kind != "f":
             raise TypeError(f"finfo: {dt} is not a floating dtype; use gpuad.iinfo for integer dtypes")
         info = np.finfo(dt)
-        self.bits = int(info.bits)
-        self.eps = float(info.eps)
-        self.max = float(info.max)
-        self.min = float(info.min)
-        self.tiny = self.smallest_normal = float(info.smallest_normal)
-        self.resolution = float(info.resolution)
+        self.bits = builtins.int(info.bits)
+        self.eps = builtins.float(info.eps)
+        self.max = builtins.float(info.max)
+        self.min = builtins.float(info.min)
+        self.tiny = self.smallest_normal = builtins.float(info.smallest_normal)
+        self.resolution = 10.0 ** -builtins.int(info.precision)  # PyTorch's: a power of ten, not rounded to dtype
         self.dtype = str(dt)
 
     def __repr__(self):
@@ -91,11 +93,11 @@ class iinfo:
             raise TypeError(f"iinfo: {dt} is not an integer dtype (bool is not supported, as in PyTorch); use "
                             f"gpuad.finfo for floating dtypes")
         info = np.iinfo(dt)
-        self.bits, self.min, self.max = int(info.bits), int(info.min), int(info.max)
+        self.bits, self.min, self.max = builtins.int(info.bits), builtins.int(info.min), builtins.int(info.max)
         self.dtype = str(dt)
 
     def __repr__(self):
-        return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
+        return f"iinfo(min={self.min:g}, max={self.max:g}, dtype={self.dtype})"
 
 
 def is_floating_point(t):

@@ -297,10 +297,18 @@ class Tensor:
         from .ops.convert import to_device, to_dtype
         device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
         kwargs.pop("non_blocking", None)
+        kwargs.pop("memory_format", None)
         copy = kwargs.pop("copy", False)
         if kwargs:
             raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+        flags = [a for a in args if isinstance(a, bool)]  # to(device, dtype, non_blocking, copy) positionally
+        if len(flags) > 2:
+            raise TypeError("to() takes at most two bool arguments (non_blocking, copy)")
+        if len(flags) == 2:
+            copy = copy or flags[1]
         for arg in args:
+            if isinstance(arg, bool):
+                continue
             if isinstance(arg, Tensor):
                 device, dtype = arg._device, arg.dtype
             elif isinstance(arg, (str, Device)):
