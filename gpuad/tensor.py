@@ -7,6 +7,8 @@ the tensor's own state and the conversions that are not ops.
 from . import dtypes
 from .device import CPU, Device, as_device
 
+_DTYPES = dtypes._BY_NUMPY  # NumPy dtype -> gpuad dtype
+
 
 class _Version:
     """In-place change counter, shared by a tensor and its views; saved tensors remember the value they were saved at."""
@@ -188,7 +190,8 @@ class Tensor:
 
     @property
     def dtype(self):
-        return self._data.dtype
+        """The element type, a ``gpuad.dtype`` (equal to the NumPy dtype of the data)."""
+        return _DTYPES.get(self._data.dtype) or dtypes.of(self._data.dtype)
 
     @property
     def device(self):

@@ -71,6 +71,27 @@ def test_floating_point_questions_and_sizes_match_torch(name):
     assert G.numel(ours) == torch.numel(theirs) and G.is_tensor(ours) and not G.is_tensor(np.zeros(2))
 
 
+@pytest.mark.parametrize("name", DTYPES)
+def test_dtype_objects_answer_pytorchs_questions(name):
+    ours, theirs = getattr(G, name), getattr(torch, name)
+    for attr in ("is_floating_point", "is_complex", "is_signed", "itemsize"):
+        assert getattr(ours, attr) == getattr(theirs, attr), attr
+    assert repr(ours) == repr(theirs).replace("torch.", "gpuad.") and isinstance(ours, G.dtype)
+    t = G.zeros(2, dtype=ours)
+    assert t.dtype is ours and t.dtype == ours and t.dtype.is_floating_point == theirs.is_floating_point
+    assert ours == np.dtype(name) and np.dtype(name) == ours and hash(ours) == hash(np.dtype(name))
+    assert {np.dtype(name): 1}[ours] == 1 and np.zeros(2, dtype=ours).dtype == np.dtype(name)
+    assert pickle.loads(pickle.dumps(ours)) is ours and str(ours) == name
+
+
+def test_dtype_questions_people_ask_in_scripts():
+    x = G.tensor([1, 2])
+    if not x.dtype.is_floating_point:
+        x = x.float()
+    assert x.dtype == G.float32 and G.get_default_dtype().is_floating_point
+    assert G.tensor([1.0]).dtype in (G.float32, G.float64) and G.float32 != G.float64 and G.int64 != "float32"
+
+
 # --- type() -----------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", DTYPES)
 def test_type_names_are_pytorchs(name):
