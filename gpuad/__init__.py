@@ -14,6 +14,7 @@ from .dtypes import dtype, finfo, iinfo, is_floating_point  # noqa: F401
 from .factories import (arange, as_tensor, empty, empty_like, eye, from_dlpack, from_numpy, full, full_like, linspace,  # noqa: F401,E501
                         ones, ones_like, rand, rand_like, randint, randn, randn_like, tensor, zeros, zeros_like)
 from .ops import *  # noqa: F401,F403 - every op as gpuad.<name>
+from .func import vmap  # noqa: F401 - torch.vmap
 from .serialization import load, save  # noqa: F401
 from .random import get_rng_state, initial_seed, manual_seed, seed, set_rng_state  # noqa: F401
 from .tensor import Size, Tensor, is_tensor  # noqa: F401

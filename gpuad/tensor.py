@@ -70,6 +70,8 @@ class Tensor:
         self._device = CPU if device is None else device
         self._rg = False
         self._node = None
+        if INFERENCE[0]:
+            self._inference = True
         if requires_grad:
             self.requires_grad = True
 

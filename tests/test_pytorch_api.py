@@ -341,3 +341,9 @@ def test_item_and_tolist_edge_cases_match_torch():
         if ours.numel() == 1:
             assert ours.item() == theirs.item() and type(ours.item()) is type(theirs.item())
     assert type(G.tensor([1.0], dtype=G.float16).item()) is float
+
+
+def test_parameters_made_in_inference_mode_are_inference_tensors():
+    with G.inference_mode():
+        p = G.nn.Parameter(G.ones(2))
+    assert p.is_inference() and not G.nn.Parameter(G.ones(2)).is_inference()

@@ -236,3 +236,9 @@ def test_vmap_errors_name_the_problem():
     assert func.vmap(lambda a: G.ones(2), out_dims=None)(x).shape == (2,)
     with pytest.raises(ValueError, match="randomness must be one of"):
         func.vmap(lambda a: a, randomness="sometimes")
+
+
+def test_vmap_is_also_top_level_as_torch_vmap():
+    assert G.vmap is func.vmap
+    x = _batch()
+    _close(G.vmap(lambda t: t.sum(0))(G.tensor(x)), torch.vmap(lambda t: t.sum(0))(torch.tensor(x)))
