@@ -75,6 +75,48 @@ def manual_seed_all(seed):
     random.seed_cuda(int(seed), None)
 
 
+def _started(device):
+    """The CUDA Device for ``device`` if its backend has been started, else None (nothing to report or free)."""
+    from .device import Device, _DEVICES, current_cuda_index
+    if not is_initialized():
+        return None
+    index = current_cuda_index() if device is None else (device if isinstance(device, int) else Device(device).index)
+    dev = Device("cuda", index)
+    return dev if any(d is dev and d._backend is not None for d in _DEVICES.values()) else None
+
+
+def empty_cache():
+    """Give the blocks CuPy's memory pools cache but do not use back to the driver (a no-op before any GPU use)."""
+    from .device import _DEVICES
+    for dev in set(_DEVICES.values()):
+        if dev.type == "cuda" and dev._backend is not None:
+            with dev.backend.device:
+                dev.backend.xp.get_default_memory_pool().free_all_blocks()
+
+
+def memory_allocated(device=None):
+    """Bytes of GPU memory held by tensors on ``device`` now (0 before the GPU is used, as in PyTorch)."""
+    from . import memory
+    dev = _started(device)
+    return 0 if dev is None else memory.current_bytes(dev)
+
+
+def max_memory_allocated(device=None):
+    """The most bytes held at once since ``reset_peak_memory_stats`` (0 before the GPU is used). The peak is
+    tracked from the first call of either onwards (gpuad.memory's CuPy hook)."""
+    from . import memory
+    dev = _started(device)
+    return 0 if dev is None else memory.peak_bytes(dev)
+
+
+def reset_peak_memory_stats(device=None):
+    """Start a new peak for ``max_memory_allocated`` (a no-op before the GPU is used)."""
+    from . import memory
+    dev = _started(device)
+    if dev is not None:
+        memory.reset_peak(dev)
+
+
 def is_initialized():
     """Whether a GPU backend has been started in this process."""
     from .device import _DEVICES

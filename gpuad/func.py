@@ -10,7 +10,8 @@
   example's slices and stacks the results, so every op sees per-example shapes (``x.sum()`` sums one example,
   ``dim=`` arguments and indexing mean what they mean unbatched): correct for every op and every composition with the
   other transforms, at the cost of B calls (it is not vectorized).
-- functional_call: run a module with some of its parameters and buffers replaced.
+- functional_call: run a module with some of its parameters and buffers replaced; stack_module_state stacks an
+  ensemble's parameters for vmap.
 
 Arguments and results may be pytrees (nested tuples, lists and dicts of tensors), as in torch.func. Transforms
 compose (grad of grad, jacfwd of jacrev, vmap of grad and grad of vmap); forward over forward is not supported.
@@ -29,7 +30,7 @@ from .ops.convert import alias
 from .tensor import Tensor
 
 __all__ = ["grad", "grad_and_value", "value_and_grad", "vjp", "jvp", "linearize", "jacrev", "jacfwd", "hessian",
-           "hvp", "vmap", "functional_call"]
+           "hvp", "vmap", "functional_call", "stack_module_state"]
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
@@ -486,7 +487,7 @@ def _random_policy(randomness):
 
 
 # --- functional_call ----------------------------------------------------------------------------------------------
-def functional_call(module, parameter_and_buffer_dicts, args=(), kwargs=None, *, tie_weights=True, strict=False):
+def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, *, tie_weights=True, strict=False):
     """``module(*args, **kwargs)`` with the parameters and buffers named in the dict(s) (``"layer.weight"`` style
     names, as in ``state_dict``) replaced by the given tensors for the duration of the call; the module is restored
     afterwards, even if the call raises. ``strict=True`` requires every parameter and buffer to be given and no other
@@ -519,10 +520,38 @@ def functional_call(module, parameter_and_buffer_dicts, args=(), kwargs=None, *,
             if given:
                 for n in names:
                     replacements.setdefault(n, replacements[given[0]])
-    if not isinstance(args, tuple):
+    if args is None:
+        args = ()
+    elif not isinstance(args, tuple):
         args = (args,)
     with _swapped(module, replacements):
         return module(*args, **(kwargs or {}))
+
+
+def stack_module_state(models):
+    """``(params, buffers)``: each parameter and buffer of the same-structured ``models`` stacked along a new leading
+    dimension, for ``vmap(functional_call(...))`` over an ensemble. Stacked parameters are new leaves that require
+    grad where all the originals do."""
+    from .ops.shape import stack
+    models = list(models)
+    if not models:
+        raise ValueError("stack_module_state: expected at least one model")
+    if any(type(m) is not type(models[0]) for m in models):
+        raise ValueError("stack_module_state: all models must be of the same class")
+    params = [dict(m.named_parameters()) for m in models]
+    buffers = [dict(m.named_buffers()) if hasattr(m, "named_buffers") else {} for m in models]
+    for kind, tables in (("parameters", params), ("buffers", buffers)):
+        if any(list(t) != list(tables[0]) for t in tables):
+            raise ValueError(f"stack_module_state: the models have different {kind}")
+
+    def stacked(tensors, leaf):
+        with no_grad():
+            out = stack([t.detach() for t in tensors])
+        if leaf and all(t.requires_grad for t in tensors):
+            out.requires_grad_(True)
+        return out
+    return ({k: stacked([p[k] for p in params], True) for k in params[0]},
+            {k: stacked([b[k] for b in buffers], False) for k in buffers[0]})
 
 
 def _named_tensors(module):

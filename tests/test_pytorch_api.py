@@ -287,6 +287,9 @@ def test_cuda_questions_are_safe_without_a_gpu():
     G.cuda.manual_seed_all(1)  # ignored without a GPU, as in PyTorch
     device = G.device("cuda" if G.cuda.is_available() else "cpu")
     assert device.type == "cpu" and G.ones(2).to(device).device.type == "cpu"
+    assert G.cuda.memory_allocated() == G.cuda.max_memory_allocated() == 0  # as PyTorch before any GPU use
+    G.cuda.empty_cache()
+    G.cuda.reset_peak_memory_stats()
     for call in (G.cuda.get_device_name, G.cuda.current_device, lambda: G.cuda.set_device(0)):
         with pytest.raises(RuntimeError, match="no CUDA GPU is available"):
             call()
@@ -302,6 +305,11 @@ def test_cuda_device_queries_and_seeding_on_a_gpu():
     assert G.rand(4, device="cuda").tolist() == a
     G.cuda.set_device(0)
     assert G.ones(1, device="cuda").device == G.device("cuda:0")
+    G.cuda.reset_peak_memory_stats()
+    big = G.zeros(1 << 20, device="cuda")
+    assert G.cuda.memory_allocated() >= big.nbytes and G.cuda.max_memory_allocated() >= big.nbytes
+    del big
+    G.cuda.empty_cache()
 
 
 def test_backends_switches_scripts_set_do_not_crash():

@@ -242,3 +242,21 @@ def test_vmap_is_also_top_level_as_torch_vmap():
     assert G.vmap is func.vmap
     x = _batch()
     _close(G.vmap(lambda t: t.sum(0))(G.tensor(x)), torch.vmap(lambda t: t.sum(0))(torch.tensor(x)))
+
+
+def test_ensemble_with_stack_module_state_and_vmap_matches_torch():
+    rng = np.random.default_rng(9)
+    weights = [(rng.standard_normal((2, 3)), rng.standard_normal(2)) for _ in range(4)]
+    x = rng.standard_normal((5, 3))
+
+    def run(lib, F, nn):
+        models = []
+        for w, b in weights:
+            m = nn.Linear(3, 2, dtype=lib.float64)
+            m.weight.data, m.bias.data = lib.tensor(w), lib.tensor(b)
+            models.append(m)
+        params, buffers = F.stack_module_state(models)
+        assert params["weight"].shape == (4, 2, 3) and params["weight"].requires_grad and params["weight"].is_leaf
+        return F.vmap(lambda p, b, v: F.functional_call(models[0], (p, b), (v,)), in_dims=(0, 0, None))(
+            params, buffers, lib.tensor(x))
+    _close(run(G, func, G.nn), run(torch, torch.func, torch.nn))
