@@ -441,7 +441,7 @@ def _stack_outputs(results, out_dims):
             raise ValueError(f"vmap: func must return only tensors, got {type(bad).__name__} in output {j}")
         if d is None:
             first = column[0]
-            if any(t.shape != first.shape or not bool((t == first).all()) for t in column[1:]):
+            if any(t.shape != first.shape or not _same_values(t, first) for t in column[1:]):
                 raise ValueError(f"vmap: out_dims is None for output {j}, but that output differs between examples "
                                  f"(it is batched); give it an int out_dim")
             stacked.append(first)
@@ -457,6 +457,12 @@ def _stack_outputs(results, out_dims):
             raise ValueError(f"vmap: output {j} has different shapes for different examples, so the examples "
                              f"cannot be stacked: {exc}") from None
     return tree_unflatten(stacked, spec)
+
+
+def _same_values(a, b):
+    """Equal element for element, NaN matching NaN."""
+    with no_grad():
+        return bool(((a == b) | ((a != a) & (b != b))).all())
 
 
 @contextlib.contextmanager

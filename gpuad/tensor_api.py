@@ -18,7 +18,7 @@ _DTYPE_OF_NAME = {name: dtype for dtype, name in _TYPE_NAMES.items()}
 
 
 def type_name(dtype, device_type="cpu"):
-    """PyTorch's name for the tensor type of ``dtype`` on a device type: 'torch.FloatTensor', 'torch.cuda.FloatTensor'."""
+    """PyTorch's tensor type name for ``dtype`` on a device type: 'torch.FloatTensor', 'torch.cuda.FloatTensor'."""
     name = _TYPE_NAMES.get(np.dtype(dtype))
     if name is None:
         raise TypeError(f"no PyTorch tensor type name for dtype {dtype}")

@@ -234,6 +234,7 @@ def test_vmap_errors_name_the_problem():
     with pytest.raises(ValueError, match="out_dims is None.*batched"):
         func.vmap(lambda a: a * 1, out_dims=None)(G.tensor([[1.0], [2.0]]))
     assert func.vmap(lambda a: G.ones(2), out_dims=None)(x).shape == (2,)
+    assert func.vmap(lambda a: G.tensor([float("nan")]), out_dims=None)(x).isnan().all()
     with pytest.raises(ValueError, match="randomness must be one of"):
         func.vmap(lambda a: a, randomness="sometimes")
 
