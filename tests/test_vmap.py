@@ -261,3 +261,29 @@ def test_ensemble_with_stack_module_state_and_vmap_matches_torch():
         return F.vmap(lambda p, b, v: F.functional_call(models[0], (p, b), (v,)), in_dims=(0, 0, None))(
             params, buffers, lib.tensor(x))
     _close(run(G, func, G.nn), run(torch, torch.func, torch.nn))
+
+
+AUX_CALLS = {
+    "grad": lambda F, f, a, b: F.grad(f, argnums=(0, 1), has_aux=True)(a, b),
+    "jacrev": lambda F, f, a, b: F.jacrev(lambda u, v: (f(u, v)[0] * u, f(u, v)[1]), argnums=1, has_aux=True)(a, b),
+    "jacfwd": lambda F, f, a, b: F.jacfwd(lambda u, v: (f(u, v)[0] * u, f(u, v)[1]), argnums=(0, 1),
+                                          has_aux=True)(a, b),
+    "vjp": lambda F, f, a, b: (lambda out, pull, aux: (out, pull(out * 0 + 1), aux))(*F.vjp(f, a, b, has_aux=True)),
+    "jvp": lambda F, f, a, b: F.jvp(f, (a, b), (a * 0 + 1, b * 2), has_aux=True),
+    "hessian_argnums": lambda F, f, a, b: F.hessian(lambda u, v: f(u, v)[0], argnums=(0, 1))(a, b),
+}
+
+
+@pytest.mark.parametrize("call", sorted(AUX_CALLS))
+def test_has_aux_and_argnums_match_torch_func(call):
+    rng = np.random.default_rng(10)
+    a, b = rng.standard_normal(3), rng.standard_normal(3)
+
+    def make(lib):
+        def f(u, v):
+            value = (lib.sin(u) * v).sum() + (u ** 2 * v ** 3).sum()
+            return value, {"u_norm": u.norm(), "pair": (v * 2, u.sum())}
+        return f
+    ours = AUX_CALLS[call](func, make(G), G.tensor(a), G.tensor(b))
+    theirs = AUX_CALLS[call](torch.func, make(torch), torch.tensor(a), torch.tensor(b))
+    _close(ours, theirs)
