@@ -287,3 +287,13 @@ def test_has_aux_and_argnums_match_torch_func(call):
     ours = AUX_CALLS[call](func, make(G), G.tensor(a), G.tensor(b))
     theirs = AUX_CALLS[call](torch.func, make(torch), torch.tensor(a), torch.tensor(b))
     _close(ours, theirs)
+
+
+def test_hessian_over_a_dict_of_parameters_is_a_dict_of_dicts_as_in_torch():
+    rng = np.random.default_rng(12)
+    w, b = rng.standard_normal((2, 3)), rng.standard_normal(2)
+
+    def run(lib, F):
+        params = {"w": lib.tensor(w), "b": lib.tensor(b)}
+        return F.hessian(lambda p: (lib.tanh(p["w"]).sum(1) * p["b"] ** 2).sum())(params)
+    _close(run(G, func), run(torch, torch.func))
