@@ -19,6 +19,8 @@ from .serialization import load, save  # noqa: F401
 from .random import get_rng_state, initial_seed, manual_seed, seed, set_rng_state  # noqa: F401
 from .tensor import Size, Tensor, is_tensor  # noqa: F401
 from .tensor_api import numel  # noqa: F401
+from .tensor_api import (BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor,  # noqa: F401,E402
+                         IntTensor, LongTensor, ShortTensor)
 from .printing import set_printoptions  # noqa: F401
 from .threads import get_num_interop_threads, get_num_threads, set_num_interop_threads, set_num_threads  # noqa: F401,E501
 

@@ -25,12 +25,36 @@ def type_name(dtype, device_type="cpu"):
     return f"torch.{'cuda.' if device_type == 'cuda' else ''}{name}"
 
 
+class _LegacyTensorType(type):
+    """``isinstance(t, gpuad.FloatTensor)``: a CPU tensor of that dtype, as PyTorch's legacy type objects answer."""
+
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, Tensor) and obj.dtype == cls.dtype and obj.device.type == "cpu"
+
+
+def _legacy_type(name, dtype):
+    def __new__(cls, *args, device=None):
+        """``FloatTensor(data)`` copies data into a new tensor of this dtype; ``FloatTensor(2, 3)`` makes one of
+        that shape (zero-filled: PyTorch leaves it uninitialized)."""
+        from . import factories
+        if len(args) == 1 and not isinstance(args[0], (int, np.integer)):
+            return factories.tensor(args[0], dtype=dtype, device=device)
+        return factories.zeros(_size_args(args, name), dtype=dtype, device=device)
+    return _LegacyTensorType(name, (), {"__new__": __new__, "dtype": dtype, "__doc__": f"PyTorch's legacy "
+                                        f"torch.{name}: a constructor and an isinstance check for {dtype} tensors."})
+
+
+LEGACY_TYPES = {name: _legacy_type(name, dtype) for dtype, name in _TYPE_NAMES.items()}
+
+
 def _type(self, dtype=None, non_blocking=False, **kwargs):
     """``t.type()``: the type name ('torch.FloatTensor'); ``t.type(dtype_or_name)``: ``t`` converted to it."""
     if kwargs:
         raise TypeError(f"type() got unexpected keyword arguments {sorted(kwargs)}")
     if dtype is None:
         return type_name(self.dtype, self.device.type)
+    if isinstance(dtype, _LegacyTensorType):
+        dtype = f"torch.{dtype.__name__}"
     if isinstance(dtype, str) and dtype.endswith("Tensor"):
         prefix, _, name = dtype.rpartition(".")
         if name not in _DTYPE_OF_NAME or prefix not in ("torch", "gpuad", "torch.cuda", "gpuad.cuda"):
@@ -151,3 +175,4 @@ def install():
 
 
 install()
+globals().update(LEGACY_TYPES)  # gpuad.FloatTensor, gpuad.LongTensor, ... (exported from gpuad)

@@ -355,3 +355,16 @@ def test_parameters_made_in_inference_mode_are_inference_tensors():
     with G.inference_mode():
         p = G.nn.Parameter(G.ones(2))
     assert p.is_inference() and not G.nn.Parameter(G.ones(2)).is_inference()
+
+
+@pytest.mark.parametrize("name", ["FloatTensor", "DoubleTensor", "LongTensor", "IntTensor", "BoolTensor",
+                                  "ByteTensor", "HalfTensor"])
+def test_legacy_tensor_types_construct_check_and_convert_as_in_torch(name):
+    ours_type, theirs_type = getattr(G, name), getattr(torch, name)
+    ours, theirs = ours_type([1, 0, 3]), theirs_type([1, 0, 3])
+    assert ours.type() == theirs.type() and ours.tolist() == theirs.tolist()
+    assert ours_type(2, 3).shape == theirs_type(2, 3).shape and ours_type(2, 3).type() == theirs_type(2, 3).type()
+    assert isinstance(ours, ours_type) and isinstance(theirs, theirs_type)
+    assert isinstance(ours, G.FloatTensor) == isinstance(theirs, torch.FloatTensor)
+    converted = G.tensor([1.5, 2.0]).type(ours_type)
+    assert converted.type() == torch.tensor([1.5, 2.0]).type(theirs_type).type()
