@@ -67,11 +67,24 @@ def _parse(spec, index):
             if not num.isdigit():
                 raise ValueError(f"invalid CUDA device {spec!r}: expected 'cuda' or 'cuda:N'")
             return "cuda", int(num)
-        return "cuda", 0 if index is None else int(index)
+        return "cuda", _current_cuda[0] if index is None else int(index)
     raise ValueError(f"unknown device {spec!r}: expected 'cpu', 'cuda' or 'cuda:N'")
 
 
 CPU = Device("cpu")
+_current_cuda = [0]  # the GPU a bare "cuda" means (gpuad.cuda.set_device)
+
+
+def current_cuda_index():
+    return _current_cuda[0]
+
+
+def set_current_cuda_index(index):
+    """Make a bare "cuda" mean GPU ``index``; forgets the cached meaning of the bare spellings."""
+    _current_cuda[0] = int(index)
+    for key in [k for k in _DEVICES if isinstance(k[0], str) and ":" not in k[0] and k[1] is None
+                and k[0].strip().lower() == "cuda"]:
+        del _DEVICES[key]
 
 
 def as_device(spec):

@@ -1,17 +1,80 @@
-"""dtypes are NumPy dtypes (CuPy uses the same objects); this module names them and holds PyTorch's promotion rules."""
+"""gpuad's dtypes: each stands for a NumPy dtype (CuPy uses the same ones) and answers PyTorch's dtype questions
+(``is_floating_point``, ``is_complex``, ``is_signed``, ``itemsize``). NumPy and CuPy accept one wherever they take a
+dtype (through its ``.dtype``), and it compares and hashes equal to its NumPy dtype, so ``t.dtype == np.float32`` and
+``arr.astype(gpuad.float64)`` work. This module also holds PyTorch's promotion rules."""
 import builtins
 
 import numpy as np
 
-float16 = half = np.dtype("float16")
-float32 = float = np.dtype("float32")
-float64 = double = np.dtype("float64")
-int8 = np.dtype("int8")
-uint8 = np.dtype("uint8")
-int16 = short = np.dtype("int16")
-int32 = int = np.dtype("int32")
-int64 = long = np.dtype("int64")
-bool = np.dtype("bool")  # noqa: A001 - PyTorch's name
+
+class dtype:  # noqa: N801 - PyTorch's name (torch.dtype)
+    """One tensor element type: ``gpuad.float32`` and friends, and what ``t.dtype`` returns."""
+    __slots__ = ("dtype", "kind", "itemsize", "name", "char", "type", "is_floating_point", "is_complex",
+                 "is_signed")
+
+    def __init__(self, np_dtype):
+        np_dtype = np.dtype(np_dtype)
+        self.dtype = np_dtype
+        self.kind, self.itemsize, self.name = np_dtype.kind, np_dtype.itemsize, np_dtype.name
+        self.char, self.type = np_dtype.char, np_dtype.type
+        self.is_floating_point = np_dtype.kind == "f"
+        self.is_complex = np_dtype.kind == "c"
+        self.is_signed = np_dtype.kind in "fic"
+
+    def __eq__(self, other):
+        if isinstance(other, dtype):
+            return self.dtype is other.dtype or self.dtype == other.dtype
+        try:
+            return self.dtype == other
+        except TypeError:
+            return False
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    def __hash__(self):
+        return hash(self.dtype)
+
+    def __str__(self):
+        return str(self.dtype)
+
+    def __repr__(self):
+        return f"gpuad.{self.dtype}"
+
+    def __getattr__(self, attr):  # the rest of NumPy's dtype interface (str, num, byteorder, ...)
+        return getattr(object.__getattribute__(self, "dtype"), attr)
+
+    def __reduce__(self):
+        return (of, (self.dtype.name,))
+
+    def to_real(self):
+        return self
+
+    def to_complex(self):
+        raise TypeError(f"gpuad has no complex dtypes (asked for the complex counterpart of {self})")
+
+
+_BY_NUMPY = {}
+
+
+def of(np_dtype):
+    """The gpuad dtype for a NumPy dtype (or anything NumPy reads as one); one object per dtype."""
+    key = np_dtype if type(np_dtype) is np.dtype else np.dtype(getattr(np_dtype, "dtype", np_dtype))
+    found = _BY_NUMPY.get(key)
+    if found is None:
+        found = _BY_NUMPY[key] = dtype(key)
+    return found
+
+
+float16 = half = of("float16")
+float32 = float = of("float32")
+float64 = double = of("float64")
+int8 = of("int8")
+uint8 = of("uint8")
+int16 = short = of("int16")
+int32 = int = of("int32")
+int64 = long = of("int64")
+bool = of("bool")  # noqa: A001 - PyTorch's name
 
 _default_float = [float32]
 
@@ -26,7 +89,7 @@ def set_default_dtype(dtype):
     dtype = as_dtype(dtype)
     if dtype.kind != "f":
         raise TypeError(f"set_default_dtype only accepts floating dtypes, got {dtype}")
-    _default_float[0] = dtype
+    _default_float[0] = of(dtype)
 
 
 def as_dtype(dtype):
@@ -94,3 +157,49 @@ def fill_value(value, dtype, who):
 def name(dtype):
     """'gpuad.float32' for a repr."""
     return f"gpuad.{dtype}"
+
+
+class finfo:
+    """Machine limits of a floating dtype, with PyTorch's fields: bits, eps, max, min, tiny, smallest_normal,
+    resolution and dtype (its name, 'float32'). ``finfo()`` describes the default dtype."""
+
+    def __init__(self, type=None):  # noqa: A002 - PyTorch's parameter name
+        dt = get_default_dtype() if type is None else as_dtype(type)
+        if dt.kind != "f":
+            raise TypeError(f"finfo: {dt} is not a floating dtype; use gpuad.iinfo for integer dtypes")
+        info = np.finfo(dt)
+        self.bits = builtins.int(info.bits)
+        self.eps = builtins.float(info.eps)
+        self.max = builtins.float(info.max)
+        self.min = builtins.float(info.min)
+        self.tiny = self.smallest_normal = builtins.float(info.smallest_normal)
+        self.resolution = 10.0 ** -builtins.int(info.precision)  # PyTorch's: a power of ten, not rounded to dtype
+        self.dtype = str(dt)
+
+    def __repr__(self):
+        return (f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, eps={self.eps:g}, "
+                f"smallest_normal={self.smallest_normal:g}, tiny={self.tiny:g}, dtype={self.dtype})")
+
+
+class iinfo:
+    """Limits of an integer dtype, with PyTorch's fields: bits, max, min and dtype (its name)."""
+
+    def __init__(self, type):  # noqa: A002 - PyTorch's parameter name
+        dt = as_dtype(type)
+        if dt.kind not in "iu":
+            raise TypeError(f"iinfo: {dt} is not an integer dtype (bool is not supported, as in PyTorch); use "
+                            f"gpuad.finfo for floating dtypes")
+        info = np.iinfo(dt)
+        self.bits, self.min, self.max = builtins.int(info.bits), builtins.int(info.min), builtins.int(info.max)
+        self.dtype = str(dt)
+
+    def __repr__(self):
+        return f"iinfo(min={self.min:g}, max={self.max:g}, dtype={self.dtype})"
+
+
+def is_floating_point(t):
+    """Whether a tensor's dtype is a floating dtype (``gpuad.is_floating_point(t)``, as in PyTorch)."""
+    from .tensor import Tensor
+    if not isinstance(t, Tensor):
+        raise TypeError(f"is_floating_point(): argument must be a Tensor, got {type(t).__name__}")
+    return t.dtype.kind == "f"

@@ -7,6 +7,8 @@ the tensor's own state and the conversions that are not ops.
 from . import dtypes
 from .device import CPU, Device, as_device
 
+_DTYPES = dtypes._BY_NUMPY  # NumPy dtype -> gpuad dtype
+
 
 class _Version:
     """In-place change counter, shared by a tensor and its views; saved tensors remember the value they were saved at."""
@@ -14,6 +16,40 @@ class _Version:
 
     def __init__(self):
         self.value = 0
+
+
+class Size(tuple):
+    """A tensor's shape (PyTorch's ``torch.Size``): a tuple of ints, equal to the plain tuple, that prints as
+    ``gpuad.Size([2, 3])``; slicing and ``+`` keep it a Size. In f-strings (``f"{x.shape}"``) it formats as the
+    plain tuple ``(2, 3)``, which is how gpuad's error messages show shapes."""
+    __slots__ = ()
+
+    def __repr__(self):
+        return f"gpuad.Size({list(self)})"
+
+    __str__ = __repr__
+
+    def __format__(self, spec):
+        return format(tuple.__repr__(self), spec)
+
+    def __getitem__(self, index):
+        item = tuple.__getitem__(self, index)
+        return Size(item) if isinstance(index, slice) else item
+
+    def __add__(self, other):
+        if not isinstance(other, tuple):
+            return NotImplemented
+        return Size(tuple.__add__(self, other))
+
+    def numel(self):
+        """The number of elements a tensor of this shape has."""
+        n = 1
+        for d in self:
+            n *= d
+        return n
+
+    def __reduce__(self):
+        return (Size, (tuple(self),))
 
 
 class Tensor:
@@ -28,6 +64,7 @@ class Tensor:
     _view_node = None  # _base's node (and tangent) when this view's own node was derived (see autograd.views)
     _view_fw = None
     _fw = None        # (dual level id, tangent) in forward mode
+    _inference = False  # made inside inference_mode()
     __array_ufunc__ = None  # NumPy defers `ndarray * tensor` to Tensor.__rmul__
     __hash__ = object.__hash__
 
@@ -36,6 +73,8 @@ class Tensor:
         self._device = CPU if device is None else device
         self._rg = False
         self._node = None
+        if INFERENCE[0]:
+            self._inference = True
         if requires_grad:
             self.requires_grad = True
 
@@ -156,10 +195,10 @@ class Tensor:
     # --- metadata ---------------------------------------------------------------------------------------------------
     @property
     def shape(self):
-        return self._data.shape
+        return Size(self._data.shape)
 
     def size(self, dim=None):
-        return self._data.shape if dim is None else self._data.shape[dim]
+        return Size(self._data.shape) if dim is None else self._data.shape[dim]
 
     @property
     def ndim(self):
@@ -176,7 +215,8 @@ class Tensor:
 
     @property
     def dtype(self):
-        return self._data.dtype
+        """The element type, a ``gpuad.dtype`` (equal to the NumPy dtype of the data)."""
+        return _DTYPES.get(self._data.dtype) or dtypes.of(self._data.dtype)
 
     @property
     def device(self):
@@ -285,10 +325,18 @@ class Tensor:
         from .ops.convert import to_device, to_dtype
         device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
         kwargs.pop("non_blocking", None)
+        kwargs.pop("memory_format", None)
         copy = kwargs.pop("copy", False)
         if kwargs:
             raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+        flags = [a for a in args if isinstance(a, bool)]  # to(device, dtype, non_blocking, copy) positionally
+        if len(flags) > 2:
+            raise TypeError("to() takes at most two bool arguments (non_blocking, copy)")
+        if len(flags) == 2:
+            copy = copy or flags[1]
         for arg in args:
+            if isinstance(arg, bool):
+                continue
             if isinstance(arg, Tensor):
                 device, dtype = arg._device, arg.dtype
             elif isinstance(arg, (str, Device)):
@@ -326,10 +374,13 @@ def wrap(data, device):
     t._device = device
     t._rg = False
     t._node = None
+    if INFERENCE[0]:
+        t._inference = True
     return t
 
 
 _new = object.__new__
+INFERENCE = [False]  # whether inference_mode() is active: tensors made now report is_inference()
 
 
 def is_tensor(obj):

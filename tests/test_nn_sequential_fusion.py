@@ -50,8 +50,8 @@ def test_fused_sequential_is_identical_to_running_the_modules(dtype):
     for a, b in zip(fused_grads, plain_grads):
         np.testing.assert_array_equal(a, b)
     names = node_names(model(G.randn(2, 6, dtype=dtype, requires_grad=True)))
-    assert names.count("LinearBackward") == 6
-    assert not any(n in names for n in ("ReluBackward", "TanhBackward", "SigmoidBackward", "GeluBackward"))
+    assert names.count("LinearBackward0") == 6
+    assert not any(n in names for n in ("ReluBackward0", "TanhBackward0", "SigmoidBackward0", "GeluBackward0"))
 
 
 def test_fused_sequential_second_order_and_forward_mode_match_the_modules():
@@ -83,7 +83,7 @@ def test_hooks_subclasses_and_tanh_gelu_are_not_fused():
     np.testing.assert_array_equal(out.detach().numpy(), unfused(model, x).detach().numpy())
     assert calls == ["hook", "sub", "pre"] * 2
     names = node_names(model(x.requires_grad_()))
-    assert "ReluBackward" in names and "GeluBackward" in names and "SigmoidBackward" in names
+    assert "ReluBackward0" in names and "GeluBackward0" in names and "SigmoidBackward0" in names
 
 
 def test_linear_with_its_own_activation_is_left_alone():
@@ -91,4 +91,4 @@ def test_linear_with_its_own_activation_is_left_alone():
     x = G.randn(4, 3)
     expected = G.relu(G.tanh(x @ model[0].weight.T + model[0].bias))
     np.testing.assert_allclose(model(x).detach().numpy(), expected.detach().numpy(), rtol=1e-6)
-    assert node_names(model(x)).count("ReluBackward") == 1
+    assert node_names(model(x)).count("ReluBackward0") == 1

@@ -1,4 +1,5 @@
 """Backends run ops for one device: ``cpu`` wraps NumPy; ``cuda`` wraps CuPy and is imported only when first used."""
+from .flags import cudnn, mkldnn, mps  # noqa: E402,F401 - torch.backends switches scripts set
 
 
 def backend_for(device):

@@ -137,3 +137,6 @@ class CUDABackend:
 @functools.lru_cache(maxsize=None)
 def cuda_backend(index):
     return CUDABackend(index)
+
+
+from .flags import cuda_matmul as matmul  # noqa: E402,F401 - gpuad.backends.cuda.matmul.allow_tf32 and friends

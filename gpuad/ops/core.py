@@ -49,7 +49,7 @@ class Op:
         self.view = view
         self.cuda = cuda
         self.cuda_grad = cuda_grad
-        self.node_name = "".join(part.capitalize() for part in name.split("_")) + "Backward"
+        self.node_name = "".join(part.capitalize() for part in name.split("_")) + "Backward0"  # PyTorch: MulBackward0
         self._plans = {}
         if name in REGISTRY:
             raise ValueError(f"op {name!r} is registered twice")
