@@ -38,3 +38,49 @@ def kernel_text(name, _seen=None):
         return ""
     seen.add(name)
     return _INCLUDE.sub(lambda m: kernel_text(m.group(1), seen), read_kernel(name))
+
+
+_COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
+_TEMPLATE_DEFINITION = re.compile(
+    r"template\s*<(?P<template>[^<>]*)>\s*(?P<head>[\w\s:&*]+?)\s*\b(?P<name>\w+)\s*\((?P<params>[^()]*)\)\s*\{")
+
+
+class DeviceTemplate:
+    """One function template defined in ``namespace gpuad``: its template parameters (e.g. ``("typename A",)``),
+    qualifiers (``__device__``, ``__global__``, ...), return type and parameters (each its declaration text)."""
+
+    def __init__(self, name, template, qualifiers, returns, params):
+        self.name, self.template, self.qualifiers, self.returns, self.params = \
+            name, template, qualifiers, returns, params
+
+    def __repr__(self):
+        return f"<{' '.join(self.qualifiers)} {self.returns} gpuad::{self.name}<{', '.join(self.template)}>>"
+
+
+def _gpuad_namespaces(text):
+    """The bodies of every ``namespace gpuad { ... }`` block in ``text`` (comments already removed)."""
+    bodies = []
+    for m in re.finditer(r"\bnamespace\s+gpuad\s*\{", text):
+        depth, start = 1, m.end()
+        for i in range(start, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            if depth == 0:
+                bodies.append(text[start:i])
+                break
+        else:
+            raise ValueError("namespace gpuad is not closed")
+    return bodies
+
+
+def device_templates(text):
+    """{name: DeviceTemplate} for the function templates *defined* (with a body, not only declared) in ``namespace
+    gpuad`` of a CUDA source's text: what ``gpuad::<name><...>`` can name. Member templates of structs (``SumOp``'s
+    ``operator()``) and explicit specializations are not listed."""
+    found = {}
+    for body in _gpuad_namespaces(_COMMENT.sub(" ", text)):
+        for m in _TEMPLATE_DEFINITION.finditer(body):
+            head = m["head"].split()
+            params = tuple(p.strip() for p in m["params"].split(",") if p.strip())
+            template = tuple(" ".join(p.split()) for p in m["template"].split(",") if p.strip())
+            found[m["name"]] = DeviceTemplate(m["name"], template, tuple(head[:-1]), head[-1], params)
+    return found
