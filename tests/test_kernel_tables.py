@@ -68,15 +68,17 @@ def test_the_grad_rule_check_catches_wrong_names_and_signatures():
     assert "exp_bwdd" in problem and "not a function template defined" in problem
     [problem] = grad_rule_problems({("mul", "exp_bwd"): 2}, source)  # a unary rule for a binary op
     assert "gpuad::exp_bwd is A (const A, const A)" in problem
-    # named only in a comment, a call, a declaration without a body, or outside namespace gpuad: not defined
+    # named only in a comment, a call, a declaration without a body, a struct, or outside namespace gpuad: not defined
     decoy = """// template <typename A> __device__ A ghost_bwd(const A g, const A x) { return g; }
     template <typename A> __device__ A outside_bwd(const A g, const A x) { return g; }
     namespace gpuad {
     template <typename A> __device__ A declared_bwd(const A g, const A x);
+    struct S { template <typename A> __device__ A member_bwd(const A g, const A x) { return g; } };
     template <typename A> __device__ A real_bwd(const A g, const A x) { return declared_bwd(g, x) + caller_bwd(g); }
     }"""
-    rules = {(n, n + "_bwd"): 1 for n in ("ghost", "outside", "declared", "caller", "real")}
-    assert [p.split(":")[0] for p in grad_rule_problems(rules, decoy)] == ["caller", "declared", "ghost", "outside"]
+    rules = {(n, n + "_bwd"): 1 for n in ("ghost", "outside", "declared", "member", "caller", "real")}
+    assert [p.split(":")[0] for p in grad_rule_problems(rules, decoy)] == ["caller", "declared", "ghost", "member",
+                                                                           "outside"]
 
 
 def test_raw_templates_list_every_kernel_of_each_raw_module_file():
