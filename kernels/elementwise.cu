@@ -88,22 +88,3 @@ template <typename A> __device__ __forceinline__ void minimum_bwd(const A g, con
 }
 
 }  // namespace gpuad
-
-#ifdef GPUAD_COMPILE_CHECK
-// Every function, for both compute types, as the generated ElementwiseKernels call them.
-template <typename A> __global__ void check_elementwise(const A* x, A* y) {
-    using namespace gpuad;
-    const A v = x[threadIdx.x];
-    A ga, gb;
-    mul_bwd(v, v, v, ga, gb);
-    div_bwd(v, v, v, ga, gb);
-    maximum_bwd(v, v, v, ga, gb);
-    minimum_bwd(v, v, v, ga, gb);
-    y[threadIdx.x] = sigmoid_fwd(v) + gelu_fwd(v) + gelu_tanh_fwd(v) + exp_bwd(v, v) + log_bwd(v, v)
-        + log1p_bwd(v, v) + sqrt_bwd(v, v) + sin_bwd(v, v) + cos_bwd(v, v) + tan_bwd(v, v) + tanh_bwd(v, v)
-        + sigmoid_bwd(v, v) + relu_bwd(v, v) + abs_bwd(v, v) + erf_bwd(v, v) + gelu_bwd(v, v)
-        + gelu_tanh_bwd(v, v) + ga + gb;
-}
-template __global__ void check_elementwise<float>(const float*, float*);
-template __global__ void check_elementwise<double>(const double*, double*);
-#endif

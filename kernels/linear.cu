@@ -78,16 +78,3 @@ __global__ void bias_act_bwd(const T* __restrict__ g, const T* __restrict__ save
 }
 
 }  // namespace gpuad
-
-#ifdef GPUAD_COMPILE_CHECK
-#define GPUAD_LINEAR(T, ACT, BIAS)                                                                                  \
-    template __global__ void gpuad::bias_act_fwd<T, ACT, BIAS>(T*, const T*, T*, unsigned char*, gpuad::index_t,    \
-                                                               gpuad::index_t);                                     \
-    template __global__ void gpuad::bias_act_bwd<T, ACT, BIAS>(const T*, const T*, const unsigned char*, T*,        \
-                                                               gpuad::Acc<T>::type*, gpuad::index_t, gpuad::index_t);
-#define GPUAD_LINEAR_TYPES(ACT, BIAS) GPUAD_LINEAR(float, ACT, BIAS) GPUAD_LINEAR(double, ACT, BIAS)              \
-    GPUAD_LINEAR(__half, ACT, BIAS)
-GPUAD_LINEAR_TYPES(0, true) GPUAD_LINEAR_TYPES(1, true) GPUAD_LINEAR_TYPES(2, true) GPUAD_LINEAR_TYPES(3, true)
-GPUAD_LINEAR_TYPES(4, true) GPUAD_LINEAR_TYPES(0, false) GPUAD_LINEAR_TYPES(1, false) GPUAD_LINEAR_TYPES(2, false)
-GPUAD_LINEAR_TYPES(3, false) GPUAD_LINEAR_TYPES(4, false)
-#endif

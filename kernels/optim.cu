@@ -34,14 +34,3 @@ __device__ __forceinline__ void adam_step(A& p, A g, A& m, A& v, const A beta1, 
 }
 
 }  // namespace gpuad
-
-#ifdef GPUAD_COMPILE_CHECK
-template <typename A> __global__ void check_optim(A* p, const A* g, A* m, A* v) {
-    const int i = threadIdx.x;
-    gpuad::sgd_step(p[i], g[i], m[i], A(0.1), A(0.9), A(1), A(0.01), true, false);
-    gpuad::adam_step(p[i], g[i], m[i], v[i], A(0.9), A(0.1), A(0.999), A(0.001), A(1e-8), A(0), A(0.999), A(0.1),
-                     A(0.03));
-}
-template __global__ void check_optim<float>(float*, const float*, float*, float*);
-template __global__ void check_optim<double>(double*, const double*, double*, double*);
-#endif

@@ -36,10 +36,3 @@ template <typename A> __device__ __forceinline__ A block_max(const A v, const A 
 }
 
 }  // namespace gpuad
-
-#ifdef GPUAD_COMPILE_CHECK
-__global__ void check_reductions(const float* x, double* y) {
-    const float f = gpuad::block_max(gpuad::block_sum(x[threadIdx.x]), -1e30f);
-    y[threadIdx.x] = gpuad::SumOp()(gpuad::block_sum((double)f), 1.0) + gpuad::nan_max(1.0, 2.0);
-}
-#endif

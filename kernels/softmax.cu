@@ -96,27 +96,3 @@ __global__ void cross_entropy_bwd(const T* __restrict__ x, const I* __restrict__
 }
 
 }  // namespace gpuad
-
-#ifdef GPUAD_COMPILE_CHECK
-#define GPUAD_SOFTMAX(T)                                                                                            \
-    template __global__ void gpuad::softmax_fwd<T, false>(const T*, T*, gpuad::index_t, gpuad::index_t);            \
-    template __global__ void gpuad::softmax_fwd<T, true>(const T*, T*, gpuad::index_t, gpuad::index_t);             \
-    template __global__ void gpuad::softmax_bwd<T, false>(const T*, const T*, T*, gpuad::index_t, gpuad::index_t);  \
-    template __global__ void gpuad::softmax_bwd<T, true>(const T*, const T*, T*, gpuad::index_t, gpuad::index_t);
-#define GPUAD_CROSS_ENTROPY(T, I)                                                                                   \
-    template __global__ void gpuad::cross_entropy_fwd<T, I>(const T*, const I*, gpuad::Acc<T>::type*,               \
-                                                            gpuad::Acc<T>::type*, int*, gpuad::index_t,             \
-                                                            gpuad::index_t);                                        \
-    template __global__ void gpuad::cross_entropy_bwd<T, I>(const T*, const I*, const gpuad::Acc<T>::type*,         \
-                                                            const T*, gpuad::index_t, double, T*, gpuad::index_t,   \
-                                                            gpuad::index_t);
-GPUAD_SOFTMAX(float)
-GPUAD_SOFTMAX(double)
-GPUAD_SOFTMAX(__half)
-GPUAD_CROSS_ENTROPY(float, long long)
-GPUAD_CROSS_ENTROPY(double, long long)
-GPUAD_CROSS_ENTROPY(__half, long long)
-GPUAD_CROSS_ENTROPY(float, int)
-GPUAD_CROSS_ENTROPY(double, int)
-GPUAD_CROSS_ENTROPY(__half, int)
-#endif

@@ -4,6 +4,8 @@ import numpy as np
 
 import gpuad as G
 from gpuad.nn import functional as F
+from gpuad.ops.core import REGISTRY
+from gpuad.ops.fused import grad_kernel_name
 
 
 def normal(*shape):
@@ -57,11 +59,12 @@ CASES = {
     "sin": [(G.sin, [normal(2, 3)])],
     "cos": [(G.cos, [normal(2, 3)])],
     "tan": [(lambda a: G.tan(a * 0.5), [normal(5)])],
-    "tanh": [(G.tanh, [normal(2, 3)])],
+    "tanh": [(G.tanh, [normal(2, 3)]), (lambda a: G.tanh(a * 6), [normal(8)])],  # and into saturation
     "erf": [(G.erf, [normal(6)])],
     "sigmoid": [(G.sigmoid, [normal(2, 3)]), (lambda a: G.sigmoid(a * 30), [normal(4)])],
     "relu": [(G.relu, [away_from_zero(3, 3)])],
-    "gelu": [(G.gelu, [normal(6)]), (lambda a: G.gelu(a, approximate="tanh"), [normal(6)])],
+    "gelu": [(G.gelu, [normal(6)]), (lambda a: G.gelu(a, approximate="tanh"), [normal(6)]),
+             (lambda a: G.gelu(a * 6), [normal(8)]), (lambda a: G.gelu(a * 6, approximate="tanh"), [normal(8)])],
     "softplus": [(G.softplus, [normal(6)]), (lambda a: G.softplus(a * 10, beta=2, threshold=5), [normal(6)])],
     "clamp": [(lambda a: G.clamp(a, -0.5, 0.5), [normal(8)]), (lambda a: G.clamp(a, min=0.1), [normal(5)]),
               (lambda a: G.clamp(a, max=0.1), [normal(5)])],
@@ -161,3 +164,21 @@ def _index_put(a, v):
 
 from op_cases_api import add_api_cases  # noqa: E402 - the Tensor API ops' cases, kept in their own file
 add_api_cases(CASES)
+def fused_grad_cases():
+    """The cases above that run a fused CUDA backward rule (``Op.cuda_grad``), for every op that has one: each case
+    whose last op is that op with only tensor operands, once per distinct function. Returns {case id: (function,
+    sample kind of each input, rule name, op name)}; the rule (which may depend on the op's params) is read from
+    the node the case records when run once on the CPU."""
+    cases, seen = {}, set()
+    for name in sorted(n for n, op in REGISTRY.items() if op.cuda_grad):
+        for i, (fn, spec, *_) in enumerate(CASES.get(name, ())):
+            node = fn(*make_inputs(spec, np.random.default_rng(0))).grad_fn
+            if node is None or node.op is not REGISTRY[name] or None in node.next:
+                continue  # another op last, or a constant operand: the fused rule does not run
+            kinds = tuple(kind for kind, _ in spec)
+            rule = grad_kernel_name(node.op, node.params)
+            key = (name, rule, kinds, getattr(fn, "__code__", fn))  # the comprehension-built cases share code
+            if key not in seen:
+                seen.add(key)
+                cases[f"{name}-{i}"] = (fn, kinds, rule, name)
+    return cases

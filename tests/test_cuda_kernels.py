@@ -16,6 +16,7 @@ import pytest
 
 import gpuad as G
 from conftest import requires_cuda
+from op_cases import fused_grad_cases
 from gpuad import nn, optim
 from gpuad.nn import functional as F
 
@@ -50,13 +51,11 @@ def assert_close(got, ref, tol, what=""):
 
 
 def sample(rng, shape, kind="normal"):
-    """float64 test values: normal, wide (x6, to reach the saturated regions), positive (>= 0.5), away (|x| >= 0.2,
-    clear of kinks), uniform (in [0.5, 2]: sums of these are well conditioned in any order)."""
+    """float64 test values: normal, positive (>= 0.5), away (|x| >= 0.2, clear of kinks), as in tests/op_cases.py,
+    and uniform (in [0.5, 2]: sums of these are well conditioned in any order)."""
     if kind == "uniform":
         return rng.uniform(0.5, 2.0, shape)
     x = rng.standard_normal(shape)
-    if kind == "wide":
-        return x * 6
     if kind == "positive":
         return np.abs(x) + 0.5
     if kind == "away":
@@ -121,23 +120,9 @@ def check_fused_against_plain(fn, arrays, dtype, seed_kind="normal"):
 
 
 # --- elementwise ops: odd sizes, non-contiguous inputs ----------------------------------------------------------------
-# name -> (function, kind of sample for each input)
-ELEMENTWISE = {
-    "mul": (operator.mul, ("normal", "normal")),
-    "div": (operator.truediv, ("normal", "away")),
-    "maximum": (G.maximum, ("normal", "normal")),
-    "exp": (G.exp, ("normal",)),
-    "log": (G.log, ("positive",)),
-    "sqrt": (G.sqrt, ("positive",)),
-    "sin": (G.sin, ("wide",)),
-    "tanh": (G.tanh, ("wide",)),
-    "sigmoid": (G.sigmoid, ("wide",)),
-    "relu": (G.relu, ("away",)),
-    "gelu": (G.gelu, ("wide",)),
-    "gelu_tanh": (lambda x: G.gelu(x, approximate="tanh"), ("wide",)),
-    "softplus": (G.softplus, ("wide",)),  # |x| up to ~30 crosses the default threshold of 20
-    "abs": (G.abs, ("away",)),
-}
+# case id -> (function, kind of sample for each input): every op with a fused backward (Op.cuda_grad), through its
+# cases in tests/op_cases.py, so that an op given a fused rule is tested here without anyone listing it
+ELEMENTWISE = {case: (fn, kinds) for case, (fn, kinds, _, _) in fused_grad_cases().items()}
 UNARY = sorted(name for name, (_, kinds) in ELEMENTWISE.items() if len(kinds) == 1)
 BINARY = sorted(name for name, (_, kinds) in ELEMENTWISE.items() if len(kinds) == 2)
 

@@ -5,7 +5,7 @@ code generator for the full source it would compile (our device functions from `
 ElementwiseKernel / ReductionKernel scaffolding, with strided indexing) and compile it with nvcc, so a typo in an
 operation string or a type that does not convert is caught on a machine with no GPU. They use CuPy internals and
 skip, with the reason, where CuPy, those internals or nvcc are missing. The RawModule sources are compiled with
-every template instantiation by ``.ci/run`` (nvcc -DGPUAD_COMPILE_CHECK).
+every template instantiation by tests/kernel_compile_check.py (tests/test_kernel_tables.py and ``.ci/run``).
 """
 import os
 import shutil
@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 
 from gpuad.backends import cuda_kernels as ck
-from gpuad.backends.kernel_source import kernel_text, read_kernel
-from gpuad.ops.core import REGISTRY
-from gpuad.ops.fused import grad_kernel_name
+from gpuad.backends.kernel_source import read_kernel
+from op_cases import fused_grad_cases
 
 cupy = pytest.importorskip("cupy", reason="CuPy is not installed: its code generator is needed")
 K = pytest.importorskip("cupy._core._kernel")
@@ -31,8 +30,7 @@ NVCC = shutil.which("nvcc")
 pytestmark = pytest.mark.skipif(NVCC is None, reason="nvcc is not on PATH")
 
 DTYPES = ("float16", "float32", "float64")
-GRAD_RULES = sorted({grad_kernel_name(op, {"approximate": a}) for op in REGISTRY.values() if op.cuda_grad
-                     for a in ("none", "tanh")})
+GRAD_RULES = {rule: len(kinds) for _, kinds, rule, _ in fused_grad_cases().values()}  # rule -> number of inputs
 
 
 def _arginfos(params, dtype, ndim=2, contiguous=False):
@@ -93,19 +91,12 @@ def _assert_compiles(kernels):
     assert result.returncode == 0, result.stderr[-4000:]
 
 
-def test_every_fused_grad_rule_is_a_device_function():
-    source = read_kernel("elementwise.cu")
-    assert GRAD_RULES, "no op declares a fused CUDA backward"
-    for rule in GRAD_RULES:
-        assert f" {rule}(" in source, f"{rule} is declared by an op but not defined in kernels/elementwise.cu"
-
-
 def test_elementwise_forward_and_backward_kernels_compile_for_every_dtype():
     unary = [ck.unary(name, c) for name in ("sigmoid_fwd", "gelu_fwd", "gelu_tanh_fwd") for c in ("float", "double")]
     grads = []
-    for rule in GRAD_RULES:
+    for rule, inputs in sorted(GRAD_RULES.items()):
         for c in ("float", "double"):
-            if rule in ("mul_bwd", "div_bwd", "maximum_bwd", "minimum_bwd"):
+            if inputs == 2:
                 grads += [ck.binary_grad(rule, c, which) for which in ("ab", "a", "b")]
             else:
                 grads.append(ck.unary_grad(rule, c))
@@ -128,19 +119,3 @@ def test_a_broken_operation_fails_to_compile():  # the check above can fail
     bad = cupy.ElementwiseKernel("T x", "T y", "y = gpuad::no_such_function<float>(x)", "gpuad_broken",
                                  preamble=read_kernel("elementwise.cu"))
     assert compile_all([(elementwise_source(bad, "float32"), bad.name)]).returncode != 0
-
-
-@pytest.mark.parametrize("source,first", [("linear.cu", "gpuad::bias_act_fwd<{T}, 1, true>"),
-                                          ("softmax.cu", "gpuad::softmax_fwd<{T}, false>")])
-def test_every_raw_kernel_name_expression_instantiates(source, first):
-    """The name expressions the RawModule is built with (all of a file's instantiations for one dtype) are valid
-    C++ naming real templates: taking each one's address in the inlined source compiles."""
-    lines = [kernel_text(source), "void gpuad_take_addresses() {"]
-    for storage in ("float", "double", "__half"):
-        names = ck._siblings(source, first.format(T=storage))
-        assert len(names) == len(set(names)) > 1
-        lines += [f"    (void)&{name};" for name in names]
-    lines.append("}")
-    result = subprocess.run([NVCC, "-ptx", "-arch=sm_80", "-std=c++14", "-x", "cu", "-", "-o", os.devnull],
-                            input="\n".join(lines), capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-4000:]

@@ -24,6 +24,22 @@ _INDEX = {np.dtype("int64"): "long long", np.dtype("int32"): "int"}
 ACTIVATION_CODES = {None: 0, "relu": 1, "gelu": 2, "tanh": 3, "sigmoid": 4}
 BLOCKING = os.environ.get("GPUAD_CUDA_LAUNCH_BLOCKING", "") not in ("", "0")
 
+# Each RawModule file's kernel templates and the values of their template parameters after the first, which is the
+# storage type (every value of _STORAGE). The one table of instantiations: _siblings builds a module's name
+# expressions from it, and CI's compile check (tests/kernel_compile_check.py) instantiates every entry with nvcc.
+STORAGE_TYPES = tuple(dict.fromkeys(_STORAGE.values()))
+_BOOLS = ("true", "false")
+# (activation code, has bias): all but no activation without a bias, where bias_activation(_grad) launch nothing
+_EPILOGUES = tuple((code, bias) for code in ACTIVATION_CODES.values() for bias in _BOOLS
+                   if code != ACTIVATION_CODES[None] or bias == "true")
+RAW_TEMPLATES = {
+    "linear.cu": {"gpuad::bias_act_fwd": _EPILOGUES, "gpuad::bias_act_bwd": _EPILOGUES},
+    "softmax.cu": {"gpuad::softmax_fwd": tuple((log,) for log in _BOOLS),
+                   "gpuad::softmax_bwd": tuple((log,) for log in _BOOLS),
+                   "gpuad::cross_entropy_fwd": tuple((index,) for index in _INDEX.values()),
+                   "gpuad::cross_entropy_bwd": tuple((index,) for index in _INDEX.values())},
+}
+
 
 def compute_type(dtype):
     """The C type a kernel computes in for arrays of ``dtype``; None where we have no kernel for it."""
@@ -168,20 +184,18 @@ class RawKernels:
                    (block,) if isinstance(block, int) else block, args, shared_mem=shared_mem)
 
 
+def raw_instantiations(source, storage):
+    """The name expressions of every kernel of the RawModule file ``source`` for one storage type, as the launch
+    sites spell them (``gpuad::softmax_fwd<float, false>``), in RAW_TEMPLATES' order."""
+    return [f"{template}<{', '.join((storage,) + tuple(str(v) for v in values))}>"
+            for template, instances in RAW_TEMPLATES[source].items() for values in instances]
+
+
 def _siblings(source, name_expression):
     """Every instantiation of ``source`` for the storage type of ``name_expression`` (itself first): one build
     compiles them all, instead of rebuilding the module each time another one is first asked for."""
     storage = name_expression.split("<", 1)[1].split(",", 1)[0].strip(" >")
-    if source == "linear.cu":
-        kernels = [f"gpuad::bias_act_{d}<{storage}, {code}, {bias}>" for d in ("fwd", "bwd")
-                   for code in ACTIVATION_CODES.values() for bias in ("true", "false")]
-    elif source == "softmax.cu":
-        kernels = [f"gpuad::softmax_{d}<{storage}, {log}>" for d in ("fwd", "bwd") for log in ("false", "true")]
-        kernels += [f"gpuad::cross_entropy_{d}<{storage}, {index}>" for d in ("fwd", "bwd")
-                    for index in _INDEX.values()]
-    else:
-        kernels = []
-    return [name_expression] + [k for k in kernels if k != name_expression]
+    return [name_expression] + [k for k in raw_instantiations(source, storage) if k != name_expression]
 
 
 def _rows_grid(rows):
