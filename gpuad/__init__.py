@@ -3,11 +3,11 @@
 PyTorch's autograd names and semantics (requires_grad, backward, .grad, no_grad, autograd.grad, Function), with
 every op's forward and VJP declared together in ``gpuad.ops``. Importing gpuad never imports CuPy.
 """
-from . import autograd, backends, cuda, dtypes, func, memory, nn, ops, optim, tensor_api, utils, viz  # noqa: F401
+from . import accelerator, autograd, backends, cuda, dtypes, func, memory, nn, ops, optim, tensor_api, utils, viz  # noqa: F401,E501
 from .autograd.checkpoint import checkpoint, checkpoint_sequential  # noqa: F401
 from .autograd import enable_grad, gradcheck, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from .autograd import inference_mode, is_inference_mode_enabled  # noqa: F401
-from .device import Device, Device as device  # noqa: F401
+from .device import Device, Device as device, get_default_device, set_default_device  # noqa: F401
 from .dtypes import (bool, double, float, float16, float32, float64, get_default_dtype, half, int, int8, int16,  # noqa: F401,A004,E501
                      int32, int64, long, set_default_dtype, short, uint8)
 from .dtypes import dtype, finfo, iinfo, is_floating_point  # noqa: F401

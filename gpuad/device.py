@@ -92,3 +92,24 @@ def as_device(spec):
     if spec is None:
         return CPU
     return spec if type(spec) is Device else Device(spec)
+
+
+_default = CPU  # where factories put a tensor when no device is given (set_default_device)
+
+
+def set_default_device(device):
+    """Make factories (tensor, zeros, randn, arange ...) create tensors on ``device`` when none is given, as
+    ``torch.set_default_device``; ``None`` restores the CPU. Ops keep their inputs' device."""
+    global _default
+    _default = CPU if device is None else as_device(device)
+
+
+def get_default_device():
+    return _default
+
+
+def factory_device(spec):
+    """The device a factory uses: ``spec``, or the default device when ``spec`` is None."""
+    if spec is None:
+        return _default
+    return spec if type(spec) is Device else Device(spec)

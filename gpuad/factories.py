@@ -4,7 +4,7 @@ import numbers
 import numpy as np
 
 from . import dtypes
-from .device import CPU, as_device
+from .device import CPU, as_device, factory_device
 from .ops.shape import shape_arg
 from .random import stream
 from .tensor import Tensor, wrap
@@ -81,7 +81,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     """A new tensor holding a copy of ``data`` (numbers, nested lists, NumPy or CuPy arrays, tensors)."""
     dtype = dtypes.as_dtype(dtype)
     arr, src = _to_array(data, dtype)
-    device = as_device(device) if device is not None else (src or CPU)
+    device = as_device(device) if device is not None else (src or factory_device(None))
     if dtype is not None and arr.dtype != dtype:
         arr = arr.astype(dtype)
     if src is None or src.type == "cpu":
@@ -127,7 +127,7 @@ def _make(fill, shape, dtype, device, requires_grad, who):
     shape = shape_arg((shape,), who)
     if any(s < 0 for s in shape):
         raise ValueError(f"{who}: negative dimension in shape {shape}")
-    device = as_device(device)
+    device = factory_device(device)
     dtype = dtypes.as_dtype(dtype) or dtypes.get_default_dtype()
     return _finish(fill(device, shape, dtype), device, requires_grad)
 
@@ -191,7 +191,7 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     if dtype is None:
         is_float = any(isinstance(v, float) for v in (start, end, step))
         dtype = dtypes.get_default_dtype() if is_float else np.dtype(np.int64)
-    device = as_device(device)
+    device = factory_device(device)
     data = np.arange(start, end, step, dtype=np.float64 if dtypes.as_dtype(dtype).kind == "f" else None)
     return tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
 

@@ -6,7 +6,9 @@ What is counted:
   ``reset_peak("cpu")`` (or ``start("cpu")``); allocations made before it are not seen. Tracing slows Python code down,
   so turn it on for measurements, not for production runs (``stop("cpu")``).
 - CUDA: the bytes of blocks CuPy's memory pool has handed out (``used_bytes``); the peak comes from a CuPy memory hook
-  installed by ``reset_peak("cuda")``. Blocks cached by the pool but free are not counted.
+  installed by ``reset_peak("cuda")``, one per device. Blocks cached by the pool but free are not counted. CuPy's
+  memory hooks are per thread: the peak counts the allocations of the thread that called ``reset_peak`` (measure in
+  the thread that trains); ``current_bytes`` reads the pool itself and sees every thread.
 - ``saved_tensors_bytes(output)``: the bytes that a graph keeps alive for backward (saved inputs and outputs of every
   node that ``output`` depends on), each array counted once however many nodes save it.
 """
@@ -84,7 +86,7 @@ def _cuda_hook(dev):
 
         class PeakHook(memory_hook.MemoryHook):
             """Follows the pool's used bytes through every malloc and free to keep the peak."""
-            name = "GpuadPeakHook"
+            name = f"GpuadPeakHook{dev.index}"  # CuPy refuses two hooks of one name in a thread
 
             def __init__(self, current):
                 self.current = self.peak = current
@@ -93,7 +95,7 @@ def _cuda_hook(dev):
                 self.current = self.peak = current
 
             def malloc_postprocess(self, device_id, size, mem_size, mem_ptr, pmem_id):
-                if device_id == dev.index:
+                if device_id == dev.index and mem_ptr:  # a failed (out-of-memory) allocation has no pointer
                     self.current += mem_size
                     self.peak = max(self.peak, self.current)
 

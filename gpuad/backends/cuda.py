@@ -34,6 +34,16 @@ def device_count():
     return cupy.cuda.runtime.getDeviceCount()
 
 
+def _half_safe(fn):
+    """``fn`` computed in float32 for float16 input and cast back: CuPy's erf has an ``e->d`` loop, so float16 in
+    would give float64 out."""
+    def wrapped(x):
+        if x.dtype == np.float16:
+            return fn(x.astype(np.float32)).astype(np.float16)
+        return fn(x)
+    return wrapped
+
+
 class CUDABackend:
     name = "cuda"
 
@@ -47,7 +57,7 @@ class CUDABackend:
         import cupyx
         import cupyx.scipy.special
         from .cpu import extended_namespace
-        self.xp = extended_namespace(cupy, erf=cupyx.scipy.special.erf, add_at=cupyx.scatter_add)
+        self.xp = extended_namespace(cupy, erf=_half_safe(cupyx.scipy.special.erf), add_at=cupyx.scatter_add)
         self.ndarray = cupy.ndarray
         self.index = index
         self.device = cupy.cuda.Device(index)

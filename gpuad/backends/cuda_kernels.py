@@ -7,7 +7,15 @@ non-contiguous operands need no copy; empty arrays launch nothing). The broadcas
 ``cupy.RawModule`` instantiated through ``name_expressions``; they take contiguous arrays, so their callers copy
 non-contiguous inputs first. float16 is computed in float32 everywhere and stored as float16.
 
-Kernels are built on first use, once per kernel, dtype and device (CuPy keeps compiled binaries in its on-disk cache).
+Kernels are built on first use, once per kernel, dtype and device. ElementwiseKernels and ReductionKernels hit
+CuPy's on-disk cache in later processes. A RawModule built with ``name_expressions`` bypasses that cache in CuPy 13
+(CuPy 14 caches it), so under CuPy 13 every process compiles ``linear.cu`` and ``softmax.cu`` once on first use (NVRTC;
+the first-call latency has not been measured on a GPU yet).
+
+Denormals: NVRTC is given ``-ftz=true`` by CuPy for every kernel (CuPy appends it after our options, and the last one
+wins), so float32 results below ~1.2e-38 are flushed to zero on CUDA, as in CuPy's own kernels: sigmoid(-100) is 0 in
+float32 on CUDA and 3.7e-44 on the CPU. float64 is not affected. Tests compare CUDA with the CPU to an absolute
+tolerance of float32's smallest normal there.
 Set ``GPUAD_CUDA_LAUNCH_BLOCKING=1`` to synchronize after every launch, so that an asynchronous fault is reported
 against the kernel that caused it.
 """
@@ -152,8 +160,8 @@ _MAX_GRID = 65535 * 8
 
 
 class RawKernels:
-    """The RawModule of one source file on one device, recompiled with every template instantiation asked for so
-    far (CuPy's cache makes a repeated build cheap)."""
+    """The RawModule of one source file on one device, built once with every instantiation of that file for the dtype
+    asked for (see the module docstring for what CuPy caches)."""
 
     def __init__(self, source, device):
         self.source, self.device = source, device
