@@ -106,6 +106,11 @@ def save(obj, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile_seri
         _write(f, manifest, arrays)
         return
     target = os.path.realpath(os.fspath(f))  # through symlinks: the link stays, its target gets the new bytes
+    if os.path.isdir(target):
+        raise IsADirectoryError(f"save: {os.fspath(f)!r} is a directory; give the path of a file to write")
+    if not os.path.isdir(os.path.dirname(target)):
+        raise FileNotFoundError(f"save: the directory {os.path.dirname(target)!r} (of {os.fspath(f)!r}) does not "
+                                f"exist")
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".gpuad-save-", suffix=".npz")
     try:
         try:
@@ -171,12 +176,19 @@ def _json_depth(text):
     return int(depth.max()) if len(depth) else 0
 
 
+_PICKLED = ("it is a pickle (a PyTorch torch.save file?), which gpuad never unpickles; in PyTorch, save "
+            "{k: v.numpy() for k, v in state_dict.items()} with numpy.savez and load that into gpuad tensors")
+
+
 def _read_archive(fh, file_size):
     """(manifest, {name: array}) of an open gpuad file, raising _Malformed on anything unexpected."""
     if not zipfile.is_zipfile(fh):
         fh.seek(0)
-        if fh.read(6) == b"\x93NUMPY":
+        head = fh.read(6)
+        if head == b"\x93NUMPY":
             raise _Malformed("it holds a single NumPy array, not a file written by gpuad.save")
+        if head[:1] == b"\x80":
+            raise _Malformed(_PICKLED)
         raise _Malformed("it is not a gpuad file (not a ZIP archive), or it is truncated")
     fh.seek(0)
     with zipfile.ZipFile(fh) as archive:
@@ -185,6 +197,8 @@ def _read_archive(fh, file_size):
         if len(set(names)) != len(names):
             raise _Malformed("it has two members with the same name")
         if _MANIFEST + ".npy" not in names:
+            if any(n.endswith("/data.pkl") or n == "data.pkl" for n in names):
+                raise _Malformed(_PICKLED)
             raise _Malformed("it is a ZIP or NumPy archive but not one written by gpuad.save (no manifest)")
         arrays = {}
         for info in infos:
@@ -230,8 +244,9 @@ def _place(t, location, saved):
     if device.type == "cuda":
         from .cuda import is_available
         if not is_available():
-            raise RuntimeError(f"load: the file holds tensors saved on {saved} and no GPU is available; pass "
-                               f"map_location='cpu'")
+            where = (f"the file holds tensors saved on {saved}" if location == saved else
+                     f"map_location puts tensors saved on {saved} on {location}")
+            raise RuntimeError(f"load: {where} and no GPU is available; pass map_location='cpu'")
         return wrap(device.backend.from_host(t._data), device)
     return t
 
@@ -311,6 +326,8 @@ def _source(f):
         if not isinstance(data, bytes):
             raise TypeError(f"load: {type(f).__name__} must be opened in binary mode ('rb')")
         return (repr(name) if isinstance(name, str) else f"<{type(f).__name__}>"), io.BytesIO(data), len(data), False
+    if not isinstance(f, (str, bytes, os.PathLike)):
+        raise TypeError(f"load: f must be a path or a binary file object, got {type(f).__name__}")
     path = os.fspath(f)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such file {path!r}")
