@@ -42,7 +42,7 @@ def hooked_steps(lib, make):
     losses = []
     try:
         for i in range(3):
-            losses.append(float(opt.step()))
+            losses.append(float(opt.step().detach()))
             if i == 0:
                 handles[0].remove()
                 handles[3].remove()

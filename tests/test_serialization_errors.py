@@ -39,3 +39,24 @@ def test_map_location_cuda_without_a_gpu_names_the_mapping(tmp_path):
     with pytest.raises(RuntimeError, match="map_location puts tensors saved on cpu on cuda:0 and no GPU"):
         G.load(tmp_path / "w.gpuad", map_location="cuda")
     assert G.load(tmp_path / "w.gpuad", map_location="cpu")[0].tolist() == [1.0, 1.0]
+
+
+def test_dtypes_devices_and_complex_numbers_round_trip_as_in_pytorch(tmp_path):
+    """What PyTorch's weights-only loader reads besides tensors and plain values: a config saved with the model."""
+    torch = pytest.importorskip("torch")
+    ours = {"dtype": G.float64, "index": G.int64, "device": G.device("cpu"), "z": 1 + 2j, "w": G.ones(2)}
+    G.save(ours, tmp_path / "ours.gpuad")
+    torch.save({"dtype": torch.float64, "index": torch.int64, "device": torch.device("cpu"), "z": 1 + 2j,
+                "w": torch.ones(2)}, tmp_path / "theirs.pt")
+    back, theirs = G.load(tmp_path / "ours.gpuad"), torch.load(tmp_path / "theirs.pt", weights_only=True)
+    assert str(back["dtype"]) == str(theirs["dtype"]).replace("torch.", "") == "float64"
+    assert G.zeros(2, dtype=back["index"]).dtype == G.int64
+    assert back["device"] == G.device("cpu") and str(back["device"]) == str(theirs["device"])
+    assert back["z"] == theirs["z"] == 1 + 2j and type(back["z"]) is complex
+    assert G.load(tmp_path / "ours.gpuad", map_location="cpu")["device"] == G.device("cpu")
+
+
+@pytest.mark.parametrize("value,kind", [({1, 2}, "set"), (b"raw", "bytes"), (object(), "object")])
+def test_what_gpuad_save_does_not_store_is_a_type_error_naming_it(value, kind, tmp_path):
+    with pytest.raises(TypeError, match=rf"save: the object\['v'\] is a {kind}; gpuad.save stores"):
+        G.save({"v": value}, tmp_path / "x.gpuad")
