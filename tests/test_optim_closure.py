@@ -90,3 +90,13 @@ def test_a_builtin_optimizer_given_a_number_step_makes_it_a_tensor():
     p.grad = G.ones(2)
     opt.step()
     assert opt.state[p]["step"].item() == 3
+
+
+def test_a_users_optimizer_may_have_hyper_parameters_the_built_ins_would_refuse():
+    """PyTorch's base class checks nothing: Adafactor-style defaults (lr=None, eps a pair) construct in both."""
+    for lib, base in ((G, optim.Optimizer), (torch, torch.optim.Optimizer)):
+        class Adafactorish(base):
+            def __init__(self, params):
+                super().__init__(params, {"lr": None, "eps": (1e-30, 1e-3), "weight_decay": 0.0})
+        opt = Adafactorish([lib.zeros(2, requires_grad=True)])
+        assert opt.param_groups[0]["lr"] is None and opt.param_groups[0]["eps"] == (1e-30, 1e-3)

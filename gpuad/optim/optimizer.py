@@ -104,8 +104,10 @@ class Optimizer:
         self.param_groups.append(param_group)
 
     def _validate(self, group):
-        """Raise PyTorch's error for a bad hyper-parameter of ``group`` (subclasses check their own)."""
-        _check_common(group)
+        """Raise PyTorch's error for a bad hyper-parameter of ``group`` (subclasses check their own). A user's
+        optimizer on the base class is not checked, as in PyTorch (its lr may be None, its eps a pair)."""
+        if type(self)._update is not Optimizer._update:
+            _check_common(group)
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]
@@ -264,7 +266,7 @@ def _restore(value, p, key, name, index, builtin):
 
 _SCALAR_STATE = ("step", "mu_product")  # 0-d state PyTorch keeps on the CPU in its scalar dtype
 _BUFFERS = ("momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq", "square_avg", "grad_avg", "sum",
-            "exp_inf", "acc_delta")  # the built-in optimizers' per-element state: the parameter's shape
+            "exp_inf", "acc_delta", "prev", "step_size")  # the built-in optimizers' per-element state: the parameter's shape
 
 
 def scalar_dtype():
