@@ -12,8 +12,8 @@ File format ``gpuad-state/3`` (``gpuad-state/1`` and ``/2`` files still load):
   "shape": [2, 3]}``, ``{"array": "a1"}``, ``{"dict": [[key, NODE], ...]}``, ``{"odict": [[key, NODE], ...]}``
   (an ``OrderedDict``), ``{"list": [NODE, ...]}``, ``{"tuple": [NODE, ...]}``, ``{"value": null | true | 1 |
   1.5 | NaN | "text"}``, ``{"complex": [real, imag]}``, ``{"dtype": "float32"}`` (a gpuad dtype) or
-  ``{"device": "cuda:1"}`` (a ``gpuad.device``). Keys are JSON strings or integers and come back as ``str`` or ``int`` (an optimizer's
-  state is keyed by int).
+  ``{"device": "cuda:1"}`` (a ``gpuad.device``). Keys are JSON strings or integers and come back as ``str`` or
+  ``int`` (an optimizer's state is keyed by int).
 
 Version 2 added ``odict`` nodes and the ``dtype``/``shape`` of each tensor node, which loading checks against the
 array. Version 3 added ``complex``, ``dtype`` and ``device`` nodes (PyTorch's weights-only loader reads those too).

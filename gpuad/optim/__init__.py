@@ -17,4 +17,5 @@ from .rprop import Rprop
 from .sgd import SGD
 from .step_hooks import register_optimizer_step_post_hook, register_optimizer_step_pre_hook  # noqa: F401
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam", "Adadelta", "Rprop", "lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam", "Adadelta", "Rprop",
+           "lr_scheduler"]

@@ -265,8 +265,9 @@ def _restore(value, p, key, name, index, builtin):
 
 
 _SCALAR_STATE = ("step", "mu_product")  # 0-d state PyTorch keeps on the CPU in its scalar dtype
+# the built-in optimizers' per-element state: the parameter's shape
 _BUFFERS = ("momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq", "square_avg", "grad_avg", "sum",
-            "exp_inf", "acc_delta", "prev", "step_size")  # the built-in optimizers' per-element state: the parameter's shape
+            "exp_inf", "acc_delta", "prev", "step_size")
 
 
 def scalar_dtype():
