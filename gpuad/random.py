@@ -4,6 +4,7 @@ streams of one's own (``generator=`` of rand/randn/randint/randperm, the sampler
 gpuad draws with NumPy's PCG64 on the CPU and CuPy's cuRAND on CUDA, so the numbers differ from PyTorch's for the
 same seed (a documented difference); seeding makes gpuad runs reproducible, run after run.
 """
+import contextlib
 import copy
 import os
 
@@ -75,6 +76,27 @@ def get_rng_state(device="cpu"):
 
 def set_rng_state(state, device="cpu"):
     as_device(device).backend.set_rng_state(state)
+
+
+@contextlib.contextmanager
+def fork_rng(devices=None, enabled=True, _caller="fork_rng", _devices_kw="devices", device_type="cuda"):
+    """Run a block whose random draws leave the global generators as they were (torch.random.fork_rng): the CPU's
+    state and that of ``devices`` (CUDA indices; None: every visible GPU) are restored on exit."""
+    if not enabled:
+        yield
+        return
+    if device_type != "cuda":
+        raise ValueError(f"fork_rng: device_type must be 'cuda' (gpuad's only accelerator), got {device_type!r}")
+    if devices is None:
+        from .backends.cuda import device_count, is_available
+        devices = range(device_count()) if is_available() else ()
+    places = ["cpu"] + [as_device(d if isinstance(d, str) else f"cuda:{int(d)}") for d in devices]
+    saved = [(place, get_rng_state(place)) for place in places]
+    try:
+        yield
+    finally:
+        for place, state in saved:
+            set_rng_state(state, place)
 
 
 def _as_seed(value, who):

@@ -1,21 +1,23 @@
 """``gpuad.save`` / ``gpuad.load``: state dicts (nested dicts, lists and tuples of tensors, arrays and plain values)
 in an open, versioned format that is never pickle.
 
-File format ``gpuad-state/2`` (``gpuad-state/1`` files still load):
+File format ``gpuad-state/3`` (``gpuad-state/1`` and ``/2`` files still load):
 
 * a ZIP archive with uncompressed (stored) members, as ``numpy.savez`` writes it;
 * member ``__gpuad_manifest__.npy``: a 1-D uint8 NumPy array holding UTF-8 JSON
-  ``{"format": "gpuad-state/2", "root": NODE}``;
+  ``{"format": "gpuad-state/3", "root": NODE}``;
 * members ``a0.npy``, ``a1.npy``, ...: one C-ordered ``.npy`` array per tensor or array, of dtype bool, int8-64,
   uint8-64 or float16-64;
 * ``NODE`` is one of ``{"tensor": "a0", "device": "cpu" | "cuda:N", "requires_grad": bool, "dtype": "float32",
   "shape": [2, 3]}``, ``{"array": "a1"}``, ``{"dict": [[key, NODE], ...]}``, ``{"odict": [[key, NODE], ...]}``
-  (an ``OrderedDict``), ``{"list": [NODE, ...]}``, ``{"tuple": [NODE, ...]}`` or ``{"value": null | true | 1 |
-  1.5 | NaN | "text"}``. Keys are JSON strings or integers and come back as ``str`` or ``int`` (an optimizer's
-  state is keyed by int).
+  (an ``OrderedDict``), ``{"list": [NODE, ...]}``, ``{"tuple": [NODE, ...]}``, ``{"value": null | true | 1 |
+  1.5 | NaN | "text"}``, ``{"complex": [real, imag]}``, ``{"dtype": "float32"}`` (a gpuad dtype) or
+  ``{"device": "cuda:1"}`` (a ``gpuad.device``). Keys are JSON strings or integers and come back as ``str`` or
+  ``int`` (an optimizer's state is keyed by int).
 
 Version 2 added ``odict`` nodes and the ``dtype``/``shape`` of each tensor node, which loading checks against the
-array. Saving to a path writes a temporary file next to the real target (through symlinks) and renames it over the
+array. Version 3 added ``complex``, ``dtype`` and ``device`` nodes (PyTorch's weights-only loader reads those too).
+Saving to a path writes a temporary file next to the real target (through symlinks) and renames it over the
 target, so a crash never leaves a half-written file and never destroys the previous one. Loading reads no byte it
 has not checked: every malformed, truncated or hostile file raises one ``ValueError`` naming the file and the
 problem, with memory bounded by the file's size (an array header's element count is checked against the bytes the
@@ -35,11 +37,13 @@ import numpy as np
 from .device import Device, as_device
 from .tensor import Tensor, wrap
 
-FORMAT = "gpuad-state/2"
-READABLE = ("gpuad-state/1", FORMAT)
+FORMAT = "gpuad-state/3"
+READABLE = ("gpuad-state/1", "gpuad-state/2", FORMAT)
 MAX_DEPTH = 100  # nesting of dicts/lists/tuples that save writes and load reads (state dicts use about 4)
 _MANIFEST = "__gpuad_manifest__"
 _NUMERIC = "biuf"
+_DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32",
+           "float64")
 _DEVICE = re.compile(r"cpu|cuda(:[0-9]{1,4})?")
 
 
@@ -80,8 +84,14 @@ def _encode(obj, arrays, where, depth):
         return {"value": obj}
     if isinstance(obj, np.generic) and obj.dtype.kind in _NUMERIC:
         return {"value": obj.item()}
+    if isinstance(obj, (complex, np.complexfloating)):
+        return {"complex": [float(obj.real), float(obj.imag)]}
+    if isinstance(obj, np.dtype) and obj.kind in _NUMERIC:
+        return {"dtype": str(obj)}
+    if isinstance(obj, Device):
+        return {"device": str(obj)}
     raise TypeError(f"save: {where} is a {type(obj).__name__}; gpuad.save stores tensors, arrays, numbers, "
-                    f"strings, None and dicts/lists/tuples of them (no pickled objects)")
+                    f"strings, dtypes, devices, None and dicts/lists/tuples of them (no pickled objects)")
 
 
 def _c_order(array):
@@ -106,6 +116,11 @@ def save(obj, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile_seri
         _write(f, manifest, arrays)
         return
     target = os.path.realpath(os.fspath(f))  # through symlinks: the link stays, its target gets the new bytes
+    if os.path.isdir(target):
+        raise IsADirectoryError(f"save: {os.fspath(f)!r} is a directory; give the path of a file to write")
+    if not os.path.isdir(os.path.dirname(target)):
+        raise FileNotFoundError(f"save: the directory {os.path.dirname(target)!r} (of {os.fspath(f)!r}) does not "
+                                f"exist")
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".gpuad-save-", suffix=".npz")
     try:
         try:
@@ -171,12 +186,19 @@ def _json_depth(text):
     return int(depth.max()) if len(depth) else 0
 
 
+_PICKLED = ("it is a pickle (a PyTorch torch.save file?), which gpuad never unpickles; in PyTorch, save "
+            "{k: v.numpy() for k, v in state_dict.items()} with numpy.savez and load that into gpuad tensors")
+
+
 def _read_archive(fh, file_size):
     """(manifest, {name: array}) of an open gpuad file, raising _Malformed on anything unexpected."""
     if not zipfile.is_zipfile(fh):
         fh.seek(0)
-        if fh.read(6) == b"\x93NUMPY":
+        head = fh.read(6)
+        if head == b"\x93NUMPY":
             raise _Malformed("it holds a single NumPy array, not a file written by gpuad.save")
+        if head[:1] == b"\x80":
+            raise _Malformed(_PICKLED)
         raise _Malformed("it is not a gpuad file (not a ZIP archive), or it is truncated")
     fh.seek(0)
     with zipfile.ZipFile(fh) as archive:
@@ -185,6 +207,8 @@ def _read_archive(fh, file_size):
         if len(set(names)) != len(names):
             raise _Malformed("it has two members with the same name")
         if _MANIFEST + ".npy" not in names:
+            if any(n.endswith("/data.pkl") or n == "data.pkl" for n in names):
+                raise _Malformed(_PICKLED)
             raise _Malformed("it is a ZIP or NumPy archive but not one written by gpuad.save (no manifest)")
         arrays = {}
         for info in infos:
@@ -230,8 +254,9 @@ def _place(t, location, saved):
     if device.type == "cuda":
         from .cuda import is_available
         if not is_available():
-            raise RuntimeError(f"load: the file holds tensors saved on {saved} and no GPU is available; pass "
-                               f"map_location='cpu'")
+            where = (f"the file holds tensors saved on {saved}" if location == saved else
+                     f"map_location puts tensors saved on {saved} on {location}")
+            raise RuntimeError(f"load: {where} and no GPU is available; pass map_location='cpu'")
         return wrap(device.backend.from_host(t._data), device)
     return t
 
@@ -271,6 +296,19 @@ def _decode(node, arrays, restore, where="root", depth=0):
         if body is not None and not isinstance(body, (bool, int, float, str)):
             raise _Malformed(f"{where}: a value node must hold null, a boolean, a number or a string")
         return body
+    if kind == "complex":
+        if (not isinstance(body, list) or len(body) != 2
+                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in body)):
+            raise _Malformed(f"{where}: a complex node must hold [real, imag]")
+        return complex(*body)
+    if kind == "dtype":
+        if not isinstance(body, str) or body not in _DTYPES:
+            raise _Malformed(f"{where}: unknown dtype {body!r}")
+        return np.dtype(body)
+    if kind == "device":
+        if not isinstance(body, str) or not _DEVICE.fullmatch(body):
+            raise _Malformed(f"{where}: unknown device {body!r}")
+        return as_device(body)
     raise _Malformed(f"{where}: unknown node kind {kind!r}")
 
 
@@ -311,6 +349,8 @@ def _source(f):
         if not isinstance(data, bytes):
             raise TypeError(f"load: {type(f).__name__} must be opened in binary mode ('rb')")
         return (repr(name) if isinstance(name, str) else f"<{type(f).__name__}>"), io.BytesIO(data), len(data), False
+    if not isinstance(f, (str, bytes, os.PathLike)):
+        raise TypeError(f"load: f must be a path or a binary file object, got {type(f).__name__}")
     path = os.fspath(f)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such file {path!r}")

@@ -40,6 +40,12 @@ CONFIGS = [
     ("RAdam", {"lr": 1e-2, "weight_decay": 1e-2}),
     ("RAdam", {"lr": 1e-2, "weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True}),
     ("RAdam", {"lr": 1e-2, "betas": (0.3, 0.8)}),
+    ("Adadelta", {"lr": 1.0}),
+    ("Adadelta", {"lr": 0.5, "rho": 0.5, "eps": 1e-4, "weight_decay": 1e-2}),
+    ("Adadelta", {"lr": 1.0, "weight_decay": 0.1, "maximize": True}),
+    ("Rprop", {"lr": 1e-2}),
+    ("Rprop", {"lr": 2e-2, "etas": (0.3, 1.5), "step_sizes": (1e-3, 0.05)}),
+    ("Rprop", {"lr": 1e-2, "maximize": True}),
 ]
 IDS = [f"{name}-{i}" for i, (name, _) in enumerate(CONFIGS)]
 

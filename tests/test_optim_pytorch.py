@@ -122,7 +122,8 @@ def test_a_plain_parameter_list_matches_pytorch(name, options):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam"])
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam",
+                                  "Adadelta", "Rprop"])
 def test_defaults_param_groups_and_repr_are_pytorchs(name):
     ours = getattr(optim, name)([G.zeros(3, requires_grad=True)])
     theirs = getattr(torch.optim, name)([torch.zeros(3, requires_grad=True)])
@@ -194,6 +195,8 @@ BAD = [
     ("Adamax", {"betas": (0.9, 1.0)}), ("Adamax", {"lr": -2e-3}),
     ("NAdam", {"momentum_decay": -0.1}), ("NAdam", {"betas": (-0.1, 0.9)}),
     ("RAdam", {"betas": (0.9, 2.0)}), ("RAdam", {"weight_decay": -0.1}),
+    ("Rprop", {"etas": (1.0, 1.2)}), ("Rprop", {"etas": (0.5, 1.0)}), ("Rprop", {"lr": -1.0}),
+    ("Adadelta", {"rho": 1.5}), ("Adadelta", {"rho": -0.1}), ("Adadelta", {"lr": -1.0}), ("Adadelta", {"eps": -1.0}),
 ]
 
 

@@ -31,7 +31,7 @@ def loads_with_one_value_error(path):
     return str(info.value).replace(repr(str(path)), "<path>")
 
 
-FORMATS = ["gpuad-state/1", "gpuad-state/2"]  # a hand-edited file of either version
+FORMATS = ["gpuad-state/1", "gpuad-state/2", "gpuad-state/3"]  # a hand-edited file of any version
 
 
 def v2(root, fmt="gpuad-state/2"):
@@ -62,6 +62,11 @@ def v2(root, fmt="gpuad-state/2"):
     (v2({"tensor": "a0", "dtype": "float64"}), "dtype"),
     (v2({"tensor": "a0", "shape": [7]}), "shape"),
     (v2({"tensor": "a0", "grad_fn": "x"}), "unexpected fields"),
+    (v2({"complex": [1.0]}), "complex node"),
+    (v2({"complex": [True, 2]}), "complex node"),
+    (v2({"dtype": "object"}), "unknown dtype"),
+    (v2({"dtype": 7}), "unknown dtype"),
+    (v2({"device": "tpu"}), "unknown device"),
     ({"format": "gpuad-state/99", "root": {"value": 1}}, "format"),
 ], ids=lambda v: v if isinstance(v, str) else None)
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -18,6 +18,8 @@ EVERY_OPTION = [
     ("Adamax", {"lr": 0.1, "weight_decay": 0.1}),
     ("NAdam", {"lr": 0.1, "weight_decay": 0.1}),
     ("RAdam", {"lr": 0.1, "weight_decay": 0.1}),
+    ("Adadelta", {"lr": 1.0, "weight_decay": 0.1}),
+    ("Rprop", {"lr": 0.1}),
 ]
 
 

@@ -375,11 +375,11 @@ def test_a_file_written_by_format_1_still_loads():
         "arr": np.arange(6, dtype=np.int16).reshape(2, 3).T, "meta": ("v1", None, 2.5, [1, 2])})
 
 
-def test_the_manifest_records_format_2_with_dtype_and_shape(tmp_path):
+def test_the_manifest_records_format_3_with_dtype_and_shape(tmp_path):
     G.save({"w": G.zeros(2, 3, dtype=G.float16)}, tmp_path / "x.gpuad")
     with np.load(tmp_path / "x.gpuad") as archive:
         manifest = json.loads(bytes(archive["__gpuad_manifest__"]).decode())
-    assert manifest["format"] == "gpuad-state/2"
+    assert manifest["format"] == "gpuad-state/3"
     assert manifest["root"] == {"dict": [["w", {"tensor": "a0", "device": "cpu", "requires_grad": False,
                                                 "dtype": "float16", "shape": [2, 3]}]]}
 

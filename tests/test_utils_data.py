@@ -223,6 +223,8 @@ def test_random_split_with_lengths_is_reproducible_and_checks_the_sum():
     assert [list(s) for s in a] == [list(s) for s in b]
     raises_like_torch(lambda lib: lib.random_split(range(10), [3, 6]))
     raises_like_torch(lambda lib: lib.random_split(range(10), [1.2, -0.2]))
+    ours, _ = raises_like_torch(lambda lib: lib.random_split(range(10), [0.5, 0.6]))
+    assert "fractions must sum to 1" in ours and "1.1" in ours  # the sum is the problem, not the first fraction
     with pytest.warns(UserWarning, match="Length of split at index 1 is 0"):
         D.random_split(range(2), [0.9, 0.1])
 

@@ -13,7 +13,10 @@ import numpy as np
 
 from .. import dtypes
 from ..device import CPU
+from ..autograd.graph import HookHandle
 from ..tensor import Tensor, wrap
+from .step_hooks import (register_optimizer_step_post_hook, register_optimizer_step_pre_hook,  # noqa: F401
+                         with_step_hooks)
 
 __all__ = ["Optimizer", "required"]
 
@@ -31,7 +34,13 @@ required = _RequiredParameter()
 class Optimizer:
     """Parameter groups and per-parameter state; ``step`` calls ``_update`` for every parameter that has a grad."""
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:  # a user's step runs the step hooks too, as in PyTorch
+            cls.step = with_step_hooks(cls.__dict__["step"])
+
     def __init__(self, params, defaults):
+        self._step_pre_hooks, self._step_post_hooks = [], []
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
                             "but got gpuad.Tensor")
@@ -95,8 +104,10 @@ class Optimizer:
         self.param_groups.append(param_group)
 
     def _validate(self, group):
-        """Raise PyTorch's error for a bad hyper-parameter of ``group`` (subclasses check their own)."""
-        _check_common(group)
+        """Raise PyTorch's error for a bad hyper-parameter of ``group`` (subclasses check their own). A user's
+        optimizer on the base class is not checked, as in PyTorch (its lr may be None, its eps a pair)."""
+        if type(self)._update is not Optimizer._update:
+            _check_common(group)
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]
@@ -120,6 +131,17 @@ class Optimizer:
                         g.detach_()
                     g.zero_()
 
+    def register_step_pre_hook(self, hook):
+        """Run ``hook(self, args, kwargs)`` before each ``step`` (returning None or new (args, kwargs))."""
+        self._step_pre_hooks.append(hook)
+        return HookHandle(self._step_pre_hooks, hook)
+
+    def register_step_post_hook(self, hook):
+        """Run ``hook(self, args, kwargs)`` after each ``step``."""
+        self._step_post_hooks.append(hook)
+        return HookHandle(self._step_post_hooks, hook)
+
+    @with_step_hooks
     def step(self, closure=None):
         """One update of every parameter whose grad is not None. Works on the raw arrays: nothing is recorded."""
         loss = None
@@ -170,6 +192,7 @@ class Optimizer:
             raise ValueError(f"loaded state dict contains a parameter group that doesn't match the size of "
                              f"optimizer's group (the saved groups have {[len(g['params']) for g in saved_groups]} "
                              f"parameters, this optimizer's {[len(g['params']) for g in self.param_groups]})")
+        builtin = type(self)._update is not Optimizer._update  # gpuad's step machinery reads step as a tensor
         id_map = {}
         for saved, group in zip(saved_groups, self.param_groups):
             id_map.update(zip(saved["params"], group["params"]))
@@ -181,7 +204,7 @@ class Optimizer:
             if p is None:
                 state[key] = value
                 continue
-            state[p] = {k: _restore(v, p, k, name, key) for k, v in value.items()}
+            state[p] = {k: _restore(v, p, k, name, key, builtin) for k, v in value.items()}
         for saved, group in zip(saved_groups, self.param_groups):
             saved["params"] = group["params"]
             if "param_names" in group and "param_names" not in saved:
@@ -223,14 +246,15 @@ class Optimizer:
         return xp.subtract(d, g, out=d) if group["maximize"] else xp.add(g, d, out=d)
 
 
-def _restore(value, p, key, name, index):
+def _restore(value, p, key, name, index, builtin):
     """A saved state value made ready for parameter ``p``: tensors and arrays become tensors on its device (in its
     dtype when floating); ``step`` and ``mu_product`` stay 0-d CPU tensors in their saved dtype, so that a resumed
-    run is bitwise the uninterrupted one; other values are copied as they are."""
+    run is bitwise the uninterrupted one (a built-in optimizer's number becomes one; a user's optimizer keeps its
+    Python number, as in PyTorch); other values are copied as they are."""
     if isinstance(value, np.ndarray):
         value = wrap(np.array(value), CPU)
     if not isinstance(value, Tensor):
-        return step_tensor(float(value)) if key in _SCALAR_STATE else copy.deepcopy(value)
+        return step_tensor(float(value)) if builtin and key in _SCALAR_STATE else copy.deepcopy(value)
     if key in _SCALAR_STATE and value.ndim == 0:
         return wrap(np.array(value._host(), copy=True), CPU)
     if key in _BUFFERS and value.shape != p.shape:
@@ -241,8 +265,9 @@ def _restore(value, p, key, name, index):
 
 
 _SCALAR_STATE = ("step", "mu_product")  # 0-d state PyTorch keeps on the CPU in its scalar dtype
+# the built-in optimizers' per-element state: the parameter's shape
 _BUFFERS = ("momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq", "square_avg", "grad_avg", "sum",
-            "exp_inf")  # the built-in optimizers' per-element state: the parameter's shape
+            "exp_inf", "acc_delta", "prev", "step_size")
 
 
 def scalar_dtype():

@@ -165,6 +165,9 @@ def random_split(dataset, lengths, generator=default_generator):
         lengths = sizes
     for i, size in enumerate(lengths):
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            if isinstance(size, float) and all(isinstance(x, (int, float)) for x in lengths):
+                raise ValueError(f"random_split: fractions must sum to 1, got {lengths} (sum {sum(lengths)!r}); "
+                                 f"integer lengths must sum to len(dataset) = {n}")
             raise ValueError(f"random_split: lengths must be non-negative integers or fractions summing to 1; "
                              f"got {size!r} at index {i}")
     if sum(lengths) != n:
