@@ -34,6 +34,8 @@ import zipfile
 
 import numpy as np
 
+from . import dtypes
+
 from .device import Device, as_device
 from .tensor import Tensor, wrap
 
@@ -86,6 +88,8 @@ def _encode(obj, arrays, where, depth):
         return {"value": obj.item()}
     if isinstance(obj, (complex, np.complexfloating)):
         return {"complex": [float(obj.real), float(obj.imag)]}
+    if isinstance(obj, dtypes.dtype):
+        obj = obj.dtype
     if isinstance(obj, np.dtype) and obj.kind in _NUMERIC:
         return {"dtype": str(obj)}
     if isinstance(obj, Device):
@@ -304,7 +308,7 @@ def _decode(node, arrays, restore, where="root", depth=0):
     if kind == "dtype":
         if not isinstance(body, str) or body not in _DTYPES:
             raise _Malformed(f"{where}: unknown dtype {body!r}")
-        return np.dtype(body)
+        return dtypes.of(np.dtype(body))
     if kind == "device":
         if not isinstance(body, str) or not _DEVICE.fullmatch(body):
             raise _Malformed(f"{where}: unknown device {body!r}")
