@@ -8,7 +8,6 @@ import subprocess
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20)}
 
 
 def measure(fn, sync, min_time, repeat, prepare=None):
@@ -103,17 +102,6 @@ def _cpu_model():
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def raise_malloc_thresholds():
-    """Re-run this script with glibc's malloc keeping freed large blocks (see MALLOC_ENV): with the defaults, whether
-    each multi-megabyte array is mapped afresh and faulted in page by page depends on the process's history, which
-    swings the timing of identical code several-fold. A no-op where the variables are already set."""
-    import sys
-    if os.environ.get("GPUAD_BENCH_SYSTEM_MALLOC") or all(os.environ.get(k) == v for k, v in MALLOC_ENV.items()):
-        return
-    env = dict(os.environ, **MALLOC_ENV)
-    os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
 
 def bench_parser(doc, device="cpu"):

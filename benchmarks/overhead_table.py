@@ -24,7 +24,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import _workloads as w  # noqa: E402
-from _common import MALLOC_ENV, machine_info, measure  # noqa: E402
+from _common import machine_info, measure  # noqa: E402
 
 # (case, size, what it runs)
 CASES = [
@@ -97,10 +97,7 @@ def _thread_info(lib):
 def run_worker(lib, args):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", lib, "--device", args.device,
            "--min-time", str(args.min_time), "--repeat", str(args.repeat)] + ([] if args.gc else ["--no-gc"])
-    env = dict(os.environ)
-    if not args.system_malloc:
-        env.update(MALLOC_ENV)
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, cwd=HERE, env=env)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, cwd=HERE)  # the user's environment, untuned
     if proc.returncode != 0:
         raise SystemExit(f"the {lib} worker failed (exit status {proc.returncode}); its error is above")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -194,8 +191,6 @@ def main(argv=None):
     p.add_argument("--stat", choices=["best", "median"], default="best", help="statistic for the table and ratios")
     p.add_argument("--no-gc", dest="gc", action="store_false",
                    help="disable Python's garbage collector while timing (it is on by default, as in real use)")
-    p.add_argument("--system-malloc", action="store_true",
-                   help=f"leave glibc malloc at its defaults in the workers (default sets {' '.join(MALLOC_ENV)})")
     p.add_argument("--tag", help="name for the JSON file instead of the hostname")
     p.add_argument("--out-dir", default=os.path.join(HERE, "results"))
     p.add_argument("--no-json", action="store_true", help="print the table only")
@@ -228,7 +223,7 @@ def main(argv=None):
     print()
     print(f"gpuad per-op overhead, device={args.device}, {args.stat} of {args.rounds} rounds x {args.repeat} repeats "
           f"per case, each library in its own process, gc {'on' if args.gc else 'off'}, "
-          f"{'system malloc' if args.system_malloc else 'malloc trim/mmap thresholds raised'}")
+          f"environment untuned")
     print(f"machine: {machine['cpu_model']}, {machine['cpus_usable']}/{machine['cpu_count']} CPUs usable, "
           f"Python {machine['python']}; " + ", ".join(f"{merged[lib].get('name', lib)} {v}" for lib, v in
                                                       versions.items() if v))
@@ -257,7 +252,7 @@ def main(argv=None):
             "device": args.device,
             "settings": {"rounds": args.rounds, "repeat": args.repeat, "min_time_s": args.min_time,
                          "stat": args.stat, "gc_enabled": args.gc, "separate_processes": True,
-                         "malloc_env": {} if args.system_malloc else MALLOC_ENV},
+                         "malloc_env": {}},
             "machine": machine,
             "versions": {**versions, "python": machine["python"]},
             "cases": {case: {"n": n, "description": DESCRIPTIONS[case]} for case, n, _ in CASES},

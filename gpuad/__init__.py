@@ -3,6 +3,8 @@
 PyTorch's autograd names and semantics (requires_grad, backward, .grad, no_grad, autograd.grad, Function), with
 every op's forward and VJP declared together in ``gpuad.ops``. Importing gpuad never imports CuPy.
 """
+from . import _malloc
+_malloc.apply()  # keep freed array memory for reuse (see gpuad/_malloc.py; GPUAD_MALLOC_TUNING=0 turns it off)
 from . import autograd, cuda, dtypes, func, memory, nn, ops, optim, viz  # noqa: F401
 from .autograd.checkpoint import checkpoint, checkpoint_sequential  # noqa: F401
 from .autograd import enable_grad, gradcheck, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
