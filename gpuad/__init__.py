@@ -15,6 +15,7 @@ from .factories import (arange, as_tensor, empty, empty_like, eye, from_dlpack, 
                         ones, ones_like, rand, rand_like, randint, randn, randn_like, tensor, zeros, zeros_like)
 from .ops import *  # noqa: F401,F403 - every op as gpuad.<name>
 from .serialization import load, save  # noqa: F401
+from .capture import compile  # noqa: F401,A004
 from .random import get_rng_state, initial_seed, manual_seed, seed, set_rng_state  # noqa: F401
 from .tensor import Tensor, is_tensor  # noqa: F401
 

@@ -4,6 +4,7 @@ Each node runs once, after every gradient flowing into it has been summed. Gradi
 shape and dtype, saved values are released right after a node's VJP (unless ``retain_graph``), and each node's summed
 gradient is dropped as soon as the node has run, so memory falls as backward proceeds.
 """
+from .. import _capture
 from .graph import AccumulateGrad, edge_of
 from .grad_mode import mode
 from ..tensor import Tensor, wrap
@@ -209,6 +210,8 @@ def _accumulate_into(t, g, create_graph, shared):
     if old is None:
         if data.base is not None or id(data) in shared:
             data = data.copy()
+            if _capture.ACTIVE is not None:
+                _capture.ACTIVE.call(_capture_calls().copy, (g,), data)
         shared.add(id(data))
         t._grad = wrap(data, t._device)
     elif old._node is not None or old._rg:
@@ -216,6 +219,13 @@ def _accumulate_into(t, g, create_graph, shared):
     else:
         old._data += data
         old._version_counter.value += 1
+        if _capture.ACTIVE is not None:
+            _capture.ACTIVE.call(_capture_calls().iadd, (old, g), None)
+
+
+def _capture_calls():
+    from ..capture import calls
+    return calls
 
 
 def _run_hooks(hooks, g, shared):

@@ -6,10 +6,12 @@ GEMMs. It saves only what backward needs: for ReLU a 1-byte mask, for tanh and s
 pre-activation, for no activation nothing beyond the inputs. ``cross_entropy`` is one node too: a numerically stable
 log-softmax and NLL in forward, ``softmax - onehot`` in backward, keeping only the per-row log-sum-exp.
 """
+import functools
 import math
 
 import numpy as np
 
+from .. import _capture
 from ..autograd.graph import Node, edge_of
 from ..autograd.grad_mode import first_order, mode
 from ..ops import core, fused
@@ -88,7 +90,10 @@ def _linear_vjp(n, g):
     needs_x, needs_w, needs_b = n.needs
     x, w, _ = n.inputs
     if first_order():
-        return _linear_vjp_arrays(n, g._data, activation, aux, x, w, needs_x, needs_w, needs_b)
+        grads = _linear_vjp_arrays(n, g._data, activation, aux, x, w, needs_x, needs_w, needs_b)
+        if _capture.ACTIVE is not None:
+            _capture.ACTIVE.linear_vjp(n.device, activation, n.needs, (g, aux, x, w), grads)
+        return grads
     dz = g if activation is None else g * _derivative(n, activation, aux)
     gx = dz @ w if needs_x else None
     gw = gb = None
@@ -183,15 +188,9 @@ def linear(x, weight, bias=None, activation=None):
     if not _fits(x, weight, bias):
         _check_linear(x, weight, bias)  # raises the error that names the problem
     dev = x._device
-    backend = dev.backend
-    z = backend.xp.matmul(x._data, weight._data.T)
-    if fused.on(dev):  # one kernel for bias + activation (kernels/linear.cu)
-        with backend.device:
-            out, aux = fused.kernels().bias_activation(backend, z, None if bias is None else bias._data, activation)
-    else:
-        if bias is not None:
-            z += bias._data
-        out, aux = _activate(backend.xp, z, activation)
+    out, aux = _linear_arrays(dev, activation, x._data, weight._data, None if bias is None else bias._data)
+    if _capture.ACTIVE is not None:
+        _capture.ACTIVE.call(functools.partial(_linear_arrays, dev, activation), (x, weight, bias), (out, aux))
     result = wrap(out, dev)
     needs = (x._rg, weight._rg, bias is not None and bias._rg)
     if mode.enabled and (needs[0] or needs[1] or needs[2]):
@@ -208,6 +207,18 @@ def linear(x, weight, bias=None, activation=None):
     if mode.fw_level:
         forward_tangent(LINEAR, (x, weight, bias), _LINEAR_PARAMS[activation], result)
     return result
+
+
+def _linear_arrays(dev, activation, x, w, b):
+    """The forward on raw arrays: (output, what backward keeps)."""
+    backend = dev.backend
+    z = backend.xp.matmul(x, w.T)
+    if fused.on(dev):  # one kernel for bias + activation (kernels/linear.cu)
+        with backend.device:
+            return fused.kernels().bias_activation(backend, z, b, activation)
+    if b is not None:
+        z += b
+    return _activate(backend.xp, z, activation)
 
 
 _LINEAR_PARAMS = {activation: {"activation": activation} for activation in ACTIVATIONS}  # shared, never changed
@@ -322,7 +333,11 @@ def _cross_entropy_vjp(n, g):
     reduction = n.params["reduction"]
     logits, target = n.inputs
     if first_order():  # softmax - onehot, in place
-        return _cross_entropy_vjp_arrays(n, g._data, logits._data, target._data, reduction), None
+        grad = _cross_entropy_vjp_arrays(n, g._data, logits._data, target._data, reduction)
+        if _capture.ACTIVE is not None:
+            _capture.ACTIVE.call(functools.partial(_capture_calls().cross_entropy_vjp, n.device, reduction),
+                                 (g, logits, target, n.saved_out[0]), grad)
+        return grad, None
     probabilities = (logits - logsumexp(logits, dim=1, keepdim=True)).exp()
     scale = g.reshape(g.shape + ((1,) if reduction == "none" else (1, 1)))
     if reduction == "mean":
@@ -386,24 +401,9 @@ def cross_entropy(input, target, reduction="mean"):  # noqa: A002 - PyTorch's na
     if x.dtype.kind != "f":
         raise TypeError(f"cross_entropy: logits must be floating point, got {x.dtype}")
     dev = input._device
-    backend = dev.backend
-    xp = backend.xp
-    if fused.on(dev):  # one kernel for the per-row loss and log-sum-exp; it counts bad targets (kernels/softmax.cu)
-        with backend.device:
-            loss, lse = fused.kernels().cross_entropy(backend, x, t)
-        loss = _reduce_rows(xp, loss, reduction).astype(x.dtype, copy=False)
-    else:
-        if dev.type != "cpu":  # counted on the GPU, raised at the next read back (see CUDABackend.error_counter)
-            bad = backend.error_counter(f"cross_entropy: class indices must be in [0, {x.shape[1]})")
-            with backend.device:
-                bad += ((t < 0) | (t >= x.shape[1])).sum(dtype=np.int32)
-        elif t.size and t.min() < 0:
-            raise _bad_class(t, x.shape[1])
-        try:
-            loss, lse = _cross_entropy_forward(xp, x, t, _row_index(dev, len(x)))
-        except IndexError:  # NumPy's own bounds check: a class index >= the number of classes
-            raise _bad_class(t, x.shape[1]) from None
-        loss = _reduce_rows(xp, loss, reduction)
+    loss, lse = _cross_entropy_arrays(dev, reduction, x, t)
+    if _capture.ACTIVE is not None:
+        _capture.ACTIVE.call(functools.partial(_cross_entropy_arrays, dev, reduction), (input, target), (loss, lse))
     result = wrap(loss, dev)
     params = {"reduction": reduction}
     if input._rg and mode.enabled:
@@ -415,6 +415,32 @@ def cross_entropy(input, target, reduction="mean"):  # noqa: A002 - PyTorch's na
     if mode.fw_level:
         forward_tangent(CROSS_ENTROPY, (input, target), params, result)
     return result
+
+
+def _cross_entropy_arrays(dev, reduction, x, t):
+    """The forward on raw arrays, with its checks of the class indices: (reduced loss, per-row log-sum-exp)."""
+    backend = dev.backend
+    xp = backend.xp
+    if fused.on(dev):  # one kernel for the per-row loss and log-sum-exp; it counts bad targets (kernels/softmax.cu)
+        with backend.device:
+            loss, lse = fused.kernels().cross_entropy(backend, x, t)
+        return _reduce_rows(xp, loss, reduction).astype(x.dtype, copy=False), lse
+    if dev.type != "cpu":  # counted on the GPU, raised at the next read back (see CUDABackend.error_counter)
+        bad = backend.error_counter(f"cross_entropy: class indices must be in [0, {x.shape[1]})")
+        with backend.device:
+            bad += ((t < 0) | (t >= x.shape[1])).sum(dtype=np.int32)
+    elif t.size and t.min() < 0:
+        raise _bad_class(t, x.shape[1])
+    try:
+        loss, lse = _cross_entropy_forward(xp, x, t, _row_index(dev, len(x)))
+    except IndexError:  # NumPy's own bounds check: a class index >= the number of classes
+        raise _bad_class(t, x.shape[1]) from None
+    return _reduce_rows(xp, loss, reduction), lse
+
+
+def _capture_calls():
+    from ..capture import calls
+    return calls
 
 
 def _bad_class(t, classes):

@@ -5,9 +5,12 @@ what optimizers rely on. With a graph, the result is computed by the out-of-plac
 and the tensor becomes that op's output; any node that saved the old value sees the version change and raises at
 backward. As in PyTorch, a leaf that requires grad cannot be changed in place while grad mode is on.
 """
+import functools
+
 import numpy as np
 
 from . import elementwise as ew
+from .. import _capture
 from .core import Op, apply
 from .shape import normalize_index
 from ._lift import operands
@@ -60,6 +63,9 @@ def _keep_old_value(self, node):
 
 
 def _write(self, data, who, index=Ellipsis):
+    if _capture.ACTIVE is not None:  # gpuad.compile records the write
+        from ..capture.calls import write
+        _capture.ACTIVE.call(functools.partial(write, index), (self, data), None)
     try:
         self._data[index] = data
     except ValueError as exc:
@@ -89,6 +95,9 @@ def _inplace_binary(name, out_of_place, ufunc):
                 raise RuntimeError(f"{name}: expected both tensors on one device, got {self.device} and {b.device}")
             b = b._data
         xp = self._device.backend.xp
+        if _capture.ACTIVE is not None:  # gpuad.compile records the write (after its checks below pass)
+            from ..capture.calls import ufunc_inplace
+            _capture.ACTIVE.call(functools.partial(ufunc_inplace, xp, ufunc), (self, b), None)
         try:
             getattr(xp, ufunc)(self._data, b, out=self._data, casting="same_kind")
         except TypeError as exc:

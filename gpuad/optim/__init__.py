@@ -3,8 +3,10 @@
 Updates run in place on the parameters' arrays (NumPy or CuPy) without recording a graph; ``state_dict`` /
 ``load_state_dict`` save and restore the step counts and moment buffers.
 """
+import functools
 import math
 
+from .. import _capture
 from ..ops import fused
 from ..tensor import Tensor, wrap
 
@@ -58,6 +60,10 @@ class Optimizer:
             for p in group["params"]:
                 g = p._grad
                 if g is None:
+                    continue
+                if _capture.ACTIVE is not None:  # gpuad.compile: recorded as one call that reads state and group anew
+                    from ..capture.calls import optimizer_update
+                    _capture.ACTIVE.run(functools.partial(optimizer_update, self, p, group), (g,))
                     continue
                 s = state.get(id(p))
                 if s is None:
