@@ -332,3 +332,14 @@ def test_cuda_replay_matches_eager(name):
     eager = _run(_mlp, OPTIMIZERS[name], False, batches, device="cuda")
     compiled = _run(_mlp, OPTIMIZERS[name], True, batches, device="cuda")
     _assert_same(eager, compiled)
+
+
+@requires_cuda
+def test_cuda_graph_replay_matches_eager(monkeypatch):
+    monkeypatch.setenv("GPUAD_CUDA_GRAPHS", "1")
+    batches = _batches(device="cuda")
+    eager = _run(_mlp, OPTIMIZERS["sgd-momentum"], False, batches, device="cuda")
+    compiled = _run(_mlp, OPTIMIZERS["sgd-momentum"], True, batches, device="cuda")
+    _assert_same(eager, compiled)
+    program = next(iter(compiled[1].cache.values()))
+    assert program.graphs is not None and program.graphs.graph is not None and not program.graphs.abandoned

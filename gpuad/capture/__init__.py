@@ -28,12 +28,14 @@ A host read inside the step (``.item()``, ``bool(t)``, ``float(t)``, ``int(t)``,
 eagerly, a warning (once per compiled function and reason) names the operation and the line, and calls with that key
 keep running eagerly. Values returned by a replay are detached tensors (no ``grad_fn``).
 
-On CUDA the replay runs as the same sequence of kernel launches; see cuda_graph.py for the CUDA-graph variant.
+On CUDA the replay runs as the same sequence of kernel launches; with ``GPUAD_CUDA_GRAPHS=1`` a step whose
+optimizers are SGD is captured as one CUDA graph instead (cuda_graph.py: written without a GPU and never run yet).
 """
 import collections
 import functools
 import warnings
 
+from . import cuda_graph
 from .recorder import Program, Recorder, Unreplayable
 from .scope import Scope, referenced_objects
 from .. import _capture
@@ -83,6 +85,8 @@ class CompiledFunction:
                 return self.fn(*args, **kwargs)
             if entry.stale() is None:
                 self.stats["replayed"] += 1
+                if entry.graphs is not None:
+                    return entry.graphs.replay(flat, self.scope)
                 return entry.replay(flat)
         return self._record(key, flat, args, kwargs)
 
@@ -103,6 +107,10 @@ class CompiledFunction:
         except Unreplayable as exc:
             self._give_up(key, str(exc))
             return result
+        program.graphs = None
+        if cuda_graph.enabled() and any(t._device.type == "cuda" for t in flat + self.scope.leaves
+                                        if isinstance(t, Tensor)):
+            program.graphs = cuda_graph.GraphCache(program)
         self._store(key, program)
         return result
 

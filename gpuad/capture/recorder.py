@@ -220,6 +220,7 @@ class Program:
         self.owned_grads = owned_grads
         self.grads = grads
         self.out_spec = out_spec
+        self.graphs = None  # cuda_graph.GraphCache where CUDA graphs are on
 
     def __len__(self):
         return len(self.calls)
@@ -240,9 +241,14 @@ class Program:
         return None
 
     def replay(self, flat_args):
+        """Run the calls on these arguments' arrays; set the parameters' grads; return what the step returned."""
+        return self.finish_replay(self.run_calls({slot: flat_args[i]._data for i, slot in self.arg_slots}))
+
+    def run_calls(self, bound):
+        """The recorded calls with the argument slots bound to ``bound`` (slot -> array); returns every slot."""
         env = [None] * self.n_slots
-        for i, slot in self.arg_slots:
-            env[slot] = flat_args[i]._data
+        for slot, array in bound.items():
+            env[slot] = array
         for fn, spec, outs in self.calls:
             args = [env[v] if k == SLOT else v._data if k == EXTERNAL else v for k, v in spec]
             out = fn(*args)
@@ -254,17 +260,22 @@ class Program:
                         env[slot] = _array(o)
             else:
                 env[outs] = _array(out)
+        return env
+
+    def finish_replay(self, env, copy=False):
+        """Give the parameters their new grads and build the step's return value (copies of the arrays when the
+        slots are static buffers that the next call overwrites)."""
         for p, where in self.grads:
             p._grad = None if where is None else wrap(env[where[0]], where[1])
-        return _build(self.out_spec, env)
+        return _build(self.out_spec, env, copy)
 
 
-def _build(spec, env):
+def _build(spec, env, copy=False):
     kind = spec[0]
     if kind == "tensor":
-        return wrap(env[spec[1]], spec[2])
+        return wrap(env[spec[1]].copy() if copy else env[spec[1]], spec[2])
     if kind == "seq":
-        return spec[1](_build(s, env) for s in spec[2])
+        return spec[1](_build(s, env, copy) for s in spec[2])
     if kind == "dict":
-        return {k: _build(s, env) for k, s in spec[1]}
+        return {k: _build(s, env, copy) for k, s in spec[1]}
     return spec[1]
