@@ -29,6 +29,7 @@ from _common import machine_info, measure  # noqa: E402
 # (case, size, what it runs)
 CASES = [
     ("small_fwd_bwd", w.SMALL, "fwd_bwd"),
+    ("small_fwd_bwd_compiled", w.SMALL, "fwd_bwd_compiled"),
     ("small_fwd", w.SMALL, "fwd"),
     ("small_mul", w.SMALL, "mul"),
     ("small_bwd", w.SMALL, "bwd"),
@@ -36,6 +37,7 @@ CASES = [
 ]
 DESCRIPTIONS = {
     "small_fwd_bwd": "(a*b+c).sum() fwd+bwd, n=10",
+    "small_fwd_bwd_compiled": "the same, gpuad.compile (others eager), n=10",
     "small_fwd": "(a*b+c).sum() fwd only, n=10",
     "small_mul": "a*b (requires_grad), n=10",
     "small_bwd": "backward() alone, n=10",
@@ -44,14 +46,12 @@ DESCRIPTIONS = {
 # (case, reference library, largest allowed gpuad/reference ratio)
 TARGETS = [
     ("small_fwd_bwd", "torch", 0.5),
+    ("small_fwd_bwd_compiled", "torch", 0.2),
     ("small_mul", "torch", 1.0),
     ("large_fwd_bwd", "numpy", 1.2),
 ]
 
 
-# glibc's malloc hands 4 MB blocks back to the kernel and re-faults them page by page depending on each process's
-# allocation history, which swings the 1M-element times by 5x between identical runs; these settings keep freed
-# memory in the heap for every worker alike (other C libraries ignore them). --system-malloc turns them off.
 
 
 # --- worker: measure one library in this process --------------------------------------------------------------------

@@ -67,19 +67,20 @@ class CompiledFunction:
         self.scope = None
         self.stats = collections.Counter()  # "recorded", "replayed", "eager"
         self._warned = set()
+        self._last = None  # the previous call's key
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args, **kwargs):
         if _capture.ACTIVE is not None:  # a compiled function called inside another one's step: just run it
             return self.fn(*args, **kwargs)
-        flat = list(args) + [kwargs[k] for k in sorted(kwargs)]
+        flat = args + tuple(kwargs[k] for k in sorted(kwargs)) if kwargs else args
         if self.scope is None:
             self.scope = Scope(referenced_objects(self.fn, flat))
-        key = (tuple(_arg_key(a) for a in flat), tuple(sorted(kwargs)), mode.enabled, mode.fw_level,
-               self.scope.fingerprint())
+        key = self._key(flat, kwargs)
         entry = self.cache.get(key)
         if entry is not None:
-            self.cache.move_to_end(key)
+            if key is not self._last:
+                self.cache.move_to_end(key)
             if entry is _EAGER:
                 self.stats["eager"] += 1
                 return self.fn(*args, **kwargs)
@@ -89,6 +90,16 @@ class CompiledFunction:
                     return entry.graphs.replay(flat, self.scope)
                 return entry.replay(flat)
         return self._record(key, flat, args, kwargs)
+
+    def _key(self, flat, kwargs):
+        """The call's signature: tensor arguments' metadata, other arguments' values, grad mode and the scope's
+        fingerprint; the previous call's key object itself when they are equal (a cheaper cache lookup)."""
+        key = (tuple([_arg_key(a) for a in flat]), tuple(sorted(kwargs)) if kwargs else (), mode.enabled,
+               mode.fw_level, self.scope.fingerprint())
+        if key == self._last:
+            return self._last
+        self._last = key
+        return key
 
     def _record(self, key, flat, args, kwargs):
         self.recordings[key] += 1
@@ -108,7 +119,7 @@ class CompiledFunction:
             self._give_up(key, str(exc))
             return result
         program.graphs = None
-        if cuda_graph.enabled() and any(t._device.type == "cuda" for t in flat + self.scope.leaves
+        if cuda_graph.enabled() and any(t._device.type == "cuda" for t in list(flat) + self.scope.leaves
                                         if isinstance(t, Tensor)):
             program.graphs = cuda_graph.GraphCache(program)
         self._store(key, program)
@@ -130,18 +141,17 @@ class CompiledFunction:
 
     def program(self, *args, **kwargs):
         """The recorded Program for these arguments' key, or None (for inspection and tests)."""
-        flat = list(args) + [kwargs[k] for k in sorted(kwargs)]
+        flat = args + tuple(kwargs[k] for k in sorted(kwargs)) if kwargs else args
         if self.scope is None:
             return None
-        key = (tuple(_arg_key(a) for a in flat), tuple(sorted(kwargs)), mode.enabled, mode.fw_level,
-               self.scope.fingerprint())
-        entry = self.cache.get(key)
+        entry = self.cache.get(self._key(flat, kwargs))
         return entry if isinstance(entry, Program) else None
 
 
 def _arg_key(a):
     if isinstance(a, Tensor):
-        return ("T", a._data.shape, a._data.dtype.str, a._device, a._rg)
+        data = a._data
+        return (data.shape, data.dtype, a._device, a._rg)
     try:
         hash(a)
     except TypeError:

@@ -221,6 +221,7 @@ class Program:
         self.grads = grads
         self.out_spec = out_spec
         self.graphs = None  # cuda_graph.GraphCache where CUDA graphs are on
+        self._run = None  # the generated function (_compile), made at the first replay
 
     def __len__(self):
         return len(self.calls)
@@ -242,25 +243,64 @@ class Program:
 
     def replay(self, flat_args):
         """Run the calls on these arguments' arrays; set the parameters' grads; return what the step returned."""
-        return self.finish_replay(self.run_calls({slot: flat_args[i]._data for i, slot in self.arg_slots}))
+        run = self._run
+        if run is None:
+            run = self._run = self._compile()
+        env = [None] * self.n_slots
+        for i, slot in self.arg_slots:
+            env[slot] = flat_args[i]._data
+        run(env)
+        return self.finish_replay(env)
 
     def run_calls(self, bound):
-        """The recorded calls with the argument slots bound to ``bound`` (slot -> array); returns every slot."""
+        """The recorded calls with the argument slots bound to ``bound`` (slot -> array); returns the slots (a list,
+        filled where the step's grads and return value live)."""
+        if self._run is None:
+            self._run = self._compile()
         env = [None] * self.n_slots
         for slot, array in bound.items():
             env[slot] = array
-        for fn, spec, outs in self.calls:
-            args = [env[v] if k == SLOT else v._data if k == EXTERNAL else v for k, v in spec]
-            out = fn(*args)
-            if outs is None:
-                continue
-            if outs.__class__ is tuple:
-                for slot, o in zip(outs, out):
-                    if slot is not None:
-                        env[slot] = _array(o)
-            else:
-                env[outs] = _array(out)
+        self._run(env)
         return env
+
+    def _compile(self):
+        """The calls as one generated Python function: each slot a local variable, each external's array read
+        from its tensor, each constant bound once; an op's forward is called directly where ``apply`` would."""
+        names = {}
+        lines = ["def run(env):"]
+        lines += [f"    s{slot} = env[{slot}]" for _, slot in self.arg_slots]
+        for i, (fn, spec, outs) in enumerate(self.calls):
+            args = []
+            for j, (kind, value) in enumerate(spec):
+                if kind == SLOT:
+                    args.append(f"s{value}")
+                elif kind == EXTERNAL:
+                    names[f"e{i}_{j}"] = value
+                    args.append(f"e{i}_{j}._data")
+                else:
+                    names[f"c{i}_{j}"] = value
+                    args.append(f"c{i}_{j}")
+            direct = _direct_forward(fn)
+            if direct is not None:
+                names[f"f{i}"], names[f"nd{i}"], names[f"as{i}"] = direct
+            else:
+                names[f"f{i}"] = fn
+            call = f"f{i}({', '.join(args)})"
+            if outs is None:
+                lines.append(f"    {call}")
+            elif outs.__class__ is tuple:
+                lines.append(f"    o = {call}")
+                lines += [f"    s{slot} = o[{k}]" for k, slot in enumerate(outs) if slot is not None]
+            else:
+                lines.append(f"    s{outs} = {call}")
+                if direct is not None:
+                    lines.append(f"    if s{outs}.__class__ is not nd{i}: s{outs} = as{i}(s{outs})")
+        kept = sorted({where[0] for _, where in self.grads if where is not None} | set(_slots_of(self.out_spec)))
+        lines += [f"    env[{slot}] = s{slot}" for slot in kept]
+        lines.append("    return env")
+        namespace = dict(names)
+        exec(compile("\n".join(lines), "<gpuad.compile program>", "exec"), namespace)  # noqa: S102
+        return namespace["run"]
 
     def finish_replay(self, env, copy=False):
         """Give the parameters their new grads and build the step's return value (copies of the arrays when the
@@ -268,6 +308,30 @@ class Program:
         for p, where in self.grads:
             p._grad = None if where is None else wrap(env[where[0]], where[1])
         return _build(self.out_spec, env, copy)
+
+
+def _direct_forward(fn):
+    """(op.forward bound to xp and its params, the backend's array type, its asarray) for an op's forward that
+    ``apply`` runs without promotion or our own CUDA kernel; None for any other call."""
+    if not isinstance(fn, functools.partial) or fn.func is not calls.forward:
+        return None
+    op, backend, params, promote = fn.args
+    if promote or op.cuda is not None and backend.name == "cuda":
+        return None
+    forward = functools.partial(op.forward, backend.xp, **params) if params else functools.partial(op.forward,
+                                                                                                    backend.xp)
+    return forward, backend.ndarray, backend.asarray
+
+
+def _slots_of(spec):
+    if spec[0] == "tensor":
+        yield spec[1]
+    elif spec[0] == "seq":
+        for s in spec[2]:
+            yield from _slots_of(s)
+    elif spec[0] == "dict":
+        for _, s in spec[1]:
+            yield from _slots_of(s)
 
 
 def _build(spec, env, copy=False):
