@@ -203,6 +203,9 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=15)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--worker", nargs=2, metavar=("LIB", "SIZE"))
+    parser.add_argument("--threads", type=int, default=None,
+                        help="pin every worker's BLAS/OpenMP threads (default: untouched, as users run; use 1 on a "
+                             "machine whose cores other jobs share, where spinning thread pools swing times 50x)")
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args.worker[0], args.worker[1], args.device, args.steps)))
@@ -217,17 +220,23 @@ def main(argv=None):
         libs.append("torch")
     runs = libs + ["pair"]
     times = {(lib, s): [] for lib in runs for s in args.sizes}
+    env = dict(os.environ)
+    if args.threads:
+        env.update({k: str(args.threads) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
+    load_before = os.getloadavg()
     for r in range(args.rounds):
         for s in args.sizes:
             for lib in runs[r % len(runs):] + runs[:r % len(runs)]:
                 # every worker runs with the environment the user has: no malloc or thread tuning
                 out = subprocess.run([sys.executable, __file__, "--device", args.device, "--steps", str(args.steps),
-                                      "--worker", lib, s], capture_output=True, text=True)
+                                      "--worker", lib, s], capture_output=True, text=True, env=env)
                 if out.returncode != 0:
                     sys.exit(f"{lib} {s} failed:\n{out.stderr}")
                 times[(lib, s)] += json.loads(out.stdout.strip().splitlines()[-1])
     print(f"training step (forward, backward, SGD), ReLU MLP, float32, device={args.device}, medians of "
-          f"{args.rounds} rounds x {args.steps} steps, each library alone in its own process, untuned. "
+          f"{args.rounds} rounds x {args.steps} steps, each library alone in its own process, "
+          f"{'untuned' if not args.threads else f'{args.threads} BLAS/OpenMP thread(s)'}, load average "
+          f"{os.getloadavg()[0]:.1f}. "
           f"mlp = nn.MLP (fused linear+ReLU), seq = nn.Sequential(nn.Linear, nn.ReLU, ...); compiled = "
           f"gpuad.compile(step). Paired: gpuad (mlp, eager) and the floor stepping in turn in one process. "
           f"JAX is not installed: no jit row.")
@@ -251,7 +260,9 @@ def main(argv=None):
     if not args.no_json:
         write_result("train-step", args.device, {"benchmark": "train_step", "device": args.device, "rows": rows,
                                                  "steps": args.steps, "rounds": args.rounds, "lr": LR,
-                                                 "tuning": "none (glibc malloc defaults, default threads)",
+                                                 "tuning": "none" if not args.threads else
+                                                 f"BLAS/OpenMP threads pinned to {args.threads}",
+                                                 "load_average_before_after": [load_before, os.getloadavg()],
                                                  "jax": "not installed"})
 
 
