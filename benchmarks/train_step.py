@@ -258,7 +258,7 @@ def main(argv=None):
         print(f"{s:<5} {'gpuad/floor paired':<20} {paired:>8.2f}")
         rows.append(row)
     if not args.no_json:
-        write_result("train-step", args.device, {"benchmark": "train_step", "device": args.device, "rows": rows,
+        write_result("train-step" + (f"-threads{args.threads}" if args.threads else ""), args.device, {"benchmark": "train_step", "device": args.device, "rows": rows,
                                                  "steps": args.steps, "rounds": args.rounds, "lr": LR,
                                                  "tuning": "none" if not args.threads else
                                                  f"BLAS/OpenMP threads pinned to {args.threads}",
