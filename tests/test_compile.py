@@ -343,3 +343,40 @@ def test_cuda_graph_replay_matches_eager(monkeypatch):
     _assert_same(eager, compiled)
     program = next(iter(compiled[1].cache.values()))
     assert program.graphs is not None and program.graphs.graph is not None and not program.graphs.abandoned
+
+
+def test_a_step_written_as_a_method_of_a_trainer():
+    class Trainer:
+        def __init__(self):
+            gpuad.manual_seed(0)
+            self.model = _mlp()
+            self.opt = optim.Adam(self.model.parameters(), lr=1e-2)
+
+        def step(self, x, y):
+            self.opt.zero_grad()
+            loss = F.cross_entropy(self.model(x), y)
+            loss.backward()
+            self.opt.step()
+            return loss
+    eager, compiled = Trainer(), Trainer()
+    run = gpuad.compile(compiled.step)
+    for x, y in _batches(n=10):
+        assert np.array_equal(eager.step(x, y).detach().numpy(), run(x, y).detach().numpy())
+    assert run.stats["replayed"] == 8
+
+
+def test_an_index_computed_inside_the_step_is_not_baked_in():
+    w = gpuad.zeros(4, requires_grad=True)
+
+    def step(x):
+        buf = gpuad.zeros(4)
+        buf[x.argmax()] = 1.0  # a write through an index the step computed
+        loss = (w * buf).sum()
+        loss.backward()
+        return loss
+
+    run = gpuad.compile(step)
+    with pytest.warns(CompileWarning):
+        run(gpuad.tensor([0.0, 5.0, 1.0, 2.0]))
+    run(gpuad.tensor([9.0, 5.0, 1.0, 2.0]))
+    assert w.grad.tolist() == [1.0, 1.0, 0.0, 0.0]

@@ -75,6 +75,15 @@ class Recorder:
                         return
         self.call(functools.partial(calls.forward, op, backend, params, calls.needs_promote(op, inputs)), inputs, out)
 
+    def write(self, index, target, data):
+        """``target[index] = data`` (an in-place write of ops.inplace); an index array made in the step can't be
+        rebound, so it ends the recording."""
+        for part in index if isinstance(index, tuple) else (index,):
+            if hasattr(part, "__array_interface__") and not _read_only(part) or hasattr(part, "__cuda_array_interface__"):
+                self.fail(f"an in-place write through an index array at {user_line()} (the index would be baked in)")
+                return
+        self.call(functools.partial(calls.write, index), (target, data), None)
+
     def linear_vjp(self, device, activation, needs, args, grads):
         """The fused linear layer's first-order VJP ran on raw arrays (nn.functional._linear_vjp_arrays)."""
         self.call(functools.partial(calls.linear_vjp, device, activation, needs), args, tuple(grads))

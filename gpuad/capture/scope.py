@@ -53,6 +53,10 @@ def referenced_objects(fn, args=(), depth=2):
                 found.extend(v)
             else:
                 found.append(v)
+    for obj in list(found):  # one level into plain objects (a trainer holding the model and the optimizer)
+        attrs = getattr(obj, "__dict__", None)
+        if attrs and not isinstance(obj, (types.ModuleType, type)) and not _is_module(obj) and not _is_optimizer(obj):
+            found.extend(v for v in attrs.values() if _is_module(v) or _is_optimizer(v) or isinstance(v, Tensor))
     return found
 
 

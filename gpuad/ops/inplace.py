@@ -64,8 +64,7 @@ def _keep_old_value(self, node):
 
 def _write(self, data, who, index=Ellipsis):
     if _capture.ACTIVE is not None:  # gpuad.compile records the write
-        from ..capture.calls import write
-        _capture.ACTIVE.call(functools.partial(write, index), (self, data), None)
+        _capture.ACTIVE.write(index, self, data)
     try:
         self._data[index] = data
     except ValueError as exc:
