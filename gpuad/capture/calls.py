@@ -98,3 +98,25 @@ def optimizer_update(optimizer, p, group, g):
         state = optimizer.state[id(p)] = {}
     optimizer._update(p, g, state, group)
     p._version_counter.value += 1
+
+
+def cuda_unary_grad(device, name, compute, g, saved):
+    """An elementwise op's fused CUDA backward (ops.fused.elementwise_grad), one launch."""
+    from ..ops.fused import kernels
+    k = kernels()
+    with device.backend.device:
+        return k.launch(f"gpuad_{name}", k.unary_grad(name, compute), g, saved)
+
+
+def cuda_binary_grad(device, name, compute, which, g, a, b):
+    from ..ops.fused import kernels
+    k = kernels()
+    with device.backend.device:
+        out = k.launch(f"gpuad_{name}", k.binary_grad(name, compute, which), g, a, b)
+    return out if isinstance(out, tuple) else (out,)
+
+
+def cuda_softmax_grad(device, log, g, out):
+    from ..ops.fused import kernels
+    with device.backend.device:
+        return kernels().softmax_grad(device.backend, g, out, log)
