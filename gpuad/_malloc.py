@@ -16,7 +16,7 @@ import sys
 M_TRIM_THRESHOLD = -1  # from glibc's malloc.h
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 << 20  # blocks below this come from the heap (glibc's own ceiling for its dynamic threshold)
-TRIM_THRESHOLD = 256 << 20  # free memory at the top of the heap kept before it is given back
+TRIM_THRESHOLD = 64 << 20  # free memory at the top of the heap kept before it is given back (a step's worth)
 applied = {}  # what was set, for gpuad.memory reports and tests
 
 
