@@ -17,6 +17,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -177,7 +178,7 @@ def make_step(lib, size, device):
     return {"floor": floor_step, "torch": torch_step}[lib](size, device)
 
 
-def worker(lib, size, device, steps):
+def worker(lib, size, device, steps, clock=time.perf_counter):
     """Step times of one library, alone in this process. ``lib`` "pair" times gpuad and the floor step by step in
     turn instead (they share NumPy's or CuPy's thread pool and nothing else), so that both see the same moment of a
     noisy machine: it returns [gpuad, floor] pairs."""
@@ -188,13 +189,13 @@ def worker(lib, size, device, steps):
             for step in steps_:
                 step()
         sync()
-        return [[timed_steps(step, sync, 1)[0] for step in steps_] for _ in range(steps)]
+        return [[timed_steps(step, sync, 1, clock)[0] for step in steps_] for _ in range(steps)]
     step = make_step(lib, size, device)
     sync = _sync(lib, device)
     for _ in range(3):
         step()
     sync()
-    return timed_steps(step, sync, steps)
+    return timed_steps(step, sync, steps, clock)
 
 
 def main(argv=None):
@@ -206,9 +207,15 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None,
                         help="pin every worker's BLAS/OpenMP threads (default: untouched, as users run; use 1 on a "
                              "machine whose cores other jobs share, where spinning thread pools swing times 50x)")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="cpu: each process's CPU time instead of wall time (needs --threads 1; robust to the "
+                             "load of other jobs, blind to time spent waiting)")
     args = parser.parse_args(argv)
+    if args.clock == "cpu" and args.threads != 1:
+        parser.error("--clock cpu counts every thread's CPU time, spinning included: use it with --threads 1")
     if args.worker:
-        print(json.dumps(worker(args.worker[0], args.worker[1], args.device, args.steps)))
+        clock = time.process_time if args.clock == "cpu" else time.perf_counter
+        print(json.dumps(worker(args.worker[0], args.worker[1], args.device, args.steps, clock)))
         return
     import importlib.util
     libs = ["gpuad", "gpuad_seq"]
@@ -229,13 +236,15 @@ def main(argv=None):
             for lib in runs[r % len(runs):] + runs[:r % len(runs)]:
                 # every worker runs with the environment the user has: no malloc or thread tuning
                 out = subprocess.run([sys.executable, __file__, "--device", args.device, "--steps", str(args.steps),
-                                      "--worker", lib, s], capture_output=True, text=True, env=env)
+                                      "--threads", str(args.threads or 0), "--clock", args.clock, "--worker", lib, s],
+                                     capture_output=True, text=True, env=env)
                 if out.returncode != 0:
                     sys.exit(f"{lib} {s} failed:\n{out.stderr}")
                 times[(lib, s)] += json.loads(out.stdout.strip().splitlines()[-1])
     print(f"training step (forward, backward, SGD), ReLU MLP, float32, device={args.device}, medians of "
           f"{args.rounds} rounds x {args.steps} steps, each library alone in its own process, "
-          f"{'untuned' if not args.threads else f'{args.threads} BLAS/OpenMP thread(s)'}, load average "
+          f"{'untuned' if not args.threads else f'{args.threads} BLAS/OpenMP thread(s)'}, "
+          f"{'CPU time' if args.clock == 'cpu' else 'wall time'}, load average "
           f"{os.getloadavg()[0]:.1f}. "
           f"mlp = nn.MLP (fused linear+ReLU), seq = nn.Sequential(nn.Linear, nn.ReLU, ...); compiled = "
           f"gpuad.compile(step). Paired: gpuad (mlp, eager) and the floor stepping in turn in one process. "
@@ -258,11 +267,13 @@ def main(argv=None):
         print(f"{s:<5} {'gpuad/floor paired':<20} {paired:>8.2f}")
         rows.append(row)
     if not args.no_json:
-        write_result("train-step" + (f"-threads{args.threads}" if args.threads else ""), args.device, {"benchmark": "train_step", "device": args.device, "rows": rows,
+        write_result("train-step" + (f"-threads{args.threads}" if args.threads else "") +
+                     ("-cputime" if args.clock == "cpu" else ""), args.device, {"benchmark": "train_step", "device": args.device, "rows": rows,
                                                  "steps": args.steps, "rounds": args.rounds, "lr": LR,
                                                  "tuning": "none" if not args.threads else
                                                  f"BLAS/OpenMP threads pinned to {args.threads}",
                                                  "load_average_before_after": [load_before, os.getloadavg()],
+                                                 "clock": "process CPU time" if args.clock == "cpu" else "wall",
                                                  "jax": "not installed"})
 
 
