@@ -23,6 +23,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(1, os.path.dirname(HERE))  # this checkout's gpuad, in the workers too
 import _workloads as w  # noqa: E402
 from _common import machine_info, measure  # noqa: E402
 
