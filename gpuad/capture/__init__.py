@@ -28,6 +28,10 @@ A host read inside the step (``.item()``, ``bool(t)``, ``float(t)``, ``int(t)``,
 eagerly, a warning (once per compiled function and reason) names the operation and the line, and calls with that key
 keep running eagerly. Values returned by a replay are detached tensors (no ``grad_fn``).
 
+Recording hooks the library globally (gpuad/_capture.py): record from one thread at a time. A replay computes the
+same arrays as the eager step, allocating them as it does; what it saves is the Python work around them (Tensors,
+nodes, the engine, dispatch).
+
 On CUDA the replay runs as the same sequence of kernel launches; with ``GPUAD_CUDA_GRAPHS=1`` a step whose
 optimizers are SGD is captured as one CUDA graph instead (cuda_graph.py: written without a GPU and never run yet).
 """
