@@ -79,7 +79,8 @@ class Recorder:
         """``target[index] = data`` (an in-place write of ops.inplace); an index array made in the step can't be
         rebound, so it ends the recording."""
         for part in index if isinstance(index, tuple) else (index,):
-            if hasattr(part, "__array_interface__") and not _read_only(part) or hasattr(part, "__cuda_array_interface__"):
+            on_host = hasattr(part, "__array_interface__") and not _read_only(part)
+            if on_host or hasattr(part, "__cuda_array_interface__"):
                 self.fail(f"an in-place write through an index array at {user_line()} (the index would be baked in)")
                 return
         self.call(functools.partial(calls.write, index), (target, data), None)
