@@ -267,14 +267,15 @@ def main(argv=None):
         print(f"{s:<5} {'gpuad/floor paired':<20} {paired:>8.2f}")
         rows.append(row)
     if not args.no_json:
-        write_result("train-step" + (f"-threads{args.threads}" if args.threads else "") +
-                     ("-cputime" if args.clock == "cpu" else ""), args.device, {"benchmark": "train_step", "device": args.device, "rows": rows,
-                                                 "steps": args.steps, "rounds": args.rounds, "lr": LR,
-                                                 "tuning": "none" if not args.threads else
-                                                 f"BLAS/OpenMP threads pinned to {args.threads}",
-                                                 "load_average_before_after": [load_before, os.getloadavg()],
-                                                 "clock": "process CPU time" if args.clock == "cpu" else "wall",
-                                                 "jax": "not installed"})
+        name = "train-step" + (f"-threads{args.threads}" if args.threads else "") + \
+            ("-cputime" if args.clock == "cpu" else "")
+        write_result(name, args.device, {"benchmark": "train_step", "device": args.device, "rows": rows,
+                                         "steps": args.steps, "rounds": args.rounds, "lr": LR,
+                                         "tuning": "none" if not args.threads else
+                                         f"BLAS/OpenMP threads pinned to {args.threads}",
+                                         "load_average_before_after": [load_before, os.getloadavg()],
+                                         "clock": "process CPU time" if args.clock == "cpu" else "wall",
+                                         "jax": "not installed"})
 
 
 if __name__ == "__main__":
