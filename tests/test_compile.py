@@ -380,3 +380,28 @@ def test_an_index_computed_inside_the_step_is_not_baked_in():
         run(gpuad.tensor([0.0, 5.0, 1.0, 2.0]))
     run(gpuad.tensor([9.0, 5.0, 1.0, 2.0]))
     assert w.grad.tolist() == [1.0, 1.0, 0.0, 0.0]
+
+
+def test_an_optimizer_with_its_own_step_is_not_replayed():
+    class Custom(optim.SGD):
+        def step(self, closure=None):  # updates the arrays itself, bypassing Optimizer.step's recorded updates
+            for group in self.param_groups:
+                for p in group["params"]:
+                    p._data -= group["lr"] * p.grad._data
+    gpuad.manual_seed(0)
+    model = _mlp()
+    opt = Custom(model.parameters(), lr=0.1)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    run = gpuad.compile(step)
+    batches = _batches(n=4)
+    with pytest.warns(CompileWarning, match="overrides Optimizer.step"):
+        run(*batches[0])
+    before = model.layers[0].weight.detach().numpy().copy()
+    run(*batches[1])
+    assert run.stats["eager"] == 1 and not np.array_equal(before, model.layers[0].weight.detach().numpy())

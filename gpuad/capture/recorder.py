@@ -175,6 +175,11 @@ class Recorder:
         """The Program, or raise Unreplayable."""
         if self.failed is not None:
             raise Unreplayable(self.failed)
+        from ..optim import Optimizer
+        for opt in self.scope.optimizers:  # updates made outside Optimizer.step's per-parameter hook aren't recorded
+            if type(opt).step is not Optimizer.step:
+                raise Unreplayable(f"{type(opt).__name__} overrides Optimizer.step(), whose per-parameter updates "
+                                   f"(_update) are what gpuad.compile records")
         out_spec = self._result_spec(result)
         grads = []
         for p in self.scope.leaves:
