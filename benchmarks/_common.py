@@ -8,7 +8,6 @@ import subprocess
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20)}
 
 
 def measure(fn, sync, min_time, repeat, prepare=None):
@@ -105,17 +104,6 @@ def _cpu_model():
     return platform.processor() or platform.machine()
 
 
-def raise_malloc_thresholds():
-    """Re-run this script with glibc's malloc keeping freed large blocks (see MALLOC_ENV): with the defaults, whether
-    each multi-megabyte array is mapped afresh and faulted in page by page depends on the process's history, which
-    swings the timing of identical code several-fold. A no-op where the variables are already set."""
-    import sys
-    if os.environ.get("GPUAD_BENCH_SYSTEM_MALLOC") or all(os.environ.get(k) == v for k, v in MALLOC_ENV.items()):
-        return
-    env = dict(os.environ, **MALLOC_ENV)
-    os.execve(sys.executable, [sys.executable] + sys.argv, env)
-
-
 def bench_parser(doc, device="cpu"):
     """The argument parser every benchmark script starts from: its docstring's first paragraph, --device and
     --no-json."""
@@ -140,14 +128,15 @@ def default_device():
         return "cpu"
 
 
-def timed_steps(step, sync, steps):
-    """Seconds of each of ``steps`` calls of ``step``, the device synchronized before each clock reading."""
+def timed_steps(step, sync, steps, clock=time.perf_counter):
+    """Seconds of each of ``steps`` calls of ``step``, the device synchronized before each clock reading (``clock``:
+    wall time by default; ``time.process_time`` counts this process's CPU time, robust to other jobs' load)."""
     times = []
     for _ in range(steps):
-        start = time.perf_counter()
+        start = clock()
         step()
         sync()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return times
 
 

@@ -13,7 +13,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import bench_parser, best_time, device_sync, raise_malloc_thresholds, write_result  # noqa: E402
+from _common import bench_parser, best_time, device_sync, write_result  # noqa: E402
 
 import gpuad as G  # noqa: E402
 from gpuad import func  # noqa: E402
@@ -37,7 +37,6 @@ def main(argv=None):
     parser.add_argument("--min-time", type=float, default=0.1)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
-    raise_malloc_thresholds()
     sync = device_sync(args.device)
     judged = max(args.sizes)
     rows = []

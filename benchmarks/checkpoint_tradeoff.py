@@ -17,7 +17,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import bench_parser, device_sync, raise_malloc_thresholds, result_path, write_result  # noqa: E402
+from _common import bench_parser, device_sync, result_path, write_result  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -85,7 +85,6 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args(argv)
-    raise_malloc_thresholds()
     sync = device_sync(args.device)
     rows = []
     print(f"checkpointed tanh MLP step, width {args.width}, batch {args.batch}, float32, device={args.device}")

@@ -23,7 +23,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import MALLOC_ENV, default_device, timed_steps, write_result  # noqa: E402
+from _common import default_device, timed_steps, write_result  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -97,7 +97,7 @@ def worker(lib, device, batch, classes, steps):
 def run_worker(lib, args):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", lib, "--device", args.device, "--steps",
            str(args.steps), "--batch", str(args.batch), "--classes", str(args.classes)]
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=dict(os.environ, **MALLOC_ENV))
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         sys.exit(f"the {lib} worker failed (exit status {proc.returncode}); its error is above")
     return json.loads(proc.stdout.strip().splitlines()[-1])

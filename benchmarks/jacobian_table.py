@@ -12,7 +12,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import bench_parser, best_time, device_sync, raise_malloc_thresholds, write_result  # noqa: E402
+from _common import bench_parser, best_time, device_sync, write_result  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -36,7 +36,6 @@ def main(argv=None):
     parser.add_argument("--min-time", type=float, default=0.05)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
-    raise_malloc_thresholds()
     sync = device_sync(args.device)
     rows = []
     print(f"Jacobian of f: R^n -> R^m, f(x) = sin(B tanh(A x)), hidden {HIDDEN}, float64, device={args.device}")

@@ -29,7 +29,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import device_sync, measure, raise_malloc_thresholds, write_result  # noqa: E402
+from _common import device_sync, measure, write_result  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -129,7 +129,6 @@ def main(argv=None):
                         help="seconds one timed repeat lasts at least (the loop count grows to reach it; default 0.2)")
     parser.add_argument("--no-json", action="store_true")
     args = parser.parse_args(argv)
-    raise_malloc_thresholds()
     device = args.device
     sync = device_sync(device)  # exits where no GPU is usable
     if device != "cpu":

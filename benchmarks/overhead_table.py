@@ -23,12 +23,14 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(1, os.path.dirname(HERE))  # this checkout's gpuad, in the workers too
 import _workloads as w  # noqa: E402
-from _common import MALLOC_ENV, machine_info, measure  # noqa: E402
+from _common import machine_info, measure  # noqa: E402
 
 # (case, size, what it runs)
 CASES = [
     ("small_fwd_bwd", w.SMALL, "fwd_bwd"),
+    ("small_fwd_bwd_compiled", w.SMALL, "fwd_bwd_compiled"),
     ("small_fwd", w.SMALL, "fwd"),
     ("small_mul", w.SMALL, "mul"),
     ("small_bwd", w.SMALL, "bwd"),
@@ -36,6 +38,7 @@ CASES = [
 ]
 DESCRIPTIONS = {
     "small_fwd_bwd": "(a*b+c).sum() fwd+bwd, n=10",
+    "small_fwd_bwd_compiled": "the same, gpuad.compile (others eager), n=10",
     "small_fwd": "(a*b+c).sum() fwd only, n=10",
     "small_mul": "a*b (requires_grad), n=10",
     "small_bwd": "backward() alone, n=10",
@@ -44,14 +47,12 @@ DESCRIPTIONS = {
 # (case, reference library, largest allowed gpuad/reference ratio)
 TARGETS = [
     ("small_fwd_bwd", "torch", 0.5),
+    ("small_fwd_bwd_compiled", "torch", 0.2),
     ("small_mul", "torch", 1.0),
     ("large_fwd_bwd", "numpy", 1.2),
 ]
 
 
-# glibc's malloc hands 4 MB blocks back to the kernel and re-faults them page by page depending on each process's
-# allocation history, which swings the 1M-element times by 5x between identical runs; these settings keep freed
-# memory in the heap for every worker alike (other C libraries ignore them). --system-malloc turns them off.
 
 
 # --- worker: measure one library in this process --------------------------------------------------------------------
@@ -97,10 +98,7 @@ def _thread_info(lib):
 def run_worker(lib, args):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", lib, "--device", args.device,
            "--min-time", str(args.min_time), "--repeat", str(args.repeat)] + ([] if args.gc else ["--no-gc"])
-    env = dict(os.environ)
-    if not args.system_malloc:
-        env.update(MALLOC_ENV)
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, cwd=HERE, env=env)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, cwd=HERE)  # the user's environment, untuned
     if proc.returncode != 0:
         raise SystemExit(f"the {lib} worker failed (exit status {proc.returncode}); its error is above")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -194,8 +192,6 @@ def main(argv=None):
     p.add_argument("--stat", choices=["best", "median"], default="best", help="statistic for the table and ratios")
     p.add_argument("--no-gc", dest="gc", action="store_false",
                    help="disable Python's garbage collector while timing (it is on by default, as in real use)")
-    p.add_argument("--system-malloc", action="store_true",
-                   help=f"leave glibc malloc at its defaults in the workers (default sets {' '.join(MALLOC_ENV)})")
     p.add_argument("--tag", help="name for the JSON file instead of the hostname")
     p.add_argument("--out-dir", default=os.path.join(HERE, "results"))
     p.add_argument("--no-json", action="store_true", help="print the table only")
@@ -228,7 +224,7 @@ def main(argv=None):
     print()
     print(f"gpuad per-op overhead, device={args.device}, {args.stat} of {args.rounds} rounds x {args.repeat} repeats "
           f"per case, each library in its own process, gc {'on' if args.gc else 'off'}, "
-          f"{'system malloc' if args.system_malloc else 'malloc trim/mmap thresholds raised'}")
+          f"environment untuned")
     print(f"machine: {machine['cpu_model']}, {machine['cpus_usable']}/{machine['cpu_count']} CPUs usable, "
           f"Python {machine['python']}; " + ", ".join(f"{merged[lib].get('name', lib)} {v}" for lib, v in
                                                       versions.items() if v))
@@ -257,7 +253,7 @@ def main(argv=None):
             "device": args.device,
             "settings": {"rounds": args.rounds, "repeat": args.repeat, "min_time_s": args.min_time,
                          "stat": args.stat, "gc_enabled": args.gc, "separate_processes": True,
-                         "malloc_env": {} if args.system_malloc else MALLOC_ENV},
+                         "malloc_env": {}},
             "machine": machine,
             "versions": {**versions, "python": machine["python"]},
             "cases": {case: {"n": n, "description": DESCRIPTIONS[case]} for case, n, _ in CASES},

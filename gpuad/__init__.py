@@ -3,6 +3,8 @@
 PyTorch's autograd names and semantics (requires_grad, backward, .grad, no_grad, autograd.grad, Function), with
 every op's forward and VJP declared together in ``gpuad.ops``. Importing gpuad never imports CuPy.
 """
+from . import _malloc
+_malloc.apply()  # keep freed array memory for reuse (see gpuad/_malloc.py; GPUAD_MALLOC_TUNING=0 turns it off)
 from . import accelerator, autograd, backends, cuda, dtypes, func, memory, nn, ops, optim, tensor_api, utils, viz  # noqa: F401,E501
 from .autograd.checkpoint import checkpoint, checkpoint_sequential  # noqa: F401
 from .autograd import enable_grad, gradcheck, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
@@ -26,5 +28,6 @@ from .tensor_api import (BoolTensor, ByteTensor, CharTensor, DoubleTensor, Float
                          IntTensor, LongTensor, ShortTensor)
 from .printing import set_printoptions  # noqa: F401
 from .threads import get_num_interop_threads, get_num_threads, set_num_interop_threads, set_num_threads  # noqa: F401,E501
+from .capture import compile  # noqa: F401,A004
 
 __version__ = "0.1.0"

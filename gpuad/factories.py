@@ -1,9 +1,10 @@
 """Creating tensors: ``tensor`` from data, and the factories (zeros, ones, arange, randn, ...) PyTorch users expect."""
+import functools
 import numbers
 
 import numpy as np
 
-from . import dtypes
+from . import _capture, dtypes
 from .device import CPU, as_device, factory_device
 from .ops.shape import shape_arg
 from .random import stream
@@ -90,6 +91,12 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     elif device is not src:
         host = src.backend.to_host(arr)
         arr = host if device.type == "cpu" else device.backend.from_host(host)
+    if _capture.ACTIVE is not None:  # gpuad.compile: a copy of a tensor is made again, Python data is a constant
+        from .capture import calls
+        if isinstance(data, Tensor):
+            _capture.ACTIVE.call(functools.partial(calls.retensor, dtype, device, data._device), (data,), arr)
+        else:
+            _capture.ACTIVE.call(functools.partial(calls.constant_copy, arr.copy()), (), arr)
     return _finish(arr, device, requires_grad)
 
 
@@ -129,7 +136,11 @@ def _make(fill, shape, dtype, device, requires_grad, who):
         raise ValueError(f"{who}: negative dimension in shape {shape}")
     device = factory_device(device)
     dtype = dtypes.as_dtype(dtype) or dtypes.get_default_dtype()
-    return _finish(fill(device, shape, dtype), device, requires_grad)
+    data = fill(device, shape, dtype)
+    if _capture.ACTIVE is not None:  # gpuad.compile: made again on every replay (random numbers drawn afresh)
+        from .capture.calls import refill
+        _capture.ACTIVE.call(functools.partial(refill, fill, device, shape, dtype), (), data)
+    return _finish(data, device, requires_grad)
 
 
 def zeros(*shape, size=None, dtype=None, device=None, requires_grad=False):

@@ -6,6 +6,7 @@ same seed (a documented difference); seeding makes gpuad runs reproducible, run 
 """
 import contextlib
 import copy
+import functools
 import os
 
 from .device import _DEVICES, as_device
@@ -71,10 +72,21 @@ def stream(gen, device, who):
 
 
 def get_rng_state(device="cpu"):
-    return as_device(device).backend.get_rng_state()
+    from . import _capture
+    from .device import as_device
+    state = as_device(device).backend.get_rng_state()
+    if _capture.ACTIVE is not None:  # gpuad.compile: read again on every replay (checkpoint saves and restores it)
+        from .capture.calls import get_rng_state as again
+        _capture.ACTIVE.call(functools.partial(again, device), (), state)
+    return state
 
 
 def set_rng_state(state, device="cpu"):
+    from . import _capture
+    from .device import as_device
+    if _capture.ACTIVE is not None:
+        from .capture.calls import set_rng_state as again
+        _capture.ACTIVE.call(functools.partial(again, device), (state,), None)
     as_device(device).backend.set_rng_state(state)
 
 

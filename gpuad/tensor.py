@@ -4,7 +4,7 @@ Ops and operator overloads are installed onto the class by ``gpuad.ops`` from th
 the tensor's own state and the conversions that are not ops.
 """
 
-from . import dtypes
+from . import _capture, dtypes
 from .device import CPU, Device, as_device
 
 _DTYPES = dtypes._BY_NUMPY  # NumPy dtype -> gpuad dtype
@@ -251,16 +251,22 @@ class Tensor:
 
     # --- conversion to Python and host arrays -------------------------------------------------------------------
     def item(self):
+        if _capture.ACTIVE is not None:
+            _capture.host_read("Tensor.item()")
         if self._data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape} "
                              f"({self._data.size} elements)")
         return self._data.reshape(()).item() if self._device.type == "cpu" else self._host().reshape(()).item()
 
     def tolist(self):
+        if _capture.ACTIVE is not None:
+            _capture.host_read("Tensor.tolist()")
         return self._host().tolist()
 
     def numpy(self, force=False):
         """The NumPy array behind a CPU tensor (shared memory). CUDA tensors must be copied with ``.cpu()`` first."""
+        if _capture.ACTIVE is not None:
+            _capture.host_read("Tensor.numpy()")
         if self._device.type != "cpu":
             if force:
                 return self._host()
@@ -271,6 +277,8 @@ class Tensor:
         return self._data
 
     def __array__(self, dtype=None, copy=None):
+        if _capture.ACTIVE is not None:
+            _capture.host_read("converting a tensor to a NumPy array")
         if self._device.type != "cpu":
             raise TypeError(f"can't convert a tensor on {self._device} to a NumPy array implicitly; use .cpu() first")
         arr = self._data
@@ -288,15 +296,21 @@ class Tensor:
         return self._data.__dlpack_device__()
 
     def __bool__(self):
+        if _capture.ACTIVE is not None:
+            _capture.host_read("bool(tensor) (Python control flow on a tensor's value)")
         if self._data.size != 1:
             raise RuntimeError(f"the truth value of a tensor with {self._data.size} elements is ambiguous; "
                                f"use .any() or .all()")
         return bool(self.item())
 
     def __float__(self):
+        if _capture.ACTIVE is not None:
+            _capture.host_read("float(tensor)")
         return float(self.item())
 
     def __int__(self):
+        if _capture.ACTIVE is not None:
+            _capture.host_read("int(tensor)")
         return int(self.item())
 
     def __index__(self):
@@ -305,10 +319,14 @@ class Tensor:
         return int(self.item())
 
     def __repr__(self):
+        if _capture.ACTIVE is not None:
+            _capture.host_read("printing a tensor")
         from .printing import tensor_repr
         return tensor_repr(self)
 
     def __format__(self, spec):
+        if _capture.ACTIVE is not None:
+            _capture.host_read("formatting a tensor")
         if self._data.ndim == 0 and spec:
             return format(self.item(), spec)
         return repr(self)

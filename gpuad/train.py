@@ -105,6 +105,14 @@ def train(args, out=print):
         f"{classes} classes")
     out(f"model: MLP {[config['inputs']] + [args.hidden] * args.layers + [classes]} {args.activation}, "
         f"{sum(p.numel() for p in model.parameters())} parameters, {args.optimizer} lr={args.lr}, device={device}")
+    def step(x, y):
+        loss = F.cross_entropy(net(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss
+    if getattr(args, "compile", False):  # recorded once per batch shape, then replayed (bitwise the same run)
+        step = gpuad.compile(step)
     order_rng = np.random.default_rng(args.seed)
     samples = len(y_train) if run is None else run.samples_per_rank(len(y_train))
     if run is not None:
@@ -119,10 +127,7 @@ def train(args, out=print):
         start, loss_sum = time.perf_counter(), None
         for b in range(batches):
             index = order[b * args.batch_size:(b + 1) * args.batch_size]
-            loss = F.cross_entropy(net(xs[index]), ys[index])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            loss = step(xs[index], ys[index])
             loss_sum = loss.detach() * len(index) if loss_sum is None else loss_sum + loss.detach() * len(index)
             bar.update(b + 1)
         elapsed = time.perf_counter() - start
@@ -160,6 +165,8 @@ def parse_args(argv=None):
     parser.add_argument("--checkpoint-segments", type=int, default=None,
                         help="checkpoint the layers in K segments (less activation memory, more compute)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compile", action="store_true",
+                        help="run each training step through gpuad.compile (recorded once, then replayed)")
     parser.add_argument("--save", default=None, help="write the trained model here (gpuad.save format)")
     parser.add_argument("--data", default=None, help="train on your own .npz (arrays X, y) or .csv (label last)")
     parser.add_argument("--distributed", action="store_true",

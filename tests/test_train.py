@@ -75,6 +75,11 @@ def test_same_seed_gives_identical_losses(saved_run):
     assert other != first
 
 
+def test_compile_gives_the_same_run(saved_run):
+    compiled = [line[:3] for line in epochs(run(*SMALL, "--compile")[1])]
+    assert compiled == [line[:3] for line in epochs(saved_run[1])]
+
+
 def test_checkpoint_segments_do_not_change_the_run(saved_run):
     ckpt = [line[:3] for line in epochs(run(*SMALL, "--checkpoint-segments", "2")[1])]
     assert ckpt == [line[:3] for line in epochs(saved_run[1])]

@@ -6,6 +6,7 @@ gradient is dropped as soon as the node has run, so memory falls as backward pro
 """
 import threading
 
+from .. import _capture
 from .graph import AccumulateGrad, edge_of
 from .grad_mode import mode
 from .views import sync_view
@@ -264,6 +265,8 @@ def _accumulate_into(t, g, create_graph, shared):
     if old is None:
         if data.base is not None or id(data) in shared:
             data = data.copy()
+            if _capture.ACTIVE is not None:
+                _capture.ACTIVE.call(_capture_calls().copy, (g,), data)
         shared.add(id(data))
         t._grad = wrap(data, t._device)
     elif old._node is not None or old._rg:
@@ -271,6 +274,13 @@ def _accumulate_into(t, g, create_graph, shared):
     else:
         old._data += data
         old._version_counter.value += 1
+        if _capture.ACTIVE is not None:
+            _capture.ACTIVE.call(_capture_calls().iadd, (old, g), None)
+
+
+def _capture_calls():
+    from ..capture import calls
+    return calls
 
 
 def _run_hooks(hooks, g, shared):

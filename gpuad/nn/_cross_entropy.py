@@ -10,8 +10,11 @@ soft otherwise) and ``A = sum_c a_c``, d loss / d x = A softmax(x) - a.
 On CUDA with fused kernels, plain index targets (no weight, no smoothing, 2-D) run kernels/softmax.cu; ignored rows
 are masked around it.
 """
+import functools
+
 import numpy as np
 
+from .. import _capture
 from ..autograd.graph import Node, edge_of
 from ..autograd.grad_mode import first_order, mode
 from ..ops import core, fused
@@ -137,6 +140,12 @@ def _forward(backend, x, target, weight, ignore_index, smoothing, reduction, pla
     return _reduce(xp, per_row, reduction, denominator, target_shape(shape), x.dtype), m, log_s
 
 
+def _forward_saving(backend, ignore_index, smoothing, reduction, plan, x, target, weight):
+    """(loss, the (2, rows) statistics backward reads) from raw arrays."""
+    loss, m, log_s = _forward(backend, x, target, weight, ignore_index, smoothing, reduction, plan)
+    return loss, (backend.xp.stack([m, log_s]) if len(m) else backend.xp.zeros((2, 0), x.dtype))
+
+
 def target_shape(shape):
     """The shape of the per-element loss: the input's without the class dim."""
     return () if len(shape) == 1 else (shape[0],) + tuple(shape[2:])
@@ -222,7 +231,16 @@ def _vjp_arrays(n, g, x, target, weight):
         with backend.device:
             gx = fused.kernels().cross_entropy_grad(backend, x, plan.t_safe, lse, xp.ascontiguousarray(scale), 1.0)
         return wrap(gx, n.device), None, None
-    m, log_s = n.saved_out[0]  # the rows of the (2, rows) statistics array
+    gx = _softmax_minus_target(xp, plan, g, x, target, weight, n.saved_out[0])
+    if _capture.ACTIVE is not None:  # gpuad.compile: replayed from the arrays, the plan refreshed by the forward's replay
+        _capture.ACTIVE.call(functools.partial(_softmax_minus_target, xp, plan), (g, x, target, weight,
+                                                                                  n.saved_out[0]), gx)
+    return wrap(gx, n.device), None, None
+
+
+def _softmax_minus_target(xp, plan, g, x, target, weight, stats):
+    """The first-order gradient of the logits from raw arrays: softmax * scale minus the target's share."""
+    m, log_s = stats  # the rows of the (2, rows) statistics array
     x2 = _rows(xp, x)
     rows = x2.shape[0]
     scale = _row_scale(xp, g, plan, rows).astype(x.dtype, copy=False)
@@ -234,7 +252,7 @@ def _vjp_arrays(n, g, x, target, weight):
         p[xp.arange(rows), plan.t_safe] -= scale if plan.coef is None else scale * plan.coef
     else:
         p -= a * scale[:, None]
-    return wrap(p.reshape(plan.shape) if x.ndim < 3 else _unrows_array(xp, p, plan.shape), n.device), None, None
+    return p.reshape(plan.shape) if x.ndim < 3 else _unrows_array(xp, p, plan.shape)
 
 
 def _unrows_array(xp, p, shape):
@@ -404,8 +422,10 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if plan.fused:
         loss, saved = _fused_forward(backend, x, t, ignore_index, reduction, plan)
     else:
-        loss, m, log_s = _forward(backend, x, t, wd, ignore_index, label_smoothing, reduction, plan)
-        saved = xp.stack([m, log_s]) if len(m) else xp.zeros((2, 0), x.dtype)
+        loss, saved = _forward_saving(backend, ignore_index, label_smoothing, reduction, plan, x, t, wd)
+        if _capture.ACTIVE is not None:  # gpuad.compile: the forward replayed from the arrays (the plan refreshed too)
+            _capture.ACTIVE.call(functools.partial(_forward_saving, backend, ignore_index, label_smoothing, reduction,
+                                                   plan), (input, target, weight), (loss, saved))
     result = wrap(loss, dev)
     params = {"reduction": reduction, "plan": plan}
     needs = (input._rg, soft and target._rg, False)

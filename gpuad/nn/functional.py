@@ -8,6 +8,9 @@ GEMMs. It saves only what backward needs: for ReLU a 1-byte mask, for tanh and s
 pre-activation, for no activation nothing beyond the inputs. Its activations compute exactly what the unfused ops
 compute (same formulas, same order), so nn.Sequential may fuse a Linear with the activation module after it.
 """
+import functools
+
+from .. import _capture
 from ..autograd.graph import Node, edge_of
 from ..autograd.grad_mode import first_order, mode
 from ..ops import core, fused
@@ -81,7 +84,10 @@ def _linear_vjp(n, g):
     needs_x, needs_w, needs_b = n.needs
     x, w, _ = n.inputs
     if first_order():
-        return _linear_vjp_arrays(n, g._data, activation, aux, x, w, needs_x, needs_w, needs_b)
+        grads = _linear_vjp_arrays(n, g._data, activation, aux, x, w, needs_x, needs_w, needs_b)
+        if _capture.ACTIVE is not None:
+            _capture.ACTIVE.linear_vjp(n.device, activation, n.needs, (g, aux, x, w), grads)
+        return grads
     dz = g if activation is None else g * _derivative(n, activation, aux)
     gx = dz @ w if needs_x else None
     gw = gb = None
@@ -184,15 +190,9 @@ def linear(x, weight, bias=None, activation=None):
     if not _fits(x, weight, bias):
         _check_linear(x, weight, bias)  # raises the error that names the problem
     dev = x._device
-    backend = dev.backend
-    z = backend.xp.matmul(x._data, weight._data.T)
-    if fused.on(dev):  # one kernel for bias + activation (kernels/linear.cu)
-        with backend.device:
-            out, aux = fused.kernels().bias_activation(backend, z, None if bias is None else bias._data, activation)
-    else:
-        if bias is not None:
-            z += bias._data
-        out, aux = _activate(backend.xp, z, activation)
+    out, aux = _linear_arrays(dev, activation, x._data, weight._data, None if bias is None else bias._data)
+    if _capture.ACTIVE is not None:
+        _capture.ACTIVE.call(functools.partial(_linear_arrays, dev, activation), (x, weight, bias), (out, aux))
     result = wrap(out, dev)
     needs = (x._rg, weight._rg, bias is not None and bias._rg)
     if mode.enabled and (needs[0] or needs[1] or needs[2]):
@@ -209,6 +209,18 @@ def linear(x, weight, bias=None, activation=None):
     if mode.fw_level:
         forward_tangent(LINEAR, (x, weight, bias), _LINEAR_PARAMS[activation], result)
     return result
+
+
+def _linear_arrays(dev, activation, x, w, b):
+    """The forward on raw arrays: (output, what backward keeps)."""
+    backend = dev.backend
+    z = backend.xp.matmul(x, w.T)
+    if fused.on(dev):  # one kernel for bias + activation (kernels/linear.cu)
+        with backend.device:
+            return fused.kernels().bias_activation(backend, z, b, activation)
+    if b is not None:
+        z += b
+    return _activate(backend.xp, z, activation)
 
 
 _LINEAR_PARAMS = {activation: {"activation": activation} for activation in ACTIVATIONS}  # shared, never changed

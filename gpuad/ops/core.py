@@ -7,6 +7,7 @@ grad mode records a Node.
 """
 import numpy as np
 
+from .. import _capture
 from ..autograd.graph import Node, edge_of
 from ..autograd.grad_mode import mode
 from ..autograd.views import sync_view, track_view
@@ -111,6 +112,8 @@ def apply(op, inputs, params=None):
         raise _explain(op, inputs, exc) from None
     if out.__class__ is not backend.ndarray:
         out = backend.asarray(out)
+    if _capture.ACTIVE is not None:
+        _capture.ACTIVE.op(op, backend, params, inputs, out)
     result = wrap(out, dev)
     if op.view:
         track_view(result, inputs[0], op, params)
@@ -136,6 +139,8 @@ def apply_unary(op, x, params=None):
         raise _explain(op, (x,), exc) from None
     if out.__class__ is not backend.ndarray:
         out = backend.asarray(out)
+    if _capture.ACTIVE is not None:
+        _capture.ACTIVE.op(op, backend, params, (x,), out)
     result = wrap(out, dev)
     if op.view:
         track_view(result, x, op, params)
@@ -179,6 +184,8 @@ def apply_binary(op, a, b):
         raise _explain(op, (a, b), exc) from None
     if out.__class__ is not backend.ndarray:
         out = backend.asarray(out)
+    if _capture.ACTIVE is not None:
+        _capture.ACTIVE.op(op, backend, None, (a, b), out)
     result = wrap(out, dev)
     if (a._rg or b._rg) and mode.enabled and op.vjp is not None and out.dtype.kind == "f":
         _record_binary(op, a, b, result, dev)

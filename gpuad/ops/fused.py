@@ -6,6 +6,9 @@ work on raw arrays; higher-order gradients take the ops' differentiable VJPs, wh
 kernels are tested against. Forward hooks fall back to the op's xp forward where a kernel does not apply; backward
 helpers return None there, and the VJP takes its differentiable path.
 """
+import functools
+
+from .. import _capture
 from ..autograd.grad_mode import first_order
 from ..backends import cuda as _cuda
 from ..tensor import Tensor, wrap
@@ -65,7 +68,11 @@ def elementwise_grad(n, g):
         if saved.dtype != gd.dtype or saved.shape != gd.shape:
             return None
         with n.device.backend.device:
-            return wrap(k.launch(f"gpuad_{name}", k.unary_grad(name, compute), gd, saved), n.device)
+            out = k.launch(f"gpuad_{name}", k.unary_grad(name, compute), gd, saved)
+        if _capture.ACTIVE is not None:  # gpuad.compile: the same launch on every replay
+            from ..capture.calls import cuda_unary_grad
+            _capture.ACTIVE.call(functools.partial(cuda_unary_grad, n.device, name, compute), (gd, saved), out)
+        return wrap(out, n.device)
     a, b = n.inputs
     if not (isinstance(a, Tensor) and isinstance(b, Tensor)) or a._data.dtype != gd.dtype \
             or b._data.dtype != gd.dtype:
@@ -74,5 +81,8 @@ def elementwise_grad(n, g):
     with n.device.backend.device:
         out = k.launch(f"gpuad_{name}", k.binary_grad(name, compute, which), gd, a._data, b._data)
     out = out if isinstance(out, tuple) else (out,)
+    if _capture.ACTIVE is not None:  # gpuad.compile: the same launch on every replay
+        from ..capture.calls import cuda_binary_grad
+        _capture.ACTIVE.call(functools.partial(cuda_binary_grad, n.device, name, compute, which), (gd, a, b), out)
     grads = iter(wrap(o, n.device) for o in out)
     return tuple(next(grads) if need else None for need in n.needs)

@@ -6,12 +6,13 @@ Subclasses write ``_update(p, g, group)``: one parameter's step on raw arrays (N
 with ``out=`` ufuncs into buffers kept per parameter, so a step records no graph and allocates nothing.
 """
 import copy
+import functools
 import warnings
 from collections import defaultdict
 
 import numpy as np
 
-from .. import dtypes
+from .. import _capture, dtypes
 from ..device import CPU
 from ..autograd.graph import HookHandle
 from ..tensor import Tensor, wrap
@@ -153,6 +154,10 @@ class Optimizer:
             for p in group["params"]:
                 g = p._grad
                 if g is None:
+                    continue
+                if _capture.ACTIVE is not None:  # gpuad.compile: one recorded call that reads state and group anew
+                    from ..capture.calls import optimizer_update
+                    _capture.ACTIVE.run(functools.partial(optimizer_update, self, p, group), (g,))
                     continue
                 self._update(p, g._data, group)
                 p._version_counter.value += 1  # saved copies of the parameter now see it changed
