@@ -13,11 +13,11 @@ import argparse
 import sys
 import time
 
-import numpy as np
 
 import gpuad
 from gpuad import datasets, nn, optim
 from gpuad.nn import functional as F
+from gpuad.utils.data import DataLoader, TensorDataset
 
 SPLIT_SEED = 0  # the test split never changes with --seed
 
@@ -109,26 +109,31 @@ def train(args, out=print):
         loss = F.cross_entropy(net(x), y)
         optimizer.zero_grad()
         loss.backward()
+        if args.clip_grad_norm:
+            nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad_norm)
         optimizer.step()
         return loss
     if getattr(args, "compile", False):  # recorded once per batch shape, then replayed (bitwise the same run)
         step = gpuad.compile(step)
-    order_rng = np.random.default_rng(args.seed)
     samples = len(y_train) if run is None else run.samples_per_rank(len(y_train))
     if run is not None:
         out(f"distributed: {run.world} processes, {samples} samples each per epoch")
     batches = -(-samples // args.batch_size)
+    scheduler = make_scheduler(args.scheduler, optimizer, args.lr, args.epochs * batches)
+    # one process: a shuffling DataLoader over the training tensors (one gather per batch); MPI jobs take their shard
+    loader = None if run is not None else DataLoader(
+        TensorDataset(xs, ys), batch_size=args.batch_size, shuffle=True,
+        generator=gpuad.Generator().manual_seed(args.seed))
     history, total_time = [], 0.0
     accuracy = 0.0
     for epoch in range(1, args.epochs + 1):
         bar = ProgressBar(batches, f"epoch {epoch}/{args.epochs}")
-        order = gpuad.tensor(order_rng.permutation(len(y_train)) if run is None else
-                             run.shard(len(y_train), epoch, args.seed), device=device)
         start, loss_sum = time.perf_counter(), None
-        for b in range(batches):
-            index = order[b * args.batch_size:(b + 1) * args.batch_size]
-            loss = step(xs[index], ys[index])
-            loss_sum = loss.detach() * len(index) if loss_sum is None else loss_sum + loss.detach() * len(index)
+        for b, (xb, yb) in enumerate(loader if loader is not None else _shard_batches(run, xs, ys, epoch, args)):
+            loss = step(xb, yb)
+            loss_sum = loss.detach() * len(yb) if loss_sum is None else loss_sum + loss.detach() * len(yb)
+            if scheduler is not None:
+                scheduler.step()
             bar.update(b + 1)
         elapsed = time.perf_counter() - start
         total_time += elapsed
@@ -151,6 +156,32 @@ def train(args, out=print):
     return model, history
 
 
+def _shard_batches(run, xs, ys, epoch, args):
+    """This rank's batches of an epoch in an MPI job (its shard of a shuffle every rank agrees on)."""
+    order = gpuad.tensor(run.shard(len(ys), epoch, args.seed), device=xs.device)
+    for b in range(0, len(order), args.batch_size):
+        index = order[b:b + args.batch_size]
+        yield xs[index], ys[index]
+
+
+SCHEDULERS = ("none", "cosine", "onecycle", "step")
+
+
+def make_scheduler(name, optimizer, lr, total_steps):
+    """A learning-rate schedule stepped after every batch: cosine annealing to 0, one-cycle up to ``lr`` and down,
+    or a tenfold drop at 1/2 and 3/4 of the run; None for a constant rate."""
+    if name == "none":
+        return None
+    if name == "cosine":
+        return optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    if name == "onecycle":
+        return optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total_steps)
+    if name == "step":
+        return optim.lr_scheduler.MultiStepLR(optimizer, milestones=[total_steps // 2, total_steps * 3 // 4],
+                                              gamma=0.1)
+    raise ValueError(f"unknown scheduler {name!r}: choose one of {', '.join(SCHEDULERS)}")
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="gpuad-train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
@@ -164,6 +195,10 @@ def parse_args(argv=None):
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--checkpoint-segments", type=int, default=None,
                         help="checkpoint the layers in K segments (less activation memory, more compute)")
+    parser.add_argument("--scheduler", default="none", choices=SCHEDULERS,
+                        help="learning-rate schedule, stepped every batch")
+    parser.add_argument("--clip-grad-norm", type=float, default=None, metavar="MAX",
+                        help="clip the gradients' total 2-norm to MAX before each step")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--compile", action="store_true",
                         help="run each training step through gpuad.compile (recorded once, then replayed)")
@@ -177,6 +212,8 @@ def parse_args(argv=None):
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.lr <= 0:
         parser.error("--lr must be positive")
+    if args.clip_grad_norm is not None and not args.clip_grad_norm > 0:
+        parser.error("--clip-grad-norm must be positive")
     return args
 
 

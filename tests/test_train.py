@@ -85,6 +85,43 @@ def test_checkpoint_segments_do_not_change_the_run(saved_run):
     assert ckpt == [line[:3] for line in epochs(saved_run[1])]
 
 
+@pytest.mark.parametrize("name", ["cosine", "onecycle", "step"])
+def test_schedulers_follow_pytorchs_rates_batch_by_batch(name):
+    """make_scheduler's schedule is PyTorch's scheduler of that name, stepped after every batch."""
+    torch = pytest.importorskip("torch")
+    total = 40
+    ours = G.optim.SGD([G.zeros(1, requires_grad=True)], lr=0.1)
+    theirs = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    mine = train.make_scheduler(name, ours, 0.1, total)
+    ref = {"cosine": lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=total),
+           "onecycle": lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=total),
+           "step": lambda o: torch.optim.lr_scheduler.MultiStepLR(o, [20, 30], 0.1)}[name](theirs)
+    for _ in range(total - 1):
+        ours.step()
+        theirs.step()
+        mine.step()
+        ref.step()
+        assert ours.param_groups[0]["lr"] == pytest.approx(theirs.param_groups[0]["lr"], rel=1e-12, abs=1e-15)
+
+
+def test_scheduler_and_clipping_change_the_run_and_still_learn(saved_run):
+    plain = [line[1] for line in epochs(saved_run[1])]
+    for extra in (["--scheduler", "onecycle", "--lr", "3e-3"], ["--clip-grad-norm", "0.05"]):
+        code, stdout, _ = run(*SMALL, *extra)
+        lines = epochs(stdout)
+        assert code == 0 and len(lines) == 2
+        assert [line[1] for line in lines] != plain  # the option took effect
+        assert lines[-1][1] < lines[0][1]  # and training still lowers the loss
+
+
+def test_scheduler_and_clipping_bad_values_are_usage_errors():
+    for argv, message in ((["--clip-grad-norm", "0"], "--clip-grad-norm must be positive"),
+                          (["--scheduler", "linear"], "invalid choice")):
+        with pytest.raises(SystemExit) as info, contextlib.redirect_stderr(io.StringIO()) as err:
+            train.main(argv)
+        assert info.value.code == 2 and message in err.getvalue()
+
+
 # --- user data files -------------------------------------------------------------------------------------------------
 def _blobs(n=90, classes=3, features=4, seed=0):
     rng = np.random.default_rng(seed)
