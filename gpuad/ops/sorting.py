@@ -10,17 +10,10 @@ import builtins
 import numpy as np
 
 from . import return_types
-from .indexing import gather
+from .indexing import _dim, gather  # one rule for dim arguments
 from ._lift import one
 from ..tensor import Tensor, wrap
 
-
-def _dim(x, dim, who):
-    nd = builtins.max(x.ndim, 1)
-    if not isinstance(dim, (int, np.integer)) or not -nd <= dim < nd:
-        raise IndexError(f"{who}: dim {dim} is out of range for a tensor of shape {tuple(x.shape)} "
-                         f"(expected a dim in [{-nd}, {nd - 1}])")
-    return int(dim) % nd
 
 
 def _indices(x, data):
