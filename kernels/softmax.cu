@@ -2,7 +2,8 @@
 // array. One block per row (grid-stride over rows), float accumulation for float16 and float32.
 //   softmax_fwd:        y = exp(x - max) / sum, or x - logsumexp(x) for LOG: three passes over the row in one launch
 //   softmax_bwd:        gx = y (g - sum(g y)), or g - exp(y) sum(g) for LOG
-//   cross_entropy_fwd:  loss[r] = logsumexp(x[r]) - x[r, t[r]], keeping lse[r] for backward; counts bad targets
+//   cross_entropy_fwd:  loss[r] = log(sum exp(x[r] - m)) - (x[r, t[r]] - m), keeping lse[r] for backward; counts bad
+//                       targets
 //   cross_entropy_bwd:  gx = (exp(x - lse) - onehot(t)) * scale * g[r * g_stride]: one pass, one launch
 #include "common.cuh"
 #include "reductions.cu"
@@ -74,7 +75,7 @@ __global__ void cross_entropy_fwd(const T* __restrict__ x, const I* __restrict__
                 atomicAdd(bad, 1);
                 loss[r] = row_lse - row_lse + (A(0) / A(0));  // NaN, and the Python side raises
             } else {
-                loss[r] = row_lse - load(xr[t]);
+                loss[r] = log(s) - (load(xr[t]) - m);  // never subtracts two large numbers (|x| ~ 1e8 in float)
             }
         }
     }
