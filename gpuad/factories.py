@@ -18,6 +18,21 @@ def _finish(data, device, requires_grad):
     return t
 
 
+def _numpy_scalar_dtypes(data):
+    """The dtypes of the NumPy float scalars in nested Python data (empty for plain Python numbers)."""
+    if not isinstance(data, (list, tuple)):
+        return []
+    found = []
+    for x in _flat(data):
+        if isinstance(x, np.floating):
+            found.append(x.dtype)
+    return found
+
+
+def _has_python(data, kind):
+    return any(type(x) is kind for x in _flat(data))
+
+
 def _python_dtype(data, dtype=None):
     """An array of Python data: in ``dtype`` if given (converted once, so float64 keeps every digit), else with
     PyTorch's dtypes: floats get the default float dtype, ints int64, bools bool."""
@@ -30,7 +45,11 @@ def _python_dtype(data, dtype=None):
             dtypes.check_int_range(arr, dtype, "tensor")
             return arr.astype(dtype)
         return np.asarray(data, dtype=dtype)
+    scalars = _numpy_scalar_dtypes(data)
     if arr.dtype.kind == "f":
+        if scalars:  # NumPy scalars keep their dtype, promoted with the Python floats' default (as PyTorch infers)
+            python_floats = [dtypes.get_default_dtype()] if _has_python(data, float) else []
+            return arr.astype(np.result_type(*scalars, *python_floats))
         return arr.astype(dtypes.get_default_dtype())
     if arr.dtype.kind in "iu":
         return arr.astype(np.int64)

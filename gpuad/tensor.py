@@ -68,7 +68,11 @@ class Tensor:
     __array_ufunc__ = None  # NumPy defers `ndarray * tensor` to Tensor.__rmul__
     __hash__ = object.__hash__
 
-    def __init__(self, data, device=None, requires_grad=False):
+    def __init__(self, *args, device=None, requires_grad=False):
+        if len(args) == 2 and type(args[1]) is Device:  # internal: an array already on that device
+            data, device = args
+        else:  # PyTorch's legacy constructor: Tensor(2, 3) (uninitialised), Tensor([1, 2]), Tensor(array)
+            data, device = _legacy_tensor_data(args, device)
         self._data = data
         self._device = CPU if device is None else device
         self._rg = False
@@ -383,6 +387,30 @@ def _engine_backward(*args):
     from .autograd.engine import backward
     _engine_backward = backward
     backward(*args)
+
+
+def _legacy_tensor_data(args, device):
+    """(array, device) for ``torch.Tensor(*sizes)`` (zeros here, where PyTorch leaves memory uninitialised) or
+    ``torch.Tensor(data)``: always the default float dtype, as PyTorch's legacy constructor."""
+    from .dtypes import get_default_dtype
+    from .device import factory_device
+    device = factory_device(device)
+    dtype = get_default_dtype()
+    if not args:  # Tensor(): an empty 1-D tensor
+        return device.backend.xp.zeros((0,), dtype), device
+    if all(isinstance(a, int) and not isinstance(a, bool) for a in args):
+        if any(a < 0 for a in args):
+            raise ValueError(f"Tensor: negative dimension in size {args}")
+        return device.backend.xp.zeros(args, dtype), device
+    if len(args) == 1:
+        if isinstance(args[0], (bool, float, complex)):
+            raise TypeError(f"Tensor(): data must be a sequence (got {type(args[0]).__name__}), as in PyTorch; "
+                            f"use gpuad.tensor({args[0]!r}) for a 0-d tensor")
+        from .factories import tensor
+        made = tensor(args[0], dtype=dtype, device=device)
+        return made._data, made._device
+    raise TypeError(f"Tensor(): expected sizes (ints) or one data argument (a list, array or tensor), got "
+                    f"{', '.join(type(a).__name__ for a in args)}")
 
 
 def wrap(data, device):
