@@ -14,7 +14,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from _common import bench_parser, device_sync, timed_steps, write_result  # noqa: E402
-from train_step import LR, SIZES, data  # noqa: E402
+from train_step import LR, SIZES, _training_step, data  # noqa: E402
 
 
 def gpuad_models(size, device):
@@ -58,16 +58,7 @@ def torch_model(size, device):
 
 
 def step_of(lib, model, x, y):
-    opt = lib.optim.SGD(model.parameters(), lr=LR)
-    cross_entropy = lib.nn.functional.cross_entropy
-
-    def step():
-        opt.zero_grad()
-        loss = cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-    return step
+    return _training_step(model, lib.optim.SGD(model.parameters(), lr=LR), lib.nn.functional.cross_entropy, x, y)
 
 
 def run(size, device, steps, rounds):

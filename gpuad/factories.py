@@ -18,19 +18,17 @@ def _finish(data, device, requires_grad):
     return t
 
 
-def _numpy_scalar_dtypes(data):
-    """The dtypes of the NumPy float scalars in nested Python data (empty for plain Python numbers)."""
+def _float_sources(data):
+    """(dtypes of the NumPy float scalars, whether there is a Python float) in nested Python data, in one pass."""
     if not isinstance(data, (list, tuple)):
-        return []
-    found = []
+        return [], True
+    scalars, python_float = [], False
     for x in _flat(data):
         if isinstance(x, np.floating):
-            found.append(x.dtype)
-    return found
-
-
-def _has_python(data, kind):
-    return any(type(x) is kind for x in _flat(data))
+            scalars.append(x.dtype)
+        elif type(x) is float:
+            python_float = True
+    return scalars, python_float
 
 
 def _python_dtype(data, dtype=None):
@@ -45,11 +43,10 @@ def _python_dtype(data, dtype=None):
             dtypes.check_int_range(arr, dtype, "tensor")
             return arr.astype(dtype)
         return np.asarray(data, dtype=dtype)
-    scalars = _numpy_scalar_dtypes(data)
     if arr.dtype.kind == "f":
+        scalars, python_float = _float_sources(data)
         if scalars:  # NumPy scalars keep their dtype, promoted with the Python floats' default (as PyTorch infers)
-            python_floats = [dtypes.get_default_dtype()] if _has_python(data, float) else []
-            return arr.astype(np.result_type(*scalars, *python_floats))
+            return arr.astype(np.result_type(*scalars, *([dtypes.get_default_dtype()] if python_float else [])))
         return arr.astype(dtypes.get_default_dtype())
     if arr.dtype.kind in "iu":
         return arr.astype(np.int64)
@@ -110,12 +107,12 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     elif device is not src:
         host = src.backend.to_host(arr)
         arr = host if device.type == "cpu" else device.backend.from_host(host)
-    if _capture.ACTIVE is not None:  # gpuad.compile: a copy of a tensor is made again, Python data is a constant
+    if _capture.state.active is not None:  # gpuad.compile: a copy of a tensor is made again, Python data is a constant
         from .capture import calls
         if isinstance(data, Tensor):
-            _capture.ACTIVE.call(functools.partial(calls.retensor, dtype, device, data._device), (data,), arr)
+            _capture.state.active.call(functools.partial(calls.retensor, dtype, device, data._device), (data,), arr)
         else:
-            _capture.ACTIVE.call(functools.partial(calls.constant_copy, arr.copy()), (), arr)
+            _capture.state.active.call(functools.partial(calls.constant_copy, arr.copy()), (), arr)
     return _finish(arr, device, requires_grad)
 
 
@@ -156,9 +153,9 @@ def _make(fill, shape, dtype, device, requires_grad, who):
     device = factory_device(device)
     dtype = dtypes.as_dtype(dtype) or dtypes.get_default_dtype()
     data = fill(device, shape, dtype)
-    if _capture.ACTIVE is not None:  # gpuad.compile: made again on every replay (random numbers drawn afresh)
+    if _capture.state.active is not None:  # gpuad.compile: made again on every replay (random numbers drawn afresh)
         from .capture.calls import refill
-        _capture.ACTIVE.call(functools.partial(refill, fill, device, shape, dtype), (), data)
+        _capture.state.active.call(functools.partial(refill, fill, device, shape, dtype), (), data)
     return _finish(data, device, requires_grad)
 
 

@@ -75,18 +75,18 @@ def get_rng_state(device="cpu"):
     from . import _capture
     from .device import as_device
     state = as_device(device).backend.get_rng_state()
-    if _capture.ACTIVE is not None:  # gpuad.compile: read again on every replay (checkpoint saves and restores it)
+    if _capture.state.active is not None:  # gpuad.compile: read again on every replay (checkpoint saves and restores it)
         from .capture.calls import get_rng_state as again
-        _capture.ACTIVE.call(functools.partial(again, device), (), state)
+        _capture.state.active.call(functools.partial(again, device), (), state)
     return state
 
 
 def set_rng_state(state, device="cpu"):
     from . import _capture
     from .device import as_device
-    if _capture.ACTIVE is not None:
+    if _capture.state.active is not None:
         from .capture.calls import set_rng_state as again
-        _capture.ACTIVE.call(functools.partial(again, device), (state,), None)
+        _capture.state.active.call(functools.partial(again, device), (state,), None)
     as_device(device).backend.set_rng_state(state)
 
 

@@ -255,7 +255,7 @@ class Tensor:
 
     # --- conversion to Python and host arrays -------------------------------------------------------------------
     def item(self):
-        if _capture.ACTIVE is not None:
+        if _capture.state.active is not None:
             _capture.host_read("Tensor.item()")
         if self._data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape} "
@@ -263,13 +263,13 @@ class Tensor:
         return self._data.reshape(()).item() if self._device.type == "cpu" else self._host().reshape(()).item()
 
     def tolist(self):
-        if _capture.ACTIVE is not None:
+        if _capture.state.active is not None:
             _capture.host_read("Tensor.tolist()")
         return self._host().tolist()
 
     def numpy(self, force=False):
         """The NumPy array behind a CPU tensor (shared memory). CUDA tensors must be copied with ``.cpu()`` first."""
-        if _capture.ACTIVE is not None:
+        if _capture.state.active is not None:
             _capture.host_read("Tensor.numpy()")
         if self._device.type != "cpu":
             if force:
@@ -281,7 +281,7 @@ class Tensor:
         return self._data
 
     def __array__(self, dtype=None, copy=None):
-        if _capture.ACTIVE is not None:
+        if _capture.state.active is not None:
             _capture.host_read("converting a tensor to a NumPy array")
         if self._device.type != "cpu":
             raise TypeError(f"can't convert a tensor on {self._device} to a NumPy array implicitly; use .cpu() first")
@@ -300,7 +300,7 @@ class Tensor:
         return self._data.__dlpack_device__()
 
     def __bool__(self):
-        if _capture.ACTIVE is not None:
+        if _capture.state.active is not None:
             _capture.host_read("bool(tensor) (Python control flow on a tensor's value)")
         if self._data.size != 1:
             raise RuntimeError(f"the truth value of a tensor with {self._data.size} elements is ambiguous; "
@@ -308,12 +308,12 @@ class Tensor:
         return bool(self.item())
 
     def __float__(self):
-        if _capture.ACTIVE is not None:
+        if _capture.state.active is not None:
             _capture.host_read("float(tensor)")
         return float(self.item())
 
     def __int__(self):
-        if _capture.ACTIVE is not None:
+        if _capture.state.active is not None:
             _capture.host_read("int(tensor)")
         return int(self.item())
 
@@ -323,13 +323,13 @@ class Tensor:
         return int(self.item())
 
     def __repr__(self):
-        if _capture.ACTIVE is not None:
+        if _capture.state.active is not None:
             _capture.host_read("printing a tensor")
         from .printing import tensor_repr
         return tensor_repr(self)
 
     def __format__(self, spec):
-        if _capture.ACTIVE is not None:
+        if _capture.state.active is not None:
             _capture.host_read("formatting a tensor")
         if self._data.ndim == 0 and spec:
             return format(self.item(), spec)

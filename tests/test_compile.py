@@ -405,3 +405,26 @@ def test_an_optimizer_with_its_own_step_is_not_replayed():
     before = model.layers[0].weight.detach().numpy().copy()
     run(*batches[1])
     assert run.stats["eager"] == 1 and not np.array_equal(before, model.layers[0].weight.detach().numpy())
+
+
+def test_recording_is_per_thread():
+    """While one thread records a step, another thread's eager work is neither recorded nor disturbed."""
+    import threading
+    seen = []
+
+    def other_thread():
+        seen.append(gpuad._capture.state.active)
+        seen.append((gpuad.ones(3) * 2).sum().item())  # a host read: would abandon a recording it belonged to
+
+    def step(x):
+        t = threading.Thread(target=other_thread)
+        t.start()
+        t.join()
+        return (x * 3).sum()
+
+    compiled = gpuad.compile(step)
+    x = gpuad.ones(4)
+    for _ in range(3):
+        assert compiled(x).item() == 12.0
+    assert seen[0] is None and seen[1] == 6.0
+    assert compiled.stats["eager"] == 0

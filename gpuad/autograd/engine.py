@@ -265,8 +265,8 @@ def _accumulate_into(t, g, create_graph, shared):
     if old is None:
         if data.base is not None or id(data) in shared:
             data = data.copy()
-            if _capture.ACTIVE is not None:
-                _capture.ACTIVE.call(_capture_calls().copy, (g,), data)
+            if _capture.state.active is not None:
+                _capture.state.active.call(_capture_calls().copy, (g,), data)
         shared.add(id(data))
         t._grad = wrap(data, t._device)
     elif old._node is not None or old._rg:
@@ -274,8 +274,8 @@ def _accumulate_into(t, g, create_graph, shared):
     else:
         old._data += data
         old._version_counter.value += 1
-        if _capture.ACTIVE is not None:
-            _capture.ACTIVE.call(_capture_calls().iadd, (old, g), None)
+        if _capture.state.active is not None:
+            _capture.state.active.call(_capture_calls().iadd, (old, g), None)
 
 
 def _capture_calls():

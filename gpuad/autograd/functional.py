@@ -109,6 +109,21 @@ def _fill_zeros(grads, refs, strict, create_graph, what):
     return tuple(out)
 
 
+_ONE_INPUT = "the input to the user-provided function is a single Tensor with a single element"
+
+
+def _vector(v, against, against_tuple, create_graph, who, when_optional):
+    """The vector of a vjp/jvp/hvp/vhp, checked against the tensors it pairs with; ones where ``v`` is None, which
+    is allowed only when those are a single one-element tensor (``when_optional`` says so in the error)."""
+    if v is not None:
+        v = _prepare(_as_tuple(v, "v", who)[1], create_graph, need_graph=False)
+        _validate_v(v, against, against_tuple)
+        return v
+    if len(against) != 1 or against[0].numel() != 1:
+        raise RuntimeError(f"The vector v can only be None if {when_optional}.")
+    return (_ones_like(against[0]),)
+
+
 # --- the functions --------------------------------------------------------------------------------------------------
 def vjp(func, inputs, v=None, create_graph=False, strict=False):
     """``(func(*inputs), v^T J)``; ``v`` may be omitted when ``func`` returns one single-element tensor."""
@@ -117,14 +132,8 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
         inputs = _prepare(inputs, create_graph, need_graph=True)
         outputs_tuple, outputs = _as_tuple(func(*inputs), "outputs of the user-provided function", "vjp")
         _check_outputs(outputs, strict)
-        if v is not None:
-            v = _prepare(_as_tuple(v, "v", "vjp")[1], create_graph, need_graph=False)
-            _validate_v(v, outputs, outputs_tuple)
-        elif len(outputs) != 1 or outputs[0].numel() != 1:
-            raise RuntimeError("The vector v can only be None if the user-provided function returns a single Tensor "
-                               "with a single element.")
-        else:
-            v = (_ones_like(outputs[0]),)
+        v = _vector(v, outputs, outputs_tuple, create_graph, "vjp",
+                    "the user-provided function returns a single Tensor with a single element")
     with set_grad_enabled(create_graph or is_grad_enabled()):
         grads = _fill_zeros(_grads(outputs, inputs, v, create_graph), inputs, strict, create_graph,
                             "output of the user-provided function")
@@ -137,14 +146,7 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
     with enable_grad():
         inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jvp")
         inputs = _prepare(inputs, create_graph, need_graph=True)
-        if v is not None:
-            v = _prepare(_as_tuple(v, "v", "jvp")[1], create_graph, need_graph=False)
-            _validate_v(v, inputs, inputs_tuple)
-        elif len(inputs) != 1 or inputs[0].numel() != 1:
-            raise RuntimeError("The vector v can only be None if the input to the user-provided function is a single "
-                               "Tensor with a single element.")
-        else:
-            v = (_ones_like(inputs[0]),)
+        v = _vector(v, inputs, inputs_tuple, create_graph, "jvp", _ONE_INPUT)
         with fwAD.dual_level():
             duals = [fwAD.make_dual(x, t) for x, t in zip(inputs, v)]
             outputs_tuple, outs = _as_tuple(func(*duals), "outputs of the user-provided function", "jvp")
@@ -282,14 +284,7 @@ def _hessian_product(func, inputs, v, create_graph, strict, who):
     with enable_grad():
         inputs_tuple, inputs = _as_tuple(inputs, "inputs", who)
         inputs = _prepare(inputs, create_graph, need_graph=True)
-        if v is not None:
-            v = _prepare(_as_tuple(v, "v", who)[1], create_graph, need_graph=False)
-            _validate_v(v, inputs, inputs_tuple)
-        elif len(inputs) != 1 or inputs[0].numel() != 1:
-            raise RuntimeError("The vector v can only be None if the input to the user-provided function is a single "
-                               "Tensor with a single element.")
-        else:
-            v = (_ones_like(inputs[0]),)
+        v = _vector(v, inputs, inputs_tuple, create_graph, who, _ONE_INPUT)
         outputs_tuple, outputs = _as_tuple(func(*inputs), "outputs of the user-provided function", who)
         _check_outputs(outputs, strict)
         if outputs_tuple:

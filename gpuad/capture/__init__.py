@@ -75,7 +75,7 @@ class CompiledFunction:
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args, **kwargs):
-        if _capture.ACTIVE is not None:  # a compiled function called inside another one's step: just run it
+        if _capture.state.active is not None:  # a compiled function called inside another one's step: just run it
             return self.fn(*args, **kwargs)
         flat = args + tuple(kwargs[k] for k in sorted(kwargs)) if kwargs else args
         if self.scope is None:
@@ -111,11 +111,11 @@ class CompiledFunction:
             self._give_up(key, f"it had to be recorded again on {MAX_RECORDINGS} calls in a row")
             return self.fn(*args, **kwargs)
         recorder = Recorder(flat, self.scope.snapshot())
-        _capture.ACTIVE = recorder
+        _capture.state.active = recorder
         try:
             result = self.fn(*args, **kwargs)
         finally:
-            _capture.ACTIVE = None
+            _capture.state.active = None
         self.stats["recorded"] += 1
         try:
             program = recorder.finish(result)

@@ -98,11 +98,11 @@ class Recorder:
             except Unreplayable as exc:
                 self.fail(str(exc))
                 spec = None
-        _capture.ACTIVE = None
+        _capture.state.active = None
         try:
             out = fn(*[a._data if isinstance(a, Tensor) else a for a in args])
         finally:
-            _capture.ACTIVE = self
+            _capture.state.active = self
         if self.failed is None:
             self.calls.append((fn, spec, self._outputs(out)))
         return out
@@ -114,7 +114,7 @@ class Recorder:
         from .. import _capture
         if self.failed is None:
             self.failed = reason
-        _capture.ACTIVE = None  # the rest of the step runs plainly eagerly
+        _capture.state.active = None  # the rest of the step runs plainly eagerly
 
     # --- resolution -------------------------------------------------------------------------------------------
     def _new_slot(self, obj):

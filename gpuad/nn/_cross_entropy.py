@@ -232,8 +232,8 @@ def _vjp_arrays(n, g, x, target, weight):
             gx = fused.kernels().cross_entropy_grad(backend, x, plan.t_safe, lse, xp.ascontiguousarray(scale), 1.0)
         return wrap(gx, n.device), None, None
     gx = _softmax_minus_target(xp, plan, g, x, target, weight, n.saved_out[0])
-    if _capture.ACTIVE is not None:  # gpuad.compile: replayed from the arrays, the plan refreshed by the forward's replay
-        _capture.ACTIVE.call(functools.partial(_softmax_minus_target, xp, plan), (g, x, target, weight,
+    if _capture.state.active is not None:  # gpuad.compile: replayed from the arrays, the plan refreshed by the forward's replay
+        _capture.state.active.call(functools.partial(_softmax_minus_target, xp, plan), (g, x, target, weight,
                                                                                   n.saved_out[0]), gx)
     return wrap(gx, n.device), None, None
 
@@ -423,8 +423,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         loss, saved = _fused_forward(backend, x, t, ignore_index, reduction, plan)
     else:
         loss, saved = _forward_saving(backend, ignore_index, label_smoothing, reduction, plan, x, t, wd)
-        if _capture.ACTIVE is not None:  # gpuad.compile: the forward replayed from the arrays (the plan refreshed too)
-            _capture.ACTIVE.call(functools.partial(_forward_saving, backend, ignore_index, label_smoothing, reduction,
+        if _capture.state.active is not None:  # gpuad.compile: the forward replayed from the arrays (the plan refreshed too)
+            _capture.state.active.call(functools.partial(_forward_saving, backend, ignore_index, label_smoothing, reduction,
                                                    plan), (input, target, weight), (loss, saved))
     result = wrap(loss, dev)
     params = {"reduction": reduction, "plan": plan}

@@ -134,15 +134,23 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     return loss.sum() / w.sum()
 
 
-def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):  # noqa: A002
-    """-(t log x + (1 - t) log(1 - x)) with each log clamped to >= -100, as PyTorch does."""
+def _bce_arguments(input, target, size_average, reduce, reduction, who, shape_message):
+    """(reduction, input, target) of the binary cross-entropies: the target as a tensor on the input's device, of
+    the input's shape (``shape_message``, PyTorch's wording, names both shapes otherwise)."""
     reduction = legacy_reduction(size_average, reduce, reduction)
-    _check_reduction(reduction, "binary_cross_entropy")
+    _check_reduction(reduction, who)
     input = one(input)
     target = target if isinstance(target, Tensor) else one(target).to(input.device)
     if target.shape != input.shape:
-        raise ValueError(f"Using a target size ({target.shape}) that is different to the input size "
-                         f"({input.shape}) is deprecated. Please ensure they have the same size.")
+        raise ValueError(shape_message.format(t=target.shape, i=input.shape))
+    return reduction, input, target
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):  # noqa: A002
+    """-(t log x + (1 - t) log(1 - x)) with each log clamped to >= -100, as PyTorch does."""
+    reduction, input, target = _bce_arguments(input, target, size_average, reduce, reduction, "binary_cross_entropy",
+                                              "Using a target size ({t}) that is different to the input size ({i}) "
+                                              "is deprecated. Please ensure they have the same size.")
     data = input._data
     if data.size and (bool((data < 0).any()) or bool((data > 1).any())):
         raise ValueError("binary_cross_entropy: all elements of input should be between 0 and 1")
@@ -162,13 +170,10 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
                                      reduction="mean", pos_weight=None):
     """-[p t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))], as ATen computes it: (1 - t) x + l softplus(-x) with
     l = 1 + (p - 1) t; finite for every finite x and inf (not NaN) at x = inf."""
-    reduction = legacy_reduction(size_average, reduce, reduction)
-    _check_reduction(reduction, "binary_cross_entropy_with_logits")
-    input = one(input)
-    target = target if isinstance(target, Tensor) else one(target).to(input.device)
-    if target.shape != input.shape:
-        raise ValueError(f"binary_cross_entropy_with_logits: target size ({target.shape}) must be the same as input "
-                         f"size ({input.shape})")
+    reduction, input, target = _bce_arguments(input, target, size_average, reduce, reduction,
+                                              "binary_cross_entropy_with_logits",
+                                              "binary_cross_entropy_with_logits: target size ({t}) must be the same "
+                                              "as input size ({i})")
     tail = softplus(-input, threshold=float("inf"))  # log(1 + exp(-x)) = -log sigmoid(x)
     if pos_weight is not None:
         tail = tail * ((pos_weight - 1) * target + 1)

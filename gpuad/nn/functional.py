@@ -85,8 +85,8 @@ def _linear_vjp(n, g):
     x, w, _ = n.inputs
     if first_order():
         grads = _linear_vjp_arrays(n, g._data, activation, aux, x, w, needs_x, needs_w, needs_b)
-        if _capture.ACTIVE is not None:
-            _capture.ACTIVE.linear_vjp(n.device, activation, n.needs, (g, aux, x, w), grads)
+        if _capture.state.active is not None:
+            _capture.state.active.linear_vjp(n.device, activation, n.needs, (g, aux, x, w), grads)
         return grads
     dz = g if activation is None else g * _derivative(n, activation, aux)
     gx = dz @ w if needs_x else None
@@ -191,8 +191,8 @@ def linear(x, weight, bias=None, activation=None):
         _check_linear(x, weight, bias)  # raises the error that names the problem
     dev = x._device
     out, aux = _linear_arrays(dev, activation, x._data, weight._data, None if bias is None else bias._data)
-    if _capture.ACTIVE is not None:
-        _capture.ACTIVE.call(functools.partial(_linear_arrays, dev, activation), (x, weight, bias), (out, aux))
+    if _capture.state.active is not None:
+        _capture.state.active.call(functools.partial(_linear_arrays, dev, activation), (x, weight, bias), (out, aux))
     result = wrap(out, dev)
     needs = (x._rg, weight._rg, bias is not None and bias._rg)
     if mode.enabled and (needs[0] or needs[1] or needs[2]):

@@ -112,8 +112,8 @@ def apply(op, inputs, params=None):
         raise _explain(op, inputs, exc) from None
     if out.__class__ is not backend.ndarray:
         out = backend.asarray(out)
-    if _capture.ACTIVE is not None:
-        _capture.ACTIVE.op(op, backend, params, inputs, out)
+    if _capture.state.active is not None:
+        _capture.state.active.op(op, backend, params, inputs, out)
     result = wrap(out, dev)
     if op.view:
         track_view(result, inputs[0], op, params)
@@ -139,8 +139,8 @@ def apply_unary(op, x, params=None):
         raise _explain(op, (x,), exc) from None
     if out.__class__ is not backend.ndarray:
         out = backend.asarray(out)
-    if _capture.ACTIVE is not None:
-        _capture.ACTIVE.op(op, backend, params, (x,), out)
+    if _capture.state.active is not None:
+        _capture.state.active.op(op, backend, params, (x,), out)
     result = wrap(out, dev)
     if op.view:
         track_view(result, x, op, params)
@@ -184,8 +184,8 @@ def apply_binary(op, a, b):
         raise _explain(op, (a, b), exc) from None
     if out.__class__ is not backend.ndarray:
         out = backend.asarray(out)
-    if _capture.ACTIVE is not None:
-        _capture.ACTIVE.op(op, backend, None, (a, b), out)
+    if _capture.state.active is not None:
+        _capture.state.active.op(op, backend, None, (a, b), out)
     result = wrap(out, dev)
     if (a._rg or b._rg) and mode.enabled and op.vjp is not None and out.dtype.kind == "f":
         _record_binary(op, a, b, result, dev)

@@ -69,9 +69,9 @@ def elementwise_grad(n, g):
             return None
         with n.device.backend.device:
             out = k.launch(f"gpuad_{name}", k.unary_grad(name, compute), gd, saved)
-        if _capture.ACTIVE is not None:  # gpuad.compile: the same launch on every replay
+        if _capture.state.active is not None:  # gpuad.compile: the same launch on every replay
             from ..capture.calls import cuda_unary_grad
-            _capture.ACTIVE.call(functools.partial(cuda_unary_grad, n.device, name, compute), (gd, saved), out)
+            _capture.state.active.call(functools.partial(cuda_unary_grad, n.device, name, compute), (gd, saved), out)
         return wrap(out, n.device)
     a, b = n.inputs
     if not (isinstance(a, Tensor) and isinstance(b, Tensor)) or a._data.dtype != gd.dtype \
@@ -81,8 +81,8 @@ def elementwise_grad(n, g):
     with n.device.backend.device:
         out = k.launch(f"gpuad_{name}", k.binary_grad(name, compute, which), gd, a._data, b._data)
     out = out if isinstance(out, tuple) else (out,)
-    if _capture.ACTIVE is not None:  # gpuad.compile: the same launch on every replay
+    if _capture.state.active is not None:  # gpuad.compile: the same launch on every replay
         from ..capture.calls import cuda_binary_grad
-        _capture.ACTIVE.call(functools.partial(cuda_binary_grad, n.device, name, compute, which), (gd, a, b), out)
+        _capture.state.active.call(functools.partial(cuda_binary_grad, n.device, name, compute, which), (gd, a, b), out)
     grads = iter(wrap(o, n.device) for o in out)
     return tuple(next(grads) if need else None for need in n.needs)

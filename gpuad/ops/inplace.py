@@ -131,8 +131,8 @@ def _keep_old_value(self, node):
 
 
 def _write(self, data, who, index=Ellipsis):
-    if _capture.ACTIVE is not None:  # gpuad.compile records the write
-        _capture.ACTIVE.write(index, self, data)
+    if _capture.state.active is not None:  # gpuad.compile records the write
+        _capture.state.active.write(index, self, data)
     try:
         self._data[index] = data
     except ValueError as exc:
@@ -166,9 +166,9 @@ def _inplace_binary(name, out_of_place, ufunc):
         elif b.__class__ is int and self._data.dtype.kind in "iu":
             b = wrap_int(b, self._data.dtype, name)
         xp = self._device.backend.xp
-        if _capture.ACTIVE is not None:  # gpuad.compile records the write (after its checks below pass)
+        if _capture.state.active is not None:  # gpuad.compile records the write (after its checks below pass)
             from ..capture.calls import ufunc_inplace
-            _capture.ACTIVE.call(functools.partial(ufunc_inplace, xp, ufunc), (self, b), None)
+            _capture.state.active.call(functools.partial(ufunc_inplace, xp, ufunc), (self, b), None)
         try:
             getattr(xp, ufunc)(self._data, b, out=self._data, casting="same_kind")
         except TypeError as exc:

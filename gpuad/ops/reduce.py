@@ -346,9 +346,9 @@ def _fused_softmax_grad(n, g, out, log):
         return None
     with n.device.backend.device:
         grad = fused.kernels().softmax_grad(n.device.backend, g._data, out._data, log)
-    if _capture.ACTIVE is not None:  # gpuad.compile: the same launch on every replay
+    if _capture.state.active is not None:  # gpuad.compile: the same launch on every replay
         from ..capture.calls import cuda_softmax_grad
-        _capture.ACTIVE.call(functools.partial(cuda_softmax_grad, n.device, log), (g, out), grad)
+        _capture.state.active.call(functools.partial(cuda_softmax_grad, n.device, log), (g, out), grad)
     return wrap(grad, n.device)
 
 

@@ -155,9 +155,9 @@ class Optimizer:
                 g = p._grad
                 if g is None:
                     continue
-                if _capture.ACTIVE is not None:  # gpuad.compile: one recorded call that reads state and group anew
+                if _capture.state.active is not None:  # gpuad.compile: one recorded call that reads state and group anew
                     from ..capture.calls import optimizer_update
-                    _capture.ACTIVE.run(functools.partial(optimizer_update, self, p, group), (g,))
+                    _capture.state.active.run(functools.partial(optimizer_update, self, p, group), (g,))
                     continue
                 self._update(p, g._data, group)
                 p._version_counter.value += 1  # saved copies of the parameter now see it changed
