@@ -20,3 +20,10 @@ def host_read(what):
     """Tell the active recorder that the step read a tensor's value on the host (``what`` names the read)."""
     if state.active is not None:
         state.active.host_read(what)
+
+
+def called(fn, args, outs):
+    """Tell the active recorder that the library just ran ``fn(*arrays of args)`` on raw arrays (a backend's fused
+    rule, say) and got ``outs``, so that a replay runs the same call."""
+    if state.active is not None:
+        state.active.call(fn, args, outs)

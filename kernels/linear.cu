@@ -5,15 +5,54 @@
 //                 columns of a chunk of rows, its 8 row groups walk the rows (coalesced) and reduce through shared
 //                 memory; chunks give the GPU enough blocks, and their partial sums are added by one more small
 //                 launch where there are several. No atomics: the sum is deterministic.
-// ACT: 0 none, 1 relu, 2 gelu, 3 tanh, 4 sigmoid (as in gpuad/backends/cuda_kernels.py).
+// ACT: an activation functor of gpuad::act below, one per record of gpuad/activations.py (its ``cuda`` field names
+// it). Each says what backward keeps (KEEP), computes the activation (fwd) and its slope from what was kept (slope);
+// relu keeps a 1-byte mask (mask). A new activation is one functor here plus one record there.
 #include "common.cuh"
 #include "elementwise.cu"
 
 namespace gpuad {
 
-enum { ACT_NONE = 0, ACT_RELU = 1, ACT_GELU = 2, ACT_TANH = 3, ACT_SIGMOID = 4 };
+namespace act {
+enum { KEEP_NOTHING = 0, KEEP_MASK = 1, KEEP_INPUT = 2, KEEP_OUTPUT = 3 };
 
-template <typename T, int ACT, bool BIAS>
+struct Base {  // defaults for the members an activation does not use
+    template <typename A> static __device__ __forceinline__ bool mask(const A) { return false; }
+    template <typename A> static __device__ __forceinline__ A slope(const A) { return A(1); }
+};
+struct Identity : Base {
+    enum { KEEP = KEEP_NOTHING };
+    template <typename A> static __device__ __forceinline__ A fwd(const A v) { return v; }
+};
+struct Relu : Base {
+    enum { KEEP = KEEP_MASK };
+    template <typename A> static __device__ __forceinline__ bool mask(const A v) { return v > A(0); }
+    template <typename A> static __device__ __forceinline__ A fwd(const A v) {
+        return v > A(0) || v != v ? v : A(0);  // NaN stays NaN, as in NumPy and PyTorch
+    }
+};
+struct Gelu : Base {  // keeps the pre-activation
+    enum { KEEP = KEEP_INPUT };
+    template <typename A> static __device__ __forceinline__ A fwd(const A v) { return gelu_fwd(v); }
+    template <typename A> static __device__ __forceinline__ A slope(const A z) { return gelu_slope(z); }
+};
+struct Tanh : Base {  // keeps the output
+    enum { KEEP = KEEP_OUTPUT };
+    template <typename A> static __device__ __forceinline__ A fwd(const A v) { return tanh(v); }
+    template <typename A> static __device__ __forceinline__ A slope(const A y) { return tanh_slope_from_output(y); }
+};
+struct Sigmoid : Base {  // keeps the output
+    enum { KEEP = KEEP_OUTPUT };
+    template <typename A> static __device__ __forceinline__ A fwd(const A v) { return sigmoid_fwd(v); }
+    template <typename A> static __device__ __forceinline__ A slope(const A y) {
+        return sigmoid_slope_from_output(y);
+    }
+};
+}  // namespace act
+
+// z: the GEMM output, overwritten with the activation's output, except where the activation keeps its input (then
+// the output goes to out); mask: relu's 1-byte mask.
+template <typename T, typename ACT, bool BIAS>
 __global__ void bias_act_fwd(T* __restrict__ z, const T* __restrict__ b, T* __restrict__ out,
                              unsigned char* __restrict__ mask, const index_t rows, const index_t cols) {
     typedef typename Acc<T>::type A;
@@ -21,19 +60,12 @@ __global__ void bias_act_fwd(T* __restrict__ z, const T* __restrict__ b, T* __re
     for (index_t i = blockIdx.x * (index_t)blockDim.x + threadIdx.x; i < n; i += (index_t)blockDim.x * gridDim.x) {
         A v = load(z[i]);
         if (BIAS) v += load(b[i % cols]);
-        if (ACT == ACT_NONE) {
+        if (ACT::KEEP == act::KEEP_MASK) mask[i] = ACT::mask(v);
+        if (ACT::KEEP == act::KEEP_INPUT) {
             z[i] = store<T>(v);
-        } else if (ACT == ACT_RELU) {
-            const bool on = v > A(0);
-            mask[i] = on;
-            z[i] = store<T>(on || v != v ? v : A(0));  // NaN stays NaN, as in NumPy and PyTorch
-        } else if (ACT == ACT_GELU) {
-            z[i] = store<T>(v);
-            out[i] = store<T>(gelu_fwd(v));
-        } else if (ACT == ACT_TANH) {
-            z[i] = store<T>(tanh(v));
+            out[i] = store<T>(ACT::fwd(v));
         } else {
-            z[i] = store<T>(sigmoid_fwd(v));
+            z[i] = store<T>(ACT::fwd(v));
         }
     }
 }
@@ -41,10 +73,10 @@ __global__ void bias_act_fwd(T* __restrict__ z, const T* __restrict__ b, T* __re
 #define GPUAD_BWD_COLS 32
 #define GPUAD_BWD_ROW_GROUPS 8
 
-// saved: the output for tanh and sigmoid, the pre-activation for gelu, unused for relu (mask) and none.
+// saved: what the activation kept (its output or its input); unused for relu (mask) and the identity.
 // Block (32, 8) owns 32 columns of one chunk of rows (blockIdx.y of gridDim.y chunks); partial[chunk * cols + c] gets
 // the chunk's column sum in the compute type, and the caller adds the chunks (one launch more where there are several).
-template <typename T, int ACT, bool BIAS>
+template <typename T, typename ACT, bool BIAS>
 __global__ void bias_act_bwd(const T* __restrict__ g, const T* __restrict__ saved,
                              const unsigned char* __restrict__ mask, T* __restrict__ dz,
                              typename Acc<T>::type* __restrict__ partial, const index_t rows, const index_t cols) {
@@ -59,11 +91,9 @@ __global__ void bias_act_bwd(const T* __restrict__ g, const T* __restrict__ save
         for (index_t r = first + threadIdx.y; r < last; r += GPUAD_BWD_ROW_GROUPS) {
             const index_t i = r * cols + c;
             A d = load(g[i]);
-            if (ACT == ACT_RELU) d = mask[i] ? d : A(0);
-            else if (ACT == ACT_GELU) d *= gelu_slope(load(saved[i]));
-            else if (ACT == ACT_TANH) d *= tanh_slope_from_output(load(saved[i]));
-            else if (ACT == ACT_SIGMOID) d *= sigmoid_slope_from_output(load(saved[i]));
-            if (ACT != ACT_NONE) dz[i] = store<T>(d);
+            if (ACT::KEEP == act::KEEP_MASK) d = mask[i] ? d : A(0);
+            else if (ACT::KEEP != act::KEEP_NOTHING) d *= ACT::slope(load(saved[i]));
+            if (ACT::KEEP != act::KEEP_NOTHING) dz[i] = store<T>(d);
             sum += d;
         }
     }

@@ -5,7 +5,6 @@ import numpy as np
 import gpuad as G
 from gpuad.nn import functional as F
 from gpuad.ops.core import REGISTRY
-from gpuad.ops.fused import grad_kernel_name
 
 
 def normal(*shape):
@@ -125,10 +124,11 @@ CASES = {
     "copy_slices": [(lambda a, b: _in_place_through_view(a, b), [normal(3, 4), normal(3)]),
                     (lambda a, b: _in_place_through_view(a.T, b), [normal(4, 3), normal(3)])],
     "index_put": [(lambda a, v: _index_put(a, v), [normal(4, 3), normal(3)])],
-    "linear": [(lambda x, w, b, act=act: F.linear(x, w, b, act), [normal(5, 4), normal(3, 4), away_from_zero(3)])
-               for act in (None, "relu", "gelu", "tanh", "sigmoid")]
-    + [(lambda x, w: F.linear(x, w, None, "tanh"), [normal(2, 5, 4), normal(3, 4)]),
-       (lambda x, w, b: F.linear(x, w, b), [normal(4), normal(3, 4), normal(3)])],
+    # the fused linear layer: one op per activation of gpuad/activations.py
+    **{op.name: [(lambda x, w, b, act=act: F.linear(x, w, b, act), [normal(5, 4), normal(3, 4), away_from_zero(3)]),
+                 (lambda x, w, act=act: F.linear(x, w, None, act), [normal(2, 5, 4), normal(3, 4)]),
+                 (lambda x, w, b, act=act: F.linear(x, w, b, act), [normal(4), normal(3, 4), normal(3)])]
+       for act, op in F.LINEAR_OPS.items()},
     "cross_entropy": [(lambda logits, r=r: F.cross_entropy(logits, LABELS.to(logits.device), reduction=r),
                        [normal(6, 4)])
                       for r in ("mean", "sum", "none")]
@@ -176,7 +176,7 @@ def fused_grad_cases():
             if node is None or node.op is not REGISTRY[name] or None in node.next:
                 continue  # another op last, or a constant operand: the fused rule does not run
             kinds = tuple(kind for kind, _ in spec)
-            rule = grad_kernel_name(node.op, node.params)
+            rule = node.op.grad_rule(node.params)
             key = (name, rule, kinds, getattr(fn, "__code__", fn))  # the comprehension-built cases share code
             if key not in seen:
                 seen.add(key)

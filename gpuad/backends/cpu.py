@@ -1,6 +1,9 @@
 """The CPU backend: NumPy arrays, NumPy's PCG64 generator."""
+import functools
+
 import numpy as np
 
+from . import generic
 from .special import erf as _erf_numpy
 
 _scipy_erf = None  # SciPy's erf, imported on first use: importing scipy.special takes ~0.2 s
@@ -92,6 +95,47 @@ class CPUBackend:
 
     def randint(self, low, high, shape, dtype):
         return self.generator.integers(low, high, shape, dtype=dtype)
+
+    # --- ops and their fused rules (the same methods as CUDABackend's) ----------------------------------------
+    def run(self, op, arrays, params):
+        """An op's forward (ops.core's single dispatch): ``op.forward`` on NumPy."""
+        return op.forward(self.xp, *arrays, **params) if params else op.forward(self.xp, *arrays)
+
+    def forward_function(self, op, params):
+        """``run(op, arrays, params)`` as a function of the arrays alone (gpuad.compile's replays call it)."""
+        return functools.partial(op.forward, self.xp, **params) if params else functools.partial(op.forward, self.xp)
+
+    @staticmethod
+    def unary_grad(rule, g, saved):
+        """The input gradient by a fused backward rule of kernels/elementwise.cu: none on the CPU (None), where the
+        op's own VJP is as fast."""
+        return None
+
+    @staticmethod
+    def binary_grad(rule, g, a, b, needs):
+        return None
+
+    @staticmethod
+    def softmax_grad(g, y, log, dim):
+        """softmax's (or log_softmax's) fused input gradient: none on the CPU (None: the op's VJP runs)."""
+        return None
+
+    def linear_grad(self, g, kept, x, w, activation, needs):
+        """The fused linear layer's first-order VJP: (gx, gw, gb), see generic.linear_grad."""
+        return generic.linear_grad(self.xp, g, kept, x, w, activation, needs)
+
+    def cross_entropy_rows(self, x2, target):
+        """(per-row loss, m, log s) for class-index targets (see generic.cross_entropy_rows); an index outside
+        [0, C) raises IndexError naming it."""
+        classes = x2.shape[1]
+        if target.size and (target.min() < 0 or target.max() >= classes):
+            bad = target[(target < 0) | (target >= classes)]
+            raise IndexError(f"cross_entropy: target {int(bad[0])} is out of bounds: class indices must be in "
+                             f"[0, {classes}) or equal ignore_index")
+        return generic.cross_entropy_rows(self.xp, x2, target)
+
+    def cross_entropy_rows_grad(self, x2, target, m, log_s, scale):
+        return generic.cross_entropy_rows_grad(self.xp, x2, target, m, log_s, scale)
 
 
 CPU_BACKEND = CPUBackend()

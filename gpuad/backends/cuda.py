@@ -6,6 +6,8 @@ import functools
 
 import numpy as np
 
+from . import cuda_kernels, generic
+
 FUSED = True  # gpuad.cuda.fused_kernels() switches our own kernels off, for comparisons
 
 
@@ -133,6 +135,71 @@ class CUDABackend:
     def randint(self, low, high, shape, dtype):
         with self.device:
             return self.generator.randint(low, high, shape).astype(dtype)
+
+    # --- ops and their fused rules (the same methods as CPUBackend's) -------------------------------------------
+    def run(self, op, arrays, params):
+        """An op's forward on this GPU (ops.core's single dispatch): our kernel ``op.cuda`` while fused kernels are
+        on and it applies, else ``op.forward`` on CuPy."""
+        with self.device:
+            if op.cuda is not None and FUSED:
+                out = cuda_kernels.FORWARDS[op.cuda](self, *arrays, **params) if params else \
+                    cuda_kernels.FORWARDS[op.cuda](self, *arrays)
+                if out is not None:
+                    return out
+            return op.forward(self.xp, *arrays, **params) if params else op.forward(self.xp, *arrays)
+
+    def forward_function(self, op, params):
+        """``run(op, arrays, params)`` as a function of the arrays alone (gpuad.compile's replays call it)."""
+        return lambda *arrays: self.run(op, arrays, params)
+
+    def unary_grad(self, rule, g, saved):
+        """g * f'(saved) by the fused backward rule ``rule`` of kernels/elementwise.cu, one launch; None while fused
+        kernels are off or where the rule does not apply (the op's VJP computes then)."""
+        if not FUSED:
+            return None
+        with self.device:
+            return cuda_kernels.unary_grad_launch(rule, g, saved)
+
+    def binary_grad(self, rule, g, a, b, needs):
+        """Both (or one) input gradients of a binary op by ``rule``, one launch; None as for unary_grad."""
+        if not FUSED:
+            return None
+        with self.device:
+            return cuda_kernels.binary_grad_launch(rule, g, a, b, needs)
+
+    def softmax_grad(self, g, y, log, dim):
+        """softmax's (or log_softmax's) input gradient over the last axis, one launch; None elsewhere."""
+        if not FUSED:
+            return None
+        with self.device:
+            return cuda_kernels.softmax_grad_launch(self, g, y, log, dim)
+
+    def linear_grad(self, g, kept, x, w, activation, needs):
+        """The fused linear layer's first-order VJP (gx, gw, gb): one epilogue kernel, then cuBLAS's GEMMs."""
+        with self.device:
+            if FUSED and cuda_kernels.compute_type(g.dtype) is not None:
+                return cuda_kernels.linear_grad(self, g, kept, x, w, activation, needs)
+            return generic.linear_grad(self.xp, g, kept, x, w, activation, needs)
+
+    def cross_entropy_rows(self, x2, target):
+        """(per-row loss, m, log s) for class-index targets, one kernel; bad indices are counted on the GPU and
+        raised at the next read back to the host (error_counter)."""
+        with self.device:
+            if FUSED and cuda_kernels.compute_type(x2.dtype) is not None:
+                return cuda_kernels.cross_entropy_rows(self, x2, target)
+            classes = x2.shape[1]
+            if target.size:
+                bad = self.error_counter(f"cross_entropy: class indices must be in [0, {classes})")
+                bad += ((target < 0) | (target >= classes)).sum(dtype=np.int32)
+                target = self.xp.clip(target, 0, classes - 1)  # the count raises; no out-of-bounds read meanwhile
+            return generic.cross_entropy_rows(self.xp, x2, target)
+
+    def cross_entropy_rows_grad(self, x2, target, m, log_s, scale):
+        """(softmax(x) - onehot(target)) * scale per row, one kernel."""
+        with self.device:
+            if FUSED and cuda_kernels.compute_type(x2.dtype) is not None:
+                return cuda_kernels.cross_entropy_rows_grad(self, x2, target, m, log_s, scale)
+            return generic.cross_entropy_rows_grad(self.xp, x2, target, m, log_s, scale)
 
     # --- our own kernels ---------------------------------------------------------------------------------------
     def raw(self, source):

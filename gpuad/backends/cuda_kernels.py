@@ -24,12 +24,13 @@ import os
 
 import numpy as np
 
+from .. import activations
+from . import generic
 from .kernel_source import kernel_text
 
 _COMPUTE = {np.dtype("float16"): "float", np.dtype("float32"): "float", np.dtype("float64"): "double"}
 _STORAGE = {np.dtype("float16"): "__half", np.dtype("float32"): "float", np.dtype("float64"): "double"}
 _INDEX = {np.dtype("int64"): "long long", np.dtype("int32"): "int"}
-ACTIVATION_CODES = {None: 0, "relu": 1, "gelu": 2, "tanh": 3, "sigmoid": 4}
 BLOCKING = os.environ.get("GPUAD_CUDA_LAUNCH_BLOCKING", "") not in ("", "0")
 
 # Each RawModule file's kernel templates and the values of their template parameters after the first, which is the
@@ -37,9 +38,10 @@ BLOCKING = os.environ.get("GPUAD_CUDA_LAUNCH_BLOCKING", "") not in ("", "0")
 # expressions from it, and CI's compile check (tests/kernel_compile_check.py) instantiates every entry with nvcc.
 STORAGE_TYPES = tuple(dict.fromkeys(_STORAGE.values()))
 _BOOLS = ("true", "false")
-# (activation code, has bias): all but no activation without a bias, where bias_activation(_grad) launch nothing
-_EPILOGUES = tuple((code, bias) for code in ACTIVATION_CODES.values() for bias in _BOOLS
-                   if code != ACTIVATION_CODES[None] or bias == "true")
+# (activation functor, has bias) for every record of gpuad/activations.py: all but the identity without a bias, where
+# bias_activation(_grad) launch nothing
+_EPILOGUES = tuple((a.cuda, bias) for a in activations.ACTIVATIONS.values() for bias in _BOOLS
+                   if a.keeps is not activations.NOTHING or bias == "true")
 RAW_TEMPLATES = {
     "linear.cu": {"gpuad::bias_act_fwd": _EPILOGUES, "gpuad::bias_act_bwd": _EPILOGUES},
     "softmax.cu": {"gpuad::softmax_fwd": tuple((log,) for log in _BOOLS),
@@ -239,85 +241,175 @@ def softmax_grad(backend, g, y, log):
     return gx
 
 
-def cross_entropy(backend, x, target):
-    """(per-row loss, per-row log-sum-exp), both in the compute type. Class indices out of range give NaN rows and
-    are counted on the GPU into the backend's error counter: the next read back to the host raises, and nothing here
-    waits for the GPU."""
+def cross_entropy_rows(backend, x, target):
+    """(per-row loss, m, log s) in the compute type, as generic.cross_entropy_rows computes them. Class indices out
+    of range give NaN rows and are counted on the GPU into the backend's error counter: the next read back to the host
+    raises, and nothing here waits for the GPU."""
     xp = backend.xp
     x, target = xp.ascontiguousarray(x), xp.ascontiguousarray(target)
     rows, cols = x.shape
-    loss, lse = xp.empty(rows, compute_dtype(x.dtype)), xp.empty(rows, compute_dtype(x.dtype))
+    loss, m, log_s = (xp.empty(rows, compute_dtype(x.dtype)) for _ in range(3))
     if rows:
         target = target if target.dtype in _INDEX else target.astype(np.int64)
         bad = backend.error_counter(f"cross_entropy: class indices must be in [0, {cols})")
         backend.raw("softmax.cu")(f"gpuad::cross_entropy_fwd<{_STORAGE[x.dtype]}, {_INDEX[target.dtype]}>",
                                   _rows_grid(rows), _ROW_BLOCK,
-                                  (x, target, loss, lse, bad, np.int64(rows), np.int64(cols)))
-    return loss, lse
+                                  (x, target, loss, m, log_s, bad, np.int64(rows), np.int64(cols)))
+    return loss, m, log_s
 
 
-def cross_entropy_grad(backend, x, target, lse, g, scale):
-    """(softmax(x) - onehot(target)) * scale * g per row (g: one value per row, or one for all rows)."""
+def cross_entropy_rows_grad(backend, x, target, m, log_s, g):
+    """(softmax(x) - onehot(target)) * g per row (g: one value per row), softmax as exp((x - m) - log s)."""
     xp = backend.xp
     x, target, g = xp.ascontiguousarray(x), xp.ascontiguousarray(target), xp.ascontiguousarray(g)
     gx = xp.empty_like(x)
     if x.size:
         target = target if target.dtype in _INDEX else target.astype(np.int64)
+        stats = compute_dtype(x.dtype)
+        m, log_s = xp.ascontiguousarray(m, stats), xp.ascontiguousarray(log_s, stats)
         g = g.astype(x.dtype, copy=False)
         backend.raw("softmax.cu")(f"gpuad::cross_entropy_bwd<{_STORAGE[x.dtype]}, {_INDEX[target.dtype]}>",
                                   _flat_grid(x.size), _FLAT_BLOCK,
-                                  (x, target, lse, g, np.int64(1 if g.size > 1 else 0), np.float64(scale), gx,
+                                  (x, target, m, log_s, g, np.int64(1 if g.size > 1 else 0), gx,
                                    np.int64(x.shape[0]), np.int64(x.shape[1])))
     return gx
 
 
 def bias_activation(backend, z, bias, activation):
     """The linear layer's epilogue on the GEMM output z (contiguous, changed in place): returns (output, what
-    backward keeps: the relu mask, gelu's pre-activation, the output for tanh and sigmoid, nothing otherwise)."""
+    backward keeps), as the activation's record says (gpuad/activations.py)."""
     xp = backend.xp
+    act = activations.ACTIVATIONS[activation]
     cols = z.shape[-1]
     rows = z.size // cols if cols else 0
-    mask = xp.empty(z.shape, np.bool_) if activation == "relu" else None
-    out = xp.empty_like(z) if activation == "gelu" else z
-    if z.size and (bias is not None or activation is not None):
+    mask = xp.empty(z.shape, np.bool_) if act.keeps == activations.MASK else None
+    out = xp.empty_like(z) if act.keeps == activations.INPUT else z
+    if z.size and (bias is not None or act.keeps is not activations.NOTHING):
         has_bias = bias is not None
         # unused pointer arguments get z: a kernel argument is only an address
         backend.raw("linear.cu")(
-            f"gpuad::bias_act_fwd<{_STORAGE[z.dtype]}, {ACTIVATION_CODES[activation]}, {_bool(has_bias)}>",
+            f"gpuad::bias_act_fwd<{_STORAGE[z.dtype]}, {act.cuda}, {_bool(has_bias)}>",
             _flat_grid(z.size), _FLAT_BLOCK,
             (z, xp.ascontiguousarray(bias) if has_bias else z, out, z if mask is None else mask,
              np.int64(rows), np.int64(cols)))
-    if activation is None:
-        return out, None
-    return out, mask if activation == "relu" else z if activation == "gelu" else out
+    kept = {activations.NOTHING: None, activations.MASK: mask, activations.INPUT: z, activations.OUTPUT: out}
+    return out, kept[act.keeps]
 
 
 def bias_activation_grad(backend, g, saved, activation, needs_bias):
     """(dz, bias gradient or None): dz = g * activation'(saved) and its column sums from one launch (plus one to add
-    the row chunks' partial sums where there are several). ``saved`` is what bias_activation kept (the relu mask,
-    gelu's pre-activation, the tanh or sigmoid output)."""
+    the row chunks' partial sums where there are several). ``saved`` is what bias_activation kept."""
     xp = backend.xp
+    act = activations.ACTIVATIONS[activation]
     g = xp.ascontiguousarray(g)
     cols = g.shape[-1]
     rows = g.size // cols if cols else 0
-    if activation is None and not needs_bias:
+    if act.keeps is activations.NOTHING and not needs_bias:
         return g, None
-    dz = g if activation is None else xp.empty_like(g)
+    dz = g if act.keeps is activations.NOTHING else xp.empty_like(g)
     if rows == 0:
         return dz, xp.zeros(cols, g.dtype) if needs_bias else None
     column_blocks = (cols + 31) // 32
     chunks = max(1, min(-(-_TARGET_BLOCKS // column_blocks), -(-rows // _MIN_CHUNK_ROWS)))
     partial = xp.empty((chunks, cols), compute_dtype(g.dtype)) if needs_bias else g
     saved = g if saved is None else xp.ascontiguousarray(saved)
-    relu = activation == "relu"
+    masked = act.keeps == activations.MASK
     backend.raw("linear.cu")(
-        f"gpuad::bias_act_bwd<{_STORAGE[g.dtype]}, {ACTIVATION_CODES[activation]}, {_bool(needs_bias)}>",
+        f"gpuad::bias_act_bwd<{_STORAGE[g.dtype]}, {act.cuda}, {_bool(needs_bias)}>",
         (column_blocks, chunks), (32, 8),
-        (g, g if relu else saved, saved if relu else g, dz, partial, np.int64(rows), np.int64(cols)))
+        (g, g if masked else saved, saved if masked else g, dz, partial, np.int64(rows), np.int64(cols)))
     if not needs_bias:
         return dz, None
     gb = partial[0] if chunks == 1 else sum_to(partial, (0,), (cols,))
     return dz, gb.astype(g.dtype, copy=False)
+
+
+def linear(backend, x, w, b, activation):
+    """The fused linear layer's forward: cuBLAS's GEMM, then bias_activation."""
+    if compute_type(x.dtype) is None:
+        return None
+    return bias_activation(backend, backend.xp.matmul(x, w.T), b, activation)
+
+
+def linear_grad(backend, g, kept, x, w, activation, needs):
+    """(gx, gw, gb): bias_activation_grad in one launch, then the two GEMMs."""
+    dz, gb = bias_activation_grad(backend, g, kept, activation, needs[2])
+    return generic.linear_gemms(backend.xp, dz, x, w, needs, gb)
+
+
+# --- elementwise forwards and fused backward rules ---------------------------------------------------------------
+def elementwise_forward(name):
+    """An ``Op.cuda`` entry for a composite elementwise forward of kernels/elementwise.cu (``name``: the device
+    function, or a function of the op's params giving it)."""
+    def run(backend, x, **params):
+        compute = compute_type(x.dtype)
+        if compute is None:
+            return None
+        fn = name(params) if callable(name) else name
+        return launch(f"gpuad_{fn}", unary(fn, compute), x)
+    return run
+
+
+def unary_grad_launch(rule, g, saved):
+    """g * f'(saved) by the rule ``rule`` of kernels/elementwise.cu in one launch, or None where it does not apply."""
+    compute = compute_type(g.dtype)
+    if compute is None or saved.dtype != g.dtype or saved.shape != g.shape:
+        return None
+    return launch(f"gpuad_{rule}", unary_grad(rule, compute), g, saved)
+
+
+def binary_grad_launch(rule, g, a, b, needs):
+    """Both (or one) input gradients of a binary op from one launch of ``rule``, None where ``needs`` is False; or
+    None where the rule does not apply."""
+    compute = compute_type(g.dtype)
+    if compute is None or a.dtype != g.dtype or b.dtype != g.dtype:
+        return None
+    which = ("a" if needs[0] else "") + ("b" if needs[1] else "")
+    out = launch(f"gpuad_{rule}", binary_grad(rule, compute, which), g, a, b)
+    grads = iter(out if isinstance(out, tuple) else (out,))
+    return tuple(next(grads) if need else None for need in needs)
+
+
+def _softmax_forward(log):
+    def run(backend, x, dim):
+        return softmax(backend, x, log) if _last_axis(x, dim) and x.dtype.kind == "f" else None
+    return run
+
+
+def softmax_grad_launch(backend, g, y, log, dim):
+    if not (_last_axis(y, dim) and compute_type(y.dtype) and g.dtype == y.dtype):
+        return None
+    return softmax_grad(backend, g, y, log)
+
+
+def _last_axis(x, dim):
+    """Whether ``dim`` (normalised) is the last axis: the row kernels work on rows of the last axis."""
+    return x.ndim and dim == x.ndim - 1
+
+
+def _sum_to_forward(backend, g, shape):
+    axes = _sum_to_axes(g, shape)
+    return sum_to(g, axes, shape) if axes and compute_type(g.dtype) else None
+
+
+def _sum_to_axes(g, shape):
+    """The axes of ``g`` summed to reach ``shape`` (leading extra axes, and axes where ``shape`` has 1)."""
+    lead = g.ndim - len(shape)
+    return tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1)
+
+
+_GELU_FORWARD = {"none": "gelu_fwd", "tanh": "gelu_tanh_fwd"}
+
+# Op.cuda names -> (backend, *arrays, **params) -> array, or None where the kernel does not apply (the op's own
+# forward runs then)
+FORWARDS = {
+    "sigmoid": elementwise_forward("sigmoid_fwd"),
+    "gelu": elementwise_forward(lambda params: _GELU_FORWARD[params["approximate"]]),
+    "softmax": _softmax_forward(False),
+    "log_softmax": _softmax_forward(True),
+    "sum_to": _sum_to_forward,
+    "linear": linear,
+}
 
 
 _TARGET_BLOCKS = 264   # about two blocks per SM on the largest GPUs: enough to keep the memory system busy

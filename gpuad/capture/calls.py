@@ -3,18 +3,17 @@ from ..tensor import Tensor, wrap
 
 
 def forward(op, backend, params, promote, *datas):
-    """An op's forward as ``ops.core.apply`` runs it (dtype promotion, our CUDA kernel or ``op.forward``)."""
+    """An op's forward as ``ops.core.apply`` runs it: dtype promotion, then the backend's ``run``."""
     if promote:
         from ..ops.core import _promote
         datas = list(datas)
         _promote(op, datas)
-    if op.cuda is not None and backend.name == "cuda":
-        out = op.cuda(backend, *datas, **params) if params else op.cuda(backend, *datas)
-    else:
-        out = op.forward(backend.xp, *datas, **params) if params else op.forward(backend.xp, *datas)
+    out = backend.run(op, datas, params)
+    if op.aux:
+        out, kept = out
     if out.__class__ is not backend.ndarray:
         out = backend.asarray(out)
-    return out
+    return (out, kept) if op.aux else out
 
 
 def needs_promote(op, inputs):
@@ -71,49 +70,7 @@ def set_rng_state(device, state):
     random.set_rng_state(state, device)
 
 
-class NodeStub:
-    """The two things the fused VJPs read from their node besides the arrays: its device and saved output."""
-    __slots__ = ("device", "saved_out")
-
-    def __init__(self, device, saved_out=None):
-        self.device, self.saved_out = device, saved_out
-
-
-def linear_vjp(device, activation, needs, g, aux, x, w):
-    from ..nn.functional import _linear_vjp_arrays
-    grads = _linear_vjp_arrays(NodeStub(device), g, activation, aux, None if x is None else wrap(x, device),
-                               None if w is None else wrap(w, device), *needs)
-    return tuple(None if t is None else t._data for t in grads)
-
-
-def cross_entropy_vjp(device, reduction, g, x, target, lse):
-    from ..nn.functional import _cross_entropy_vjp_arrays
-    return _cross_entropy_vjp_arrays(NodeStub(device, (lse,)), g, x, target, reduction)._data
-
-
 def optimizer_update(optimizer, p, group, g):
     """One parameter's update, as ``Optimizer.step`` makes it: its state and group read now (lr, step count)."""
     optimizer._update(p, g, group)
     p._version_counter.value += 1
-
-
-def cuda_unary_grad(device, name, compute, g, saved):
-    """An elementwise op's fused CUDA backward (ops.fused.elementwise_grad), one launch."""
-    from ..ops.fused import kernels
-    k = kernels()
-    with device.backend.device:
-        return k.launch(f"gpuad_{name}", k.unary_grad(name, compute), g, saved)
-
-
-def cuda_binary_grad(device, name, compute, which, g, a, b):
-    from ..ops.fused import kernels
-    k = kernels()
-    with device.backend.device:
-        out = k.launch(f"gpuad_{name}", k.binary_grad(name, compute, which), g, a, b)
-    return out if isinstance(out, tuple) else (out,)
-
-
-def cuda_softmax_grad(device, log, g, out):
-    from ..ops.fused import kernels
-    with device.backend.device:
-        return kernels().softmax_grad(device.backend, g, out, log)

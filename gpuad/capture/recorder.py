@@ -85,10 +85,6 @@ class Recorder:
                 return
         self.call(functools.partial(calls.write, index), (target, data), None)
 
-    def linear_vjp(self, device, activation, needs, args, grads):
-        """The fused linear layer's first-order VJP ran on raw arrays (nn.functional._linear_vjp_arrays)."""
-        self.call(functools.partial(calls.linear_vjp, device, activation, needs), args, tuple(grads))
-
     def run(self, fn, args):
         """Run ``fn(*args)`` with recording paused (its inner ops are not recorded on their own) and record it."""
         from .. import _capture
@@ -326,16 +322,14 @@ class Program:
 
 
 def _direct_forward(fn):
-    """(op.forward bound to xp and its params, the backend's array type, its asarray) for an op's forward that
-    ``apply`` runs without promotion or our own CUDA kernel; None for any other call."""
+    """(a function of the arrays running the op's forward as ``backend.run`` does, the backend's array type, its
+    asarray) for an op's forward that ``apply`` runs without promotion; None for any other call."""
     if not isinstance(fn, functools.partial) or fn.func is not calls.forward:
         return None
     op, backend, params, promote = fn.args
-    if promote or op.cuda is not None and backend.name == "cuda":
+    if promote or op.aux:
         return None
-    forward = functools.partial(op.forward, backend.xp, **params) if params else functools.partial(op.forward,
-                                                                                                    backend.xp)
-    return forward, backend.ndarray, backend.asarray
+    return backend.forward_function(op, params), backend.ndarray, backend.asarray
 
 
 def _slots_of(spec):

@@ -7,20 +7,19 @@ never subtracted (float32 logits near 1e8 keep their precision), and backward's 
 Every case shares one gradient: with ``a`` the row's target weights (``a_c = w_t [c = t]`` for indices, smoothed or
 soft otherwise) and ``A = sum_c a_c``, d loss / d x = A softmax(x) - a.
 
-On CUDA with fused kernels, plain index targets (no weight, no smoothing, 2-D) run kernels/softmax.cu; ignored rows
-are masked around it.
+Class-index rows go through the backend's ``cross_entropy_rows`` and, for plain one-hot rows (no smoothing), its
+``cross_entropy_rows_grad``: NumPy on the CPU, one kernel each from kernels/softmax.cu on CUDA.
 """
 import functools
 
 import numpy as np
 
 from .. import _capture
-from ..autograd.graph import Node, edge_of
 from ..autograd.grad_mode import first_order, mode
-from ..ops import core, fused
-from ..ops.core import Op, forward_tangent
+from ..backends.generic import row_stats as _row_stats
+from ..ops.core import Op, forward_tangent, record
 from ..ops.reduce import log_softmax
-from ..tensor import Tensor, _Version, wrap
+from ..tensor import Tensor, wrap
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -56,18 +55,6 @@ def _unrows(t, shape, batch=0):
     return moved.permute(tuple(range(batch)) + tuple(batch + d for d in (0, nd - 1) + tuple(range(1, nd - 1))))
 
 
-def _row_stats(xp, x2):
-    """Per row: the max m (0 where it is not finite) and log sum exp(x - m)."""
-    if x2.shape[0] == 0:
-        empty = xp.zeros(0, x2.dtype)
-        return empty, empty
-    m = x2.max(axis=1)
-    m = xp.where(xp.isfinite(m), m, 0)
-    e = xp.subtract(x2, m[:, None])
-    xp.exp(e, out=e)
-    return m, xp.log(e.sum(axis=1))
-
-
 def _safe_targets(xp, t, ignore_index):
     """(targets with ignored entries set to class 0, which rows count or None for all). On a GPU, where finding out
     would synchronise, rows are masked whether or not any is ignored."""
@@ -87,8 +74,7 @@ def _row_weights(t_safe, valid, weight, dtype):
 
 class _Plan:
     """What a call computed and what its backward needs (held in the node's params)."""
-    __slots__ = ("reduction", "smoothing", "soft", "shape", "t_safe", "valid", "coef", "denominator", "fused",
-                 "classes")
+    __slots__ = ("reduction", "smoothing", "soft", "shape", "t_safe", "valid", "coef", "denominator", "classes")
 
     def backward_denominator(self, xp):
         """The mean's divisor for derivatives: where it is 0 (every row ignored) every row's coefficients are 0 too,
@@ -110,9 +96,9 @@ def _forward(backend, x, target, weight, ignore_index, smoothing, reduction, pla
     shape = x.shape
     C = shape[0] if x.ndim == 1 else shape[1]
     x2 = _rows(xp, x)
-    m, log_s = _row_stats(xp, x2)
     rows = x2.shape[0]
     if plan.soft:
+        m, log_s = _row_stats(xp, x2)
         q = _rows(xp, target)
         if smoothing:
             q = q * (1 - smoothing) + smoothing / C
@@ -123,9 +109,8 @@ def _forward(backend, x, target, weight, ignore_index, smoothing, reduction, pla
     else:
         t = target.reshape(-1)
         t_safe, valid = _safe_targets(xp, t, ignore_index)
-        _check_classes(backend, t_safe, C)
+        per_row, m, log_s = backend.cross_entropy_rows(x2, t_safe)  # checks the class indices
         coef = _row_weights(t_safe, valid, weight, x.dtype)
-        per_row = log_s - (x2[xp.arange(rows), t_safe] - m)
         if coef is not None:
             per_row = per_row * coef
         if smoothing:
@@ -159,20 +144,6 @@ def _reduce(xp, per_row, reduction, denominator, out_shape, dtype):
         with np.errstate(invalid="ignore", divide="ignore"):
             total = total / denominator if not isinstance(denominator, int) or denominator else total * np.nan
     return xp.asarray(total, dtype=dtype)
-
-
-def _check_classes(backend, t_safe, classes):
-    """Class indices in [0, classes): raised now on the CPU; on a GPU counted there and raised at the next read back
-    to the host (CUDABackend.error_counter), so the step never waits for the GPU."""
-    if isinstance(t_safe, np.ndarray):
-        if t_safe.size and (t_safe.min() < 0 or t_safe.max() >= classes):
-            bad = t_safe[(t_safe < 0) | (t_safe >= classes)]
-            raise IndexError(f"cross_entropy: target {int(bad[0])} is out of bounds: class indices must be in "
-                             f"[0, {classes}) or equal ignore_index")
-    elif t_safe.size:
-        bad = backend.error_counter(f"cross_entropy: class indices must be in [0, {classes})")
-        with backend.device:
-            bad += ((t_safe < 0) | (t_safe >= classes)).sum(dtype=np.int32)
 
 
 # --- backward ----------------------------------------------------------------------------------------------------
@@ -220,37 +191,29 @@ def _vjp(n, g):
 
 def _vjp_arrays(n, g, x, target, weight):
     backend = n.device.backend
-    xp = backend.xp
     plan = n.params["plan"]
-    if plan.fused:
-        lse = n.saved_out[0]
-        rows = x.shape[0]
-        scale = _row_scale(xp, g, plan, rows)
-        if plan.coef is not None:
-            scale = scale * plan.coef
-        with backend.device:
-            gx = fused.kernels().cross_entropy_grad(backend, x, plan.t_safe, lse, xp.ascontiguousarray(scale), 1.0)
-        return wrap(gx, n.device), None, None
-    gx = _softmax_minus_target(xp, plan, g, x, target, weight, n.saved_out[0])
-    if _capture.state.active is not None:  # gpuad.compile: replayed from the arrays, the plan refreshed by the forward's replay
-        _capture.state.active.call(functools.partial(_softmax_minus_target, xp, plan), (g, x, target, weight,
-                                                                                  n.saved_out[0]), gx)
+    stats = n.saved_out[0]
+    gx = _softmax_minus_target(backend, plan, g, x, target, weight, stats)
+    # gpuad.compile: replayed from the arrays, the plan refreshed by the forward's replay
+    _capture.called(functools.partial(_softmax_minus_target, backend, plan), (g, x, target, weight, stats), gx)
     return wrap(gx, n.device), None, None
 
 
-def _softmax_minus_target(xp, plan, g, x, target, weight, stats):
+def _softmax_minus_target(backend, plan, g, x, target, weight, stats):
     """The first-order gradient of the logits from raw arrays: softmax * scale minus the target's share."""
+    xp = backend.xp
     m, log_s = stats  # the rows of the (2, rows) statistics array
     x2 = _rows(xp, x)
     rows = x2.shape[0]
     scale = _row_scale(xp, g, plan, rows).astype(x.dtype, copy=False)
     a, A = _coefficients(xp, plan, weight, target, x2)
-    p = xp.subtract(x2, m[:, None])
-    xp.exp(p, out=p)  # softmax = exp(x - m) / s: three passes over the logits, as plain log-sum-exp would take
-    p *= ((scale if A is None else A * scale) * xp.exp(-log_s))[:, None]
-    if a is None:
-        p[xp.arange(rows), plan.t_safe] -= scale if plan.coef is None else scale * plan.coef
+    if a is None:  # one-hot rows: the backend's rule (one kernel on CUDA)
+        p = backend.cross_entropy_rows_grad(x2, plan.t_safe, m, log_s,
+                                            scale if plan.coef is None else scale * plan.coef)
     else:
+        p = xp.subtract(x2, m[:, None])
+        xp.exp(p, out=p)  # softmax = exp(x - m) / s: three passes over the logits, as plain log-sum-exp would take
+        p *= (A * scale * xp.exp(-log_s))[:, None]
         p -= a * scale[:, None]
     return p.reshape(plan.shape) if x.ndim < 3 else _unrows_array(xp, p, plan.shape)
 
@@ -361,7 +324,7 @@ def _batched_rows(t, batch):
     return t.permute(perm).reshape(lead + (-1, t.shape[batch + 1]))
 
 
-CROSS_ENTROPY = Op("cross_entropy", None, _vjp, jvp=_jvp)
+CROSS_ENTROPY = Op("cross_entropy", None, _vjp, jvp=_jvp, save="all", aux=True)
 
 
 # --- the function ------------------------------------------------------------------------------------------------
@@ -412,53 +375,24 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                             f"{input.dtype}), got {weight.device}, {weight.dtype}")
     dev = input._device
     backend = dev.backend
-    xp = backend.xp
     plan = _Plan()
     plan.reduction, plan.smoothing, plan.soft, plan.shape, plan.classes = reduction, label_smoothing, soft, shape, C
     plan.coef = plan.t_safe = plan.valid = None
-    x, t = input._data, target._data
-    wd = None if weight is None else weight._data
-    plan.fused = (fused.on(dev) and not soft and wd is None and not label_smoothing and x.ndim == 2)
-    if plan.fused:
-        loss, saved = _fused_forward(backend, x, t, ignore_index, reduction, plan)
-    else:
-        loss, saved = _forward_saving(backend, ignore_index, label_smoothing, reduction, plan, x, t, wd)
-        if _capture.state.active is not None:  # gpuad.compile: the forward replayed from the arrays (the plan refreshed too)
-            _capture.state.active.call(functools.partial(_forward_saving, backend, ignore_index, label_smoothing, reduction,
-                                                   plan), (input, target, weight), (loss, saved))
-    result = wrap(loss, dev)
-    params = {"reduction": reduction, "plan": plan}
-    needs = (input._rg, soft and target._rg, False)
     if weight is not None and weight._rg:
         raise RuntimeError("cross_entropy: gradients with respect to weight are not supported (PyTorch has none "
                            "either); pass weight.detach()")
+    wd = None if weight is None else weight._data
+    loss, stats = _forward_saving(backend, ignore_index, label_smoothing, reduction, plan, input._data, target._data,
+                                  wd)
+    # gpuad.compile: the forward replayed from the arrays (the plan refreshed too)
+    _capture.called(functools.partial(_forward_saving, backend, ignore_index, label_smoothing, reduction, plan),
+                    (input, target, weight), (loss, stats))
+    result = wrap(loss, dev)
+    params = {"reduction": reduction, "plan": plan}
+    inputs = (input, target, weight)
+    needs = (input._rg, soft and target._rg, False)
     if mode.enabled and (needs[0] or needs[1]):
-        node = Node(CROSS_ENTROPY, (edge_of(input) if needs[0] else None, edge_of(target) if needs[1] else None,
-                                    None), needs, dev, params)
-        node.saved = (input, target, weight)
-        node.saved_versions = (input._version_value, target._version_value,
-                               None if weight is None else weight._version_value)
-        node.saved_out = (saved, _Version(), 0)  # not the output: the VJP reads these raw
-        core.attach(node, result, (input, target, weight))
+        record(CROSS_ENTROPY, inputs, params, result, dev, needs, stats)  # stats: (m, log s) per row
     if mode.fw_level:
-        forward_tangent(CROSS_ENTROPY, (input, target, weight), params, result)
+        forward_tangent(CROSS_ENTROPY, inputs, params, result)
     return result
-
-
-def _fused_forward(backend, x, t, ignore_index, reduction, plan):
-    """kernels/softmax.cu's per-row loss and log-sum-exp, with ignored rows masked (no host synchronisation)."""
-    xp = backend.xp
-    with backend.device:
-        ignored = t == ignore_index
-        t_safe = xp.where(ignored, 0, t)
-        loss, lse = fused.kernels().cross_entropy(backend, x, t_safe)
-        counted = (~ignored).astype(loss.dtype)  # the compute dtype: a float16 count would overflow at 65504 rows
-        loss = loss * counted
-        denominator = counted.sum()
-        plan.t_safe, plan.valid, plan.coef, plan.denominator = t_safe, ~ignored, counted, denominator
-        if reduction == "none":
-            out = loss.astype(x.dtype, copy=False)
-        else:
-            total = loss.sum()
-            out = (total / denominator if reduction == "mean" else total).astype(x.dtype)
-    return out, lse

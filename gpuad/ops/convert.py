@@ -21,7 +21,7 @@ def _to_device(x, device):
     out = wrap(data, device)
     params = {"src": x._device, "dst": device}
     if x._rg and mode.enabled:
-        record(TO_DEVICE, (x,), params, out, device)
+        record(TO_DEVICE, (x,), params, out, device, (True,))
     if mode.fw_level and x._fw is not None:
         forward_tangent(TO_DEVICE, (x,), params, out)
     return out

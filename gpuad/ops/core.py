@@ -12,7 +12,7 @@ from ..autograd.graph import Node, edge_of
 from ..autograd.grad_mode import mode
 from ..autograd.views import sync_view, track_view
 from ..dtypes import get_default_dtype, promote, wrap_int
-from ..tensor import Tensor, wrap
+from ..tensor import Tensor, _Version, wrap
 
 REGISTRY = {}
 OUT = -1  # in a save spec, the op's output
@@ -31,15 +31,19 @@ class Op:
     view: the output shares memory, and so the in-place version counter, with input 0, and is tracked as a view of
         its base (autograd.views), so that in-place changes through it or its base rebase the other's history
     broadcasting: inputs broadcast against each other (batched tangents are aligned before the JVP)
-    cuda: optional ``(backend, *arrays, **params) -> array`` running our own kernel from ``kernels/`` on CUDA
+    aux: the forward returns ``(output, kept)``: ``kept`` is an array the VJP reads besides the saved inputs and
+        output (the fused linear layer's relu mask, cross-entropy's row statistics), held in ``node.saved_out``
+        (where ``kept`` is the output itself, it is saved as the output, with its version)
+    cuda: the name of our own CUDA forward for this op (a key of backends.cuda_kernels.FORWARDS), which the CUDA
+        backend runs instead of ``forward`` while fused kernels are on and the kernel applies
     cuda_grad: the fused backward rule in kernels/elementwise.cu (a name, or a function of the params giving one)
-        that a first-order backward on CUDA runs in one launch (see ops.fused.elementwise_grad)
+        that a first-order backward on CUDA runs in one launch (the backends' unary_grad and binary_grad)
     """
     __slots__ = ("name", "forward", "vjp", "jvp", "save", "promote", "view", "broadcasting", "node_name", "_plans",
-                 "cuda", "cuda_grad")
+                 "cuda", "cuda_grad", "aux")
 
     def __init__(self, name, forward, vjp=None, *, save=(), promote=None, view=False, jvp=None, cuda=None,
-                 cuda_grad=None, broadcasting=False):
+                 cuda_grad=None, broadcasting=False, aux=False, node_name=None):
         self.name = name
         self.broadcasting = broadcasting
         self.forward = forward
@@ -50,7 +54,9 @@ class Op:
         self.view = view
         self.cuda = cuda
         self.cuda_grad = cuda_grad
-        self.node_name = "".join(part.capitalize() for part in name.split("_")) + "Backward0"  # PyTorch: MulBackward0
+        self.aux = aux
+        # PyTorch's node names: MulBackward0
+        self.node_name = node_name or "".join(part.capitalize() for part in name.split("_")) + "Backward0"
         self._plans = {}
         if name in REGISTRY:
             raise ValueError(f"op {name!r} is registered twice")
@@ -58,6 +64,10 @@ class Op:
 
     def __repr__(self):
         return f"<Op {self.name}>"
+
+    def grad_rule(self, params):
+        """The name of this op's fused backward rule for these params (``cuda_grad``), or None."""
+        return self.cuda_grad(params) if callable(self.cuda_grad) else self.cuda_grad
 
     def plan(self, needs):
         """(which inputs to save, whether to save the output) for this pattern of inputs that need grad."""
@@ -104,21 +114,21 @@ def apply(op, inputs, params=None):
         _promote(op, datas)
     backend = dev._backend or dev.backend
     try:
-        if op.cuda is not None and backend.name == "cuda":
-            out = op.cuda(backend, *datas, **params) if params else op.cuda(backend, *datas)
-        else:
-            out = op.forward(backend.xp, *datas, **params) if params else op.forward(backend.xp, *datas)
+        out = backend.run(op, datas, params)
     except (ValueError, TypeError, IndexError) as exc:
         raise _explain(op, inputs, exc) from None
+    kept = None
+    if op.aux:
+        out, kept = out
     if out.__class__ is not backend.ndarray:
         out = backend.asarray(out)
     if _capture.state.active is not None:
-        _capture.state.active.op(op, backend, params, inputs, out)
+        _capture.state.active.op(op, backend, params, inputs, (out, kept) if op.aux else out)
     result = wrap(out, dev)
     if op.view:
         track_view(result, inputs[0], op, params)
     if rg and mode.enabled and op.vjp is not None and out.dtype.kind == "f":
-        record(op, inputs, params, result, dev)
+        record(op, inputs, params, result, dev, tuple(isinstance(x, Tensor) and x._rg for x in inputs), kept)
     if mode.fw_level:
         forward_tangent(op, inputs, params, result)
     return result
@@ -129,12 +139,12 @@ def apply_unary(op, x, params=None):
     if x._base is not None:
         sync_view(x)
     data = x._data
-    if data.dtype.kind != "f" or op.cuda is not None and x._device.type == "cuda":
+    if data.dtype.kind != "f" or op.aux:
         return apply(op, (x,), params)
     dev = x._device
     backend = dev._backend or dev.backend
     try:
-        out = op.forward(backend.xp, data, **params) if params else op.forward(backend.xp, data)
+        out = backend.run(op, (data,), params)
     except (ValueError, TypeError, IndexError) as exc:
         raise _explain(op, (x,), exc) from None
     if out.__class__ is not backend.ndarray:
@@ -145,18 +155,7 @@ def apply_unary(op, x, params=None):
     if op.view:
         track_view(result, x, op, params)
     if x._rg and mode.enabled and op.vjp is not None and out.dtype.kind == "f":
-        node = Node(op, (edge_of(x),), _NEEDS_ONE, dev, params)
-        keep, keep_out = op._plans.get(_NEEDS_ONE) or op.plan(_NEEDS_ONE)
-        if keep is not None:
-            v = x._version
-            node.saved = (x,)
-            node.saved_versions = (0 if v is None else v.value,)
-        if keep_out:
-            _save_output(node, result)
-        result._rg = True
-        result._node = node
-        if mode.on_record is not None:
-            mode.on_record(node, result, (x,))
+        record(op, (x,), params, result, dev, _NEEDS_ONE)
     if mode.fw_level and x._fw is not None:
         forward_tangent(op, (x,), params, result)
     return result
@@ -174,12 +173,11 @@ def apply_binary(op, a, b):
     ad = a._data
     bd = b._data
     dev = a._device
-    if b._device is not dev or (ad.dtype is not bd.dtype and ad.dtype != bd.dtype) or ad.dtype.kind != "f" \
-            or op.cuda is not None and dev.type == "cuda":
+    if b._device is not dev or (ad.dtype is not bd.dtype and ad.dtype != bd.dtype) or ad.dtype.kind != "f" or op.aux:
         return apply(op, (a, b))
     backend = dev._backend or dev.backend
     try:
-        out = op.forward(backend.xp, ad, bd)
+        out = backend.run(op, (ad, bd), None)
     except (ValueError, TypeError, IndexError) as exc:
         raise _explain(op, (a, b), exc) from None
     if out.__class__ is not backend.ndarray:
@@ -188,70 +186,33 @@ def apply_binary(op, a, b):
         _capture.state.active.op(op, backend, None, (a, b), out)
     result = wrap(out, dev)
     if (a._rg or b._rg) and mode.enabled and op.vjp is not None and out.dtype.kind == "f":
-        _record_binary(op, a, b, result, dev)
+        record(op, (a, b), None, result, dev, (a._rg, b._rg))
     if mode.fw_level and (a._fw is not None or b._fw is not None):
         forward_tangent(op, (a, b), None, result)
     return result
 
 
-def _record_binary(op, a, b, result, dev):
-    """``record`` unrolled for two tensor inputs (the hottest path of the forward pass; ends as ``attach`` does)."""
-    needs = (a._rg, b._rg)
-    node = Node(op, (edge_of(a) if needs[0] else None, edge_of(b) if needs[1] else None), needs, dev, None)
+# --- the one recorder ----------------------------------------------------------------------------------------------
+def record(op, inputs, params, result, dev, needs, kept=None):
+    """Make ``result`` the output of a new Node for this call of ``op``: edges to the inputs that need grad, what the
+    op's save plan says its VJP reads (each tensor with the in-place version it has now), and ``kept`` (see
+    ``Op.aux``). Every op call, custom Function and device transfer records through here."""
+    node = Node(op, tuple([edge_of(x) if need else None for x, need in zip(inputs, needs)]), needs, dev, params)
     keep, keep_out = op._plans.get(needs) or op.plan(needs)
     if keep is not None:
-        va, vb = a._version, b._version
-        node.saved = (a if keep[0] else None, b if keep[1] else None)
-        node.saved_versions = (0 if va is None else va.value, 0 if vb is None else vb.value)
-    if keep_out:
-        _save_output(node, result)
-    result._rg = True
-    result._node = node
-    if mode.on_record is not None:
-        mode.on_record(node, result, (a, b))
-
-
-def _save_output(node, result):
-    """Keep the output's array with the version it has now; the node re-attaches it on unpacking."""
-    node.saved_out = (result._data, result._version_counter, result._version.value)
-
-
-def record(op, inputs, params, result, dev):
-    """Attach a Node for this call to ``result``: edges to the inputs that require grad, and what the VJP needs."""
-    edges = []
-    needs = []
-    for x in inputs:
-        if isinstance(x, Tensor) and x._rg:
-            edges.append(edge_of(x))
-            needs.append(True)
-        else:
-            edges.append(None)
-            needs.append(False)
-    needs = tuple(needs)
-    node = Node(op, tuple(edges), needs, dev, params)
-    keep, keep_out = op._plans.get(needs) or op.plan(needs)
-    if keep is not None:
-        saved = []
-        versions = []
-        for x, k in zip(inputs, keep):
-            if k and isinstance(x, Tensor):
-                saved.append(x)
-                v = x._version  # a tensor never changed in place has no counter yet: version 0
-                versions.append(0 if v is None else v.value)
-            else:
-                saved.append(x if k else None)
-                versions.append(None)
-        node.saved = saved
-        node.saved_versions = versions
-    if keep_out:
-        _save_output(node, result)
-    attach(node, result, tuple(inputs))
+        node.saved = tuple([x if k else None for x, k in zip(inputs, keep)])
+        node.saved_versions = tuple([x._version_value if k and isinstance(x, Tensor) else None
+                                     for x, k in zip(inputs, keep)])
+    if keep_out or kept is result._data:
+        node.saved_out = (result._data, result._version_counter, result._version.value)
+    elif kept is not None:
+        node.saved_out = (kept, _Version(), 0)  # not the output: an array of the VJP's own, never changed in place
+    attach(node, result, inputs)
     return node
 
 
 def attach(node, result, inputs):
-    """Make ``result`` the output of ``node`` and tell mode.on_record; every recording path ends here (the two unrolled
-    hot paths above inline the same three steps)."""
+    """Make ``result`` the output of ``node`` and tell mode.on_record (traces, checkpoints, gpuad.viz)."""
     result._rg = True
     result._node = node
     if mode.on_record is not None:

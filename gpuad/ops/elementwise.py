@@ -4,17 +4,17 @@ VJPs are written in Tensor ops so that they can be differentiated again (higher-
 relu'(0) = 0, abs'(0) = 0, clamp passes the gradient at the bounds (x == min or x == max), and maximum/minimum split the
 gradient equally between the two inputs where they are equal (as PyTorch does).
 """
+import functools
 import math
 
-from . import fused
+from .. import _capture, activations
 from .core import OUT, Op, apply, apply_binary, apply_unary
 from ._lift import one, operands
+from ..autograd.grad_mode import first_order
 from ..dtypes import get_default_dtype, promote
-from ..tensor import TENSOR_TYPES, Tensor
+from ..tensor import TENSOR_TYPES, Tensor, wrap
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
@@ -54,8 +54,8 @@ def elementwise(name, forward, partials, cuda_grad=None, **options):
     kernels/elementwise.cu (or is a function of the params giving one) that a first-order backward on CUDA runs
     instead, in one launch."""
     def vjp(n, g):
-        if cuda_grad is not None and n.device.type == "cuda":
-            fused_grads = fused.elementwise_grad(n, g)
+        if cuda_grad is not None:
+            fused_grads = fused_grad(n, g)
             if fused_grads is not None:
                 return fused_grads
         ds = partials(n)
@@ -74,6 +74,34 @@ def elementwise(name, forward, partials, cuda_grad=None, **options):
     return Op(name, forward, vjp, jvp=jvp, cuda_grad=cuda_grad, **options)
 
 
+def fused_grad(n, g):
+    """The input gradients by the backend's fused backward rule for ``n.op`` (``Op.cuda_grad``: one launch on CUDA),
+    or None where there is none (the CPU, a higher-order backward, values it does not take) and the VJP computes."""
+    if not first_order():
+        return None
+    backend = n.device.backend
+    rule = n.op.grad_rule(n.params)
+    if len(n.next) == 1:
+        from_output = n.op.save == _Y
+        saved = n.saved_out if from_output else n.saved
+        if saved is None:  # freed, or dropped by a checkpoint: the VJP raises or recomputes
+            return None
+        out = backend.unary_grad(rule, g._data, saved[0] if from_output else saved[0]._data)
+        if out is None:
+            return None
+        saved = n.out if from_output else n.inputs[0]  # raises if it was changed in place since
+        _capture.called(functools.partial(backend.unary_grad, rule), (g, saved), out)
+        return wrap(out, n.device)
+    a, b = n.inputs
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
+        return None
+    out = backend.binary_grad(rule, g._data, a._data, b._data, n.needs)
+    if out is None:
+        return None
+    _capture.called(functools.partial(backend.binary_grad, rule, needs=n.needs), (g, a, b), out)
+    return tuple(None if o is None else wrap(o, n.device) for o in out)
+
+
 def _binary_op(name, forward, partials, save=(), promote="binary", cuda_grad=None):
     return elementwise(name, forward, partials, cuda_grad=cuda_grad, save=save, promote=promote, broadcasting=True)
 
@@ -85,10 +113,9 @@ def _mul_partials(n):
 
 
 def _div_vjp(n, g):
-    if n.device.type == "cuda":
-        fused_grads = fused.elementwise_grad(n, g)
-        if fused_grads is not None:
-            return fused_grads
+    fused_grads = fused_grad(n, g)
+    if fused_grads is not None:
+        return fused_grads
     a, b = n.inputs
     ga = g / b
     return ga if n.needs[0] else None, -ga * (a / b) if n.needs[1] else None
@@ -192,9 +219,7 @@ floor_divide = _binary(FLOOR_DIVIDE)
 
 
 # --- unary math ---------------------------------------------------------------------------------------------------
-def _sigmoid_forward(xp, x):
-    e = xp.exp(-xp.abs(x))  # NOTE: exp of -|x| only, so large |x| never overflows
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+_sigmoid_forward = activations.sigmoid_forward  # one formula for the op and the fused linear layer
 
 
 def _softplus_forward(xp, x, beta, threshold):
@@ -211,7 +236,7 @@ def _softplus_derivative(n):
 def _gelu_forward(xp, x, approximate):
     if approximate == "tanh":
         return 0.5 * x * (1 + xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
-    return 0.5 * x * (1 + xp.erf(x * _INV_SQRT_2))
+    return activations.gelu_forward(xp, x)
 
 
 def gelu_slope(x, approximate="none"):
@@ -219,9 +244,7 @@ def gelu_slope(x, approximate="none"):
     if approximate == "tanh":
         t = tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
         return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
-    cdf = 0.5 * (1 + erf(x * _INV_SQRT_2))
-    pdf = exp(-0.5 * x * x) * _INV_SQRT_2PI
-    return cdf + x * pdf
+    return activations.gelu_slope(x)
 
 
 def _gelu_derivative(n):
@@ -259,13 +282,12 @@ TANH = _unary_op("tanh", lambda xp, x: xp.tanh(x), lambda n: (1 - n.out * n.out,
 ERF = _unary_op("erf", lambda xp, x: xp.erf(x),
                 lambda n: (_TWO_OVER_SQRT_PI * exp(-n.inputs[0] * n.inputs[0]),), save=_X, cuda_grad="erf_bwd")
 SIGMOID = _unary_op("sigmoid", _sigmoid_forward, lambda n: (n.out * (1 - n.out),), save=_Y,
-                    cuda=fused.elementwise_forward("sigmoid_fwd", _sigmoid_forward), cuda_grad="sigmoid_bwd")
+                    cuda="sigmoid", cuda_grad="sigmoid_bwd")
 RELU = _unary_op("relu", lambda xp, x: xp.maximum(x, 0), lambda n: (n.out > 0,), save=_Y, promote=None,
                  cuda_grad="relu_bwd")
-_GELU_KERNELS = {"none": ("gelu_fwd", "gelu_bwd"), "tanh": ("gelu_tanh_fwd", "gelu_tanh_bwd")}
-GELU = _unary_op("gelu", _gelu_forward, _gelu_derivative, save=_X,
-                 cuda=fused.elementwise_forward(lambda p: _GELU_KERNELS[p["approximate"]][0], _gelu_forward),
-                 cuda_grad=lambda p: _GELU_KERNELS[p["approximate"]][1])
+_GELU_RULES = {"none": "gelu_bwd", "tanh": "gelu_tanh_bwd"}
+GELU = _unary_op("gelu", _gelu_forward, _gelu_derivative, save=_X, cuda="gelu",
+                 cuda_grad=lambda p: _GELU_RULES[p["approximate"]])
 SOFTPLUS = _unary_op("softplus", _softplus_forward, _softplus_derivative, save=_X)
 CLAMP = _unary_op("clamp", _clamp_forward, _clamp_derivative, save=_X, promote=None)
 FLOOR = _unary_op("floor", lambda xp, x: xp.floor(x), lambda n: (0.0,), promote=None)

@@ -10,7 +10,6 @@ import functools
 
 import numpy as np
 
-from . import fused
 from .. import _capture
 from .core import OUT, Op, apply, apply_unary
 from ._lift import one
@@ -328,27 +327,16 @@ def _log_softmax_vjp(n, g):
     return g - exp(out) * g.sum(dim, True)
 
 
-def _last_axis(x, dim):
-    return x.ndim and dim == x.ndim - 1
-
-
-def _cuda_softmax(log):
-    """Op.cuda hook: kernels/softmax.cu over the last axis (one launch), else the xp forward."""
-    return fused.hook(lambda backend, x, dim: fused.kernels().softmax(backend, x, log),
-                      _wide(_log_softmax_forward if log else _softmax_forward),
-                      applies=lambda x, dim: _last_axis(x, dim) and x.dtype.kind == "f")
-
-
 def _fused_softmax_grad(n, g, out, log):
-    if not (fused.on(n.device) and first_order() and _last_axis(out, n.params["dim"])):
+    """The input gradient from the backend's fused rule (one launch on CUDA), or None: in a first-order backward
+    only, the fused rule works on raw arrays."""
+    if not first_order():
         return None
-    if g._data.dtype != out._data.dtype:
+    backend = n.device.backend
+    grad = backend.softmax_grad(g._data, out._data, log, n.params["dim"])
+    if grad is None:
         return None
-    with n.device.backend.device:
-        grad = fused.kernels().softmax_grad(n.device.backend, g._data, out._data, log)
-    if _capture.state.active is not None:  # gpuad.compile: the same launch on every replay
-        from ..capture.calls import cuda_softmax_grad
-        _capture.state.active.call(functools.partial(cuda_softmax_grad, n.device, log), (g, out), grad)
+    _capture.called(functools.partial(backend.softmax_grad, log=log, dim=n.params["dim"]), (g, out), grad)
     return wrap(grad, n.device)
 
 
@@ -363,9 +351,9 @@ def _log_softmax_jvp(c, t):
 
 
 SOFTMAX = Op("softmax", _wide(_softmax_forward), _softmax_vjp, jvp=_softmax_jvp, save=((OUT,),), promote="float",
-             cuda=_cuda_softmax(log=False))
+             cuda="softmax")
 LOG_SOFTMAX = Op("log_softmax", _wide(_log_softmax_forward), _log_softmax_vjp, jvp=_log_softmax_jvp, save=((OUT,),),
-                 promote="float", cuda=_cuda_softmax(log=True))
+                 promote="float", cuda="log_softmax")
 
 
 def _one_dim(x, dim, axis, who):

@@ -7,7 +7,6 @@ import builtins
 
 import numpy as np
 
-from . import fused
 from .core import Op, apply, apply_unary
 from ..autograd.grad_mode import grad_batch
 from ._lift import one
@@ -218,17 +217,11 @@ def _sum_to_forward(xp, g, shape):
     return g.sum(axis=axes, keepdims=True).reshape(shape)
 
 
-# Op.cuda hook: the broadcast-gradient reduction as one ReductionKernel launch (float accumulation for float16)
-_cuda_sum_to = fused.hook(lambda backend, g, shape: fused.kernels().sum_to(g, _sum_to_axes(g, shape), shape),
-                          _sum_to_forward,
-                          applies=lambda g, shape: fused.kernels().compute_type(g.dtype) and _sum_to_axes(g, shape))
-
-
 EXPAND = Op("expand", lambda xp, x, shape: xp.broadcast_to(x, shape),
             lambda n, g: sum_to_batched(g, n.next[0][2], grad_batch()), view=True,
             jvp=lambda c, t: expand_batched(t, c.params["shape"], t.ndim - c.inputs[0].ndim))
 SUM_TO = Op("sum_to_shape", _sum_to_forward, lambda n, g: expand_batched(g, n.next[0][2], grad_batch()),
-            cuda=_cuda_sum_to,
+            cuda="sum_to",  # the broadcast-gradient reduction as one ReductionKernel launch on CUDA
             jvp=lambda c, t: sum_to_batched(t, c.params["shape"], t.ndim - c.inputs[0].ndim))
 
 
