@@ -93,8 +93,7 @@ def cross_entropy_vjp(device, reduction, g, x, target, lse):
 
 def optimizer_update(optimizer, p, group, g):
     """One parameter's update, as ``Optimizer.step`` makes it: its state and group read now (lr, step count)."""
-    optimizer._update(p, g, group)
-    p._version_counter.value += 1
+    optimizer._update_param(p, g, group)
 
 
 def cuda_unary_grad(device, name, compute, g, saved):
