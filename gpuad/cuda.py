@@ -77,21 +77,20 @@ def manual_seed_all(seed):
 
 def _started(device):
     """The CUDA Device for ``device`` if its backend has been started, else None (nothing to report or free)."""
-    from .device import Device, _DEVICES, current_cuda_index
-    if not is_initialized():
+    from .device import Device, current_cuda_index, started_devices
+    started = started_devices("cuda")
+    if not started:
         return None
     index = current_cuda_index() if device is None else (device if isinstance(device, int) else Device(device).index)
     dev = Device("cuda", index)
-    return dev if any(d is dev and d._backend is not None for d in _DEVICES.values()) else None
+    return dev if dev in started else None
 
 
 def empty_cache():
     """Give the blocks CuPy's memory pools cache but do not use back to the driver (a no-op before any GPU use)."""
-    from .device import _DEVICES
-    for dev in set(_DEVICES.values()):
-        if dev.type == "cuda" and dev._backend is not None:
-            with dev.backend.device:
-                dev.backend.xp.get_default_memory_pool().free_all_blocks()
+    from .device import started_devices
+    for dev in started_devices("cuda"):
+        dev.backend.empty_cache()
 
 
 def memory_allocated(device=None):
@@ -119,17 +118,16 @@ def reset_peak_memory_stats(device=None):
 
 def is_initialized():
     """Whether a GPU backend has been started in this process."""
-    from .device import _DEVICES
-    return any(d.type == "cuda" and d._backend is not None for d in _DEVICES.values())
+    from .device import started_devices
+    return bool(started_devices("cuda"))
 
 
 def synchronize(device=None):
-    """Wait for all queued work on a GPU (needed before timing)."""
-    from .device import as_device
-    dev = as_device("cuda" if device is None else device)
-    with dev.backend.device:
-        dev.backend.xp.cuda.runtime.deviceSynchronize()
-    dev.backend.check_errors()  # bad inputs counted on the GPU (cross_entropy's class indices) raise here
+    """Wait for all queued work on a GPU (needed before timing); then raise any bad input a kernel counted there
+    (cross_entropy's class indices)."""
+    _require_gpu("synchronize")
+    from .device import Device
+    Device("cuda", _index(device, "synchronize")).backend.synchronize()
 
 
 def fused_kernels_enabled():

@@ -113,3 +113,12 @@ def factory_device(spec):
     if spec is None:
         return _default
     return spec if type(spec) is Device else Device(spec)
+
+
+def started_devices(device_type=None):
+    """The devices whose backend exists: the CPU first (its backend always does), then each GPU in use, by index.
+    Asking starts no GPU; seeding, memory reports and ``gpuad.cuda.empty_cache`` go through it. ``device_type``
+    keeps the devices of one type ("cuda": the GPUs in use)."""
+    found = {d for d in _DEVICES.values() if d is CPU or d._backend is not None}
+    return [d for d in sorted(found, key=lambda d: -1 if d.index is None else d.index)
+            if device_type is None or d.type == device_type]

@@ -9,12 +9,13 @@ import copy
 import functools
 import os
 
-from .device import _DEVICES, as_device
+from .backends.cpu import CPU_BACKEND
+from .device import as_device, started_devices
 
 _seed = [None]
 _DEFAULT_SEED = 67280421310721  # what a fresh torch.Generator() starts from: two new generators draw the same numbers
-_STATE_BYTES = 8 + 16 + 16 + 1 + 4  # initial seed, PCG64 state and increment, has_uint32, uinteger
 _cuda_seeds = {}  # GPU index -> seed from gpuad.cuda.manual_seed(_all), applied when that GPU's generator starts
+_seeded = {CPU_BACKEND}  # backends whose global generator took its pending seed (the CPU's is seeded at once)
 _draws = [0]  # how many times a generator was handed out: vmap(randomness="error") watches it
 
 
@@ -24,11 +25,8 @@ def manual_seed(seed):
     seed = _as_seed(seed, "manual_seed")
     _seed[0] = seed
     _cuda_seeds.clear()
-    from .backends.cpu import CPU_BACKEND
-    CPU_BACKEND.seed(seed)
-    for dev in set(_DEVICES.values()):
-        if dev.type == "cuda" and dev._backend is not None:
-            dev._backend.seed(seed + dev.index)
+    for dev in started_devices():  # the others take it when they start (generator)
+        dev.backend.seed_from(seed)
     default_generator._initial_seed = seed
     return default_generator
 
@@ -46,16 +44,17 @@ def initial_seed():
 
 
 def generator(device):
-    """The backend whose generator draws numbers for ``device``, seeded on first use if manual_seed was called."""
+    """The backend whose generator draws numbers for ``device``; a GPU's takes its pending seed (gpuad.cuda's, else
+    manual_seed's) on first use."""
     _draws[0] += 1
     backend = device.backend
-    if device.type == "cuda" and not getattr(backend, "_seeded", False):
+    if backend not in _seeded:
         seed = _cuda_seeds.get(device.index, _cuda_seeds.get("all"))
-        if seed is None and _seed[0] is not None:
-            seed = _seed[0] + device.index
         if seed is not None:
             backend.seed(seed)
-        backend._seeded = True
+        elif _seed[0] is not None:
+            backend.seed_from(_seed[0])
+        _seeded.add(backend)
     return backend
 
 
@@ -158,16 +157,8 @@ class Generator:
         """The state as a uint8 tensor; ``set_state`` of it makes the generator draw the same numbers again."""
         import numpy as np
         from .tensor import wrap
-        seed = (self._initial_seed or 0).to_bytes(8, "little")
-        if self.device.type == "cpu":
-            st = self._backend.get_rng_state()
-            if st.get("bit_generator") != "PCG64":
-                raise RuntimeError(f"Generator.get_state: unexpected bit generator {st.get('bit_generator')!r}")
-            body = (st["state"]["state"].to_bytes(16, "little") + st["state"]["inc"].to_bytes(16, "little")
-                    + bytes([st["has_uint32"]]) + int(st["uinteger"]).to_bytes(4, "little"))
-        else:  # cuRAND's state cannot be read back: a seed that reproduces what follows (see the CUDA backend)
-            body = int(self._backend.get_rng_state()).to_bytes(8, "little")
-        return wrap(np.frombuffer(seed + body, dtype=np.uint8).copy(), as_device("cpu"))
+        seed = (self._initial_seed or 0).to_bytes(8, "little")  # then the backend's own layout of its state
+        return wrap(np.frombuffer(seed + self._backend.rng_state_bytes(), dtype=np.uint8).copy(), as_device("cpu"))
 
     def set_state(self, new_state):
         import numpy as np
@@ -175,19 +166,12 @@ class Generator:
         if not isinstance(new_state, Tensor) or new_state.dtype != np.uint8 or new_state.ndim != 1:
             raise TypeError("Generator.set_state: expected a 1-D uint8 tensor from Generator.get_state()")
         raw = bytes(new_state.detach().cpu().numpy())
-        want = _STATE_BYTES if self.device.type == "cpu" else 16
+        want = 8 + self._backend.RNG_STATE_BYTES  # the initial seed, then the backend's state
         if len(raw) != want:
             raise RuntimeError(f"Generator.set_state: a {self.device.type} generator state has {want} bytes, "
                                f"got {len(raw)}")
-        seed = int.from_bytes(raw[:8], "little")
-        if self.device.type == "cpu":
-            self._backend.set_rng_state({
-                "bit_generator": "PCG64",
-                "state": {"state": int.from_bytes(raw[8:24], "little"), "inc": int.from_bytes(raw[24:40], "little")},
-                "has_uint32": raw[40], "uinteger": int.from_bytes(raw[41:45], "little")})
-        else:
-            self._backend.set_rng_state(int.from_bytes(raw[8:16], "little"))
-        self._initial_seed = seed
+        self._backend.set_rng_state_bytes(raw[8:])
+        self._initial_seed = int.from_bytes(raw[:8], "little")
         return self
 
     def __repr__(self):
@@ -195,7 +179,6 @@ class Generator:
 
 
 def _default_generator():
-    from .backends.cpu import CPU_BACKEND
     return Generator._of_backend(CPU_BACKEND, as_device("cpu"))
 
 
@@ -224,6 +207,8 @@ def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False,
     if requires_grad:
         t.requires_grad = True  # raises for integer dtypes, as PyTorch does
     return t
+
+
 def seed_cuda(seed, indices):
     """Seed the generators of the GPUs at ``indices`` (None: every GPU) with ``seed``: now for GPUs already in
     use, on first use for the others."""
@@ -232,10 +217,10 @@ def seed_cuda(seed, indices):
         _cuda_seeds["all"] = seed
     else:
         _cuda_seeds.update({i: seed for i in indices})
-    for dev in set(_DEVICES.values()):
-        if dev.type == "cuda" and dev._backend is not None and (indices is None or dev.index in indices):
-            dev._backend.seed(seed)
-            dev._backend._seeded = True
+    for dev in started_devices("cuda"):
+        if indices is None or dev.index in indices:
+            dev.backend.seed(seed)
+            _seeded.add(dev.backend)
 
 
 def draw_count():
@@ -245,15 +230,9 @@ def draw_count():
 
 def all_rng_states():
     """The state of every generator in use: the CPU's and each started GPU's (for replaying the same draws)."""
-    return [(dev, dev.backend.get_rng_state()) for dev in _devices_in_use()]
+    return [(dev, dev.backend.get_rng_state()) for dev in started_devices()]
 
 
 def set_all_rng_states(states):
     for dev, state in states:
         dev.backend.set_rng_state(state)
-
-
-def _devices_in_use():
-    from .device import CPU
-    return [CPU] + sorted({d for d in _DEVICES.values() if d.type == "cuda" and d._backend is not None},
-                          key=lambda d: d.index)

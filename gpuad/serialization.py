@@ -254,15 +254,16 @@ def _restorer(map_location):
 
 
 def _place(t, location, saved):
+    """The loaded CPU tensor ``t`` on ``location``; a device this machine cannot use (no GPU, no such GPU) is a clear
+    error that names the saved location and the way out."""
     device = as_device(location)
-    if device.type == "cuda":
-        from .cuda import is_available
-        if not is_available():
-            where = (f"the file holds tensors saved on {saved}" if location == saved else
-                     f"map_location puts tensors saved on {saved} on {location}")
-            raise RuntimeError(f"load: {where} and no GPU is available; pass map_location='cpu'")
-        return wrap(device.backend.from_host(t._data), device)
-    return t
+    try:
+        backend = device.backend
+    except RuntimeError as exc:
+        where = (f"the file holds tensors saved on {saved}" if location == saved else
+                 f"map_location puts tensors saved on {saved} on {location}")
+        raise RuntimeError(f"load: {where}, which this machine cannot use ({exc}); pass map_location='cpu'") from None
+    return t if device is t._device else wrap(backend.from_host(t._data), device)
 
 
 def _items(node, kind, where):

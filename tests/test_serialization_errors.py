@@ -36,7 +36,7 @@ def test_loading_something_that_is_not_a_file_is_a_type_error():
 @pytest.mark.skipif(G.cuda.is_available(), reason="the error is for machines without a GPU")
 def test_map_location_cuda_without_a_gpu_names_the_mapping(tmp_path):
     G.save([G.ones(2)], tmp_path / "w.gpuad")
-    with pytest.raises(RuntimeError, match="map_location puts tensors saved on cpu on cuda:0 and no GPU"):
+    with pytest.raises(RuntimeError, match="map_location puts tensors saved on cpu on cuda:0, .*no GPU is available"):
         G.load(tmp_path / "w.gpuad", map_location="cuda")
     assert G.load(tmp_path / "w.gpuad", map_location="cpu")[0].tolist() == [1.0, 1.0]
 

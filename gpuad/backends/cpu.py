@@ -1,9 +1,10 @@
 """The CPU backend: NumPy arrays, NumPy's PCG64 generator."""
 import functools
+import tracemalloc
 
 import numpy as np
 
-from . import generic
+from . import generic, optim_updates
 from .special import erf as _erf_numpy
 
 _scipy_erf = None  # SciPy's erf, imported on first use: importing scipy.special takes ~0.2 s
@@ -138,4 +139,83 @@ class CPUBackend:
         return generic.cross_entropy_rows_grad(self.xp, x2, target, m, log_s, scale)
 
 
+    # --- optimizer updates, memory, RNG (backend-owned) ---
+    @staticmethod
+    def on_device(fn, *args, **kwargs):
+        """``fn(*args, **kwargs)`` with this device current (the CPU has no device context): for code above the
+        backends that computes on this device's raw arrays, such as an optimizer's update."""
+        return fn(*args, **kwargs)
+
+    def sgd_step(self, p, g, buf, scratch, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
+                 maximize=False, first=False, fused=True):
+        """torch.optim.SGD's update of parameter array ``p`` from gradient ``g``, in place (``buf``: the momentum
+        buffer, written whole on the ``first`` step; None without momentum). ``scratch``: the caller's dict of
+        temporaries for this parameter. ``fused`` (whether a fused kernel may run) changes nothing on the CPU."""
+        optim_updates.sgd_step(self.xp, p, g, buf, scratch, lr, momentum, dampening, weight_decay, nesterov,
+                               maximize, first)
+
+    def adam_step(self, p, g, m, v, scratch, *, step, lr, beta1, beta2, eps, weight_decay=0.0, decoupled=False,
+                  maximize=False, max_exp_avg_sq=None, fused=True):
+        """torch.optim.Adam's (``decoupled``: AdamW's) update number ``step`` of ``p``, ``m`` and ``v`` in place;
+        ``max_exp_avg_sq`` is amsgrad's running maximum (None without amsgrad)."""
+        optim_updates.adam_step(self.xp, p, g, m, v, scratch, step, lr, beta1, beta2, eps, weight_decay, decoupled,
+                                maximize, max_exp_avg_sq)
+
+    # Memory: the bytes NumPy allocates for array data, which it registers with tracemalloc in its own domain; the
+    # peak also counts the Python objects allocated while tracing. Counting starts on first use (tracing slows Python
+    # down: stop it after measuring); allocations made before it are not seen.
+    @staticmethod
+    def start_memory_count():
+        if not tracemalloc.is_tracing():
+            tracemalloc.start()
+
+    @staticmethod
+    def stop_memory_count():
+        """Stop tracemalloc, which also forgets what it counted."""
+        tracemalloc.stop()
+
+    def memory_allocated(self):
+        self.start_memory_count()
+        snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.DomainFilter(True, _NUMPY_DOMAIN)])
+        return sum(stat.size for stat in snapshot.statistics("filename"))
+
+    def max_memory_allocated(self):
+        self.start_memory_count()
+        return tracemalloc.get_traced_memory()[1]
+
+    def reset_peak_memory(self):
+        self.start_memory_count()
+        tracemalloc.reset_peak()
+
+    @staticmethod
+    def empty_cache():
+        """Nothing to give back: NumPy returns freed array memory to malloc itself."""
+
+    @staticmethod
+    def synchronize():
+        """Nothing to wait for: NumPy's work is done when its call returns."""
+
+    def seed_from(self, seed):
+        """Seed the global generator from the process-wide seed (gpuad.manual_seed): the CPU takes it as it is."""
+        self.seed(seed)
+
+    RNG_STATE_BYTES = 16 + 16 + 1 + 4  # PCG64's state and increment, has_uint32, uinteger
+
+    def rng_state_bytes(self):
+        """The generator's PCG64 state as ``RNG_STATE_BYTES`` bytes (for gpuad.Generator.get_state)."""
+        st = self.get_rng_state()
+        if st.get("bit_generator") != "PCG64":
+            raise RuntimeError(f"Generator.get_state: unexpected bit generator {st.get('bit_generator')!r}")
+        return (st["state"]["state"].to_bytes(16, "little") + st["state"]["inc"].to_bytes(16, "little")
+                + bytes([st["has_uint32"]]) + int(st["uinteger"]).to_bytes(4, "little"))
+
+    def set_rng_state_bytes(self, raw):
+        """Restore what ``rng_state_bytes`` returned."""
+        self.set_rng_state({
+            "bit_generator": "PCG64",
+            "state": {"state": int.from_bytes(raw[0:16], "little"), "inc": int.from_bytes(raw[16:32], "little")},
+            "has_uint32": raw[32], "uinteger": int.from_bytes(raw[33:37], "little")})
+
+
+_NUMPY_DOMAIN = np.lib.tracemalloc_domain
 CPU_BACKEND = CPUBackend()

@@ -3,6 +3,7 @@
 Imported only when a CUDA device is first used, so ``import gpuad`` works without CuPy or a GPU.
 """
 import functools
+import math
 
 import numpy as np
 
@@ -209,6 +210,137 @@ class CUDABackend:
             from .cuda_kernels import RawKernels
             module = self._modules[source] = RawKernels(source, self.device)
         return module
+
+    # --- optimizer updates, memory, RNG (backend-owned) ---
+    def on_device(self, fn, *args, **kwargs):
+        """``fn(*args, **kwargs)`` with this GPU current, so that what it allocates and launches lands here: for code
+        above the backends that computes on this device's raw arrays, such as an optimizer's update."""
+        with self.device:
+            return fn(*args, **kwargs)
+
+    def sgd_step(self, p, g, buf, scratch, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
+                 maximize=False, first=False, fused=True):
+        """The CPU backend's ``sgd_step``: one launch of kernels/optim.cu's sgd_step (reading p, g and buf once,
+        writing them once) while fused kernels are on, ``fused`` and the dtypes allow; else the same CuPy arithmetic."""
+        with self.device:
+            if fused and not maximize and _fused_update_applies(p, g):
+                from . import cuda_kernels as k
+                compute = k.compute_type(p.dtype)
+                if momentum:
+                    k.launch("gpuad_sgd_momentum", k.sgd_kernel(compute, True), g, lr, momentum, 1 - dampening,
+                             weight_decay, nesterov, first, p, buf)
+                else:
+                    k.launch("gpuad_sgd", k.sgd_kernel(compute, False), g, lr, weight_decay, p)
+                return
+            from .optim_updates import sgd_step
+            sgd_step(self.xp, p, g, buf, scratch, lr, momentum, dampening, weight_decay, nesterov, maximize, first)
+
+    def adam_step(self, p, g, m, v, scratch, *, step, lr, beta1, beta2, eps, weight_decay=0.0, decoupled=False,
+                  maximize=False, max_exp_avg_sq=None, fused=True):
+        """The CPU backend's ``adam_step``: one launch of kernels/optim.cu's adam_step (p, g, m and v read once and
+        written once) where it applies (not amsgrad, not maximize); else the same CuPy arithmetic."""
+        with self.device:
+            if fused and not maximize and max_exp_avg_sq is None and _fused_update_applies(p, g):
+                from . import cuda_kernels as k
+                k.launch("gpuad_adam", k.adam_kernel(k.compute_type(p.dtype)), g, beta1, 1 - beta1, beta2, 1 - beta2,
+                         eps, 0.0 if decoupled else weight_decay, 1 - lr * weight_decay if decoupled else 1.0,
+                         lr / (1 - beta1 ** step), math.sqrt(1 - beta2 ** step), p, m, v)
+                return
+            from .optim_updates import adam_step
+            adam_step(self.xp, p, g, m, v, scratch, step, lr, beta1, beta2, eps, weight_decay, decoupled, maximize,
+                      max_exp_avg_sq)
+
+    # Memory: the bytes of blocks CuPy's memory pool has handed out on this GPU (blocks cached but free are not
+    # counted). The peak comes from a CuPy memory hook, one per GPU, installed on first use by the thread that asks:
+    # CuPy's hooks are per thread, so the peak counts that thread's allocations (measure in the thread that trains),
+    # while memory_allocated reads the pool and sees every thread.
+    _peak = None  # this GPU's peak hook, made on first use
+
+    def _pool_bytes(self):
+        with self.device:
+            return int(self._cupy.get_default_memory_pool().used_bytes())
+
+    def _peak_hook(self):
+        if self._peak is None:
+            hook = _peak_hook_class(self.index)(self._pool_bytes())
+            hook.__enter__()
+            self._peak = hook
+        return self._peak
+
+    def start_memory_count(self):
+        self._peak_hook()
+
+    def stop_memory_count(self):
+        hook, self._peak = self._peak, None
+        if hook is not None:
+            hook.__exit__(None, None, None)
+
+    def memory_allocated(self):
+        return self._pool_bytes()
+
+    def max_memory_allocated(self):
+        return self._peak_hook().peak
+
+    def reset_peak_memory(self):
+        self._peak_hook().reset(self._pool_bytes())
+
+    def empty_cache(self):
+        """Give the blocks this GPU's memory pool caches but does not use back to the driver."""
+        with self.device:
+            self._cupy.get_default_memory_pool().free_all_blocks()
+
+    def synchronize(self):
+        """Wait for all work queued on this GPU; then raise any bad input a kernel has counted (check_errors)."""
+        with self.device:
+            self._cupy.cuda.runtime.deviceSynchronize()
+        self.check_errors()
+
+    def seed_from(self, seed):
+        """Seed the global generator from the process-wide seed (gpuad.manual_seed): GPU i takes seed + i, so that
+        every GPU draws a stream of its own."""
+        self.seed(seed + self.index)
+
+    RNG_STATE_BYTES = 8  # cuRAND's state cannot be read back: a seed that reproduces what follows (get_rng_state)
+
+    def rng_state_bytes(self):
+        return int(self.get_rng_state()).to_bytes(8, "little")
+
+    def set_rng_state_bytes(self, raw):
+        self.set_rng_state(int.from_bytes(raw[:8], "little"))
+
+
+def _fused_update_applies(p, g):
+    """Whether an optimizer update of ``p`` can run as one of our kernels: fused kernels on, one float dtype."""
+    from .cuda_kernels import compute_type
+    return FUSED and g.dtype == p.dtype and compute_type(p.dtype) is not None
+
+
+@functools.lru_cache(maxsize=None)
+def _peak_hook_class(index):
+    """The CuPy memory hook keeping GPU ``index``'s peak: named per GPU, since CuPy refuses two hooks of one name in
+    a thread; a failed (out-of-memory) allocation, which has no pointer, is not counted."""
+    from cupy.cuda import memory_hook
+
+    class PeakHook(memory_hook.MemoryHook):
+        """Follows the pool's used bytes through every malloc and free to keep the peak."""
+        name = f"GpuadPeakHook{index}"
+
+        def __init__(self, current):
+            self.current = self.peak = current
+
+        def reset(self, current):
+            self.current = self.peak = current
+
+        def malloc_postprocess(self, device_id, size, mem_size, mem_ptr, pmem_id):
+            if device_id == index and mem_ptr:
+                self.current += mem_size
+                self.peak = max(self.peak, self.current)
+
+        def free_postprocess(self, device_id, mem_size, mem_ptr, pmem_id):
+            if device_id == index:
+                self.current -= mem_size
+
+    return PeakHook
 
 
 @functools.lru_cache(maxsize=None)

@@ -72,5 +72,5 @@ def set_rng_state(device, state):
 
 def optimizer_update(optimizer, p, group, g):
     """One parameter's update, as ``Optimizer.step`` makes it: its state and group read now (lr, step count)."""
-    optimizer._update(p, g, group)
-    p._version_counter.value += 1
+    optimizer._update_param(p, g, group)
+

@@ -16,7 +16,7 @@ class Adagrad(Optimizer):
                                       maximize=maximize, differentiable=differentiable, fused=fused))
         for group in self.param_groups:
             for p in group["params"]:
-                self._init_state(p, initial_accumulator_value)
+                p._device.backend.on_device(self._init_state, p, initial_accumulator_value)
 
     def _validate(self, group):
         super()._validate(group)

@@ -1,11 +1,8 @@
 """Adam and AdamW as torch.optim's: m = b1 m + (1 - b1) d, v = b2 v + (1 - b2) d d (v_max = max(v_max, v) with
 amsgrad), p -= lr / (1 - b1^t) m / (sqrt(v) / sqrt(1 - b2^t) + eps); weight decay adds wd p to d (Adam) or
-multiplies p by 1 - lr wd first (AdamW, or Adam(decoupled_weight_decay=True))."""
-import math
-
-from ..ops import fused
+multiplies p by 1 - lr wd first (AdamW, or Adam(decoupled_weight_decay=True)). The update itself is the backend's
+``adam_step`` (one fused kernel per parameter on CUDA, amsgrad and maximize aside)."""
 from .optimizer import Optimizer, advance, check_betas, step_tensor, zeros_state
-from .sgd import fused_applies
 
 __all__ = ["Adam", "AdamW"]
 
@@ -26,48 +23,21 @@ class Adam(Optimizer):
         check_betas(group)
 
     def _update(self, p, g, group):
-        data = p._data
-        lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-        decoupled, amsgrad = group["decoupled_weight_decay"], group["amsgrad"]
+        (b1, b2), amsgrad = group["betas"], group["amsgrad"]
         state = self.state[p]
         if not state:
             state["step"] = step_tensor()
             state["exp_avg"] = zeros_state(p)
             state["exp_avg_sq"] = zeros_state(p)
-            if amsgrad:
-                state["max_exp_avg_sq"] = zeros_state(p)
+        if amsgrad and "max_exp_avg_sq" not in state:
+            state["max_exp_avg_sq"] = zeros_state(p)
         step = advance(state)
-        m = state["exp_avg"]._data
-        v = state["exp_avg_sq"]._data
-        if group["fused"] is not False and not (amsgrad or group["maximize"]) and fused_applies(p, g):
-            # one kernel reads p, g, m and v once and writes p, m and v once
-            k = fused.kernels()
-            with p._device.backend.device:
-                k.launch("gpuad_adam", k.adam_kernel(k.compute_type(data.dtype)), g, b1, 1 - b1, b2, 1 - b2, eps,
-                         0.0 if decoupled else wd, 1 - lr * wd if decoupled else 1.0,
-                         lr / (1 - b1 ** step), math.sqrt(1 - b2 ** step), data, m, v)
-            return
-        xp = p._device.backend.xp
-        if wd and decoupled:
-            data *= 1 - lr * wd
-        d = self._direction(p, g, group)
-        t = self._temp(p, "t")
-        m *= b1
-        m += xp.multiply(d, 1 - b1, out=t)
-        v *= b2
-        xp.multiply(d, 1 - b2, out=t)
-        t *= d
-        v += t
-        if amsgrad:
-            if "max_exp_avg_sq" not in state:
-                state["max_exp_avg_sq"] = zeros_state(p)
-            v = xp.maximum(state["max_exp_avg_sq"]._data, v, out=state["max_exp_avg_sq"]._data)
-        denom = xp.sqrt(v, out=t)
-        denom /= (1 - b2 ** step) ** 0.5
-        denom += eps
-        xp.divide(m, denom, out=denom)
-        denom *= lr / (1 - b1 ** step)
-        data -= denom
+        p._device.backend.adam_step(p._data, g, state["exp_avg"]._data, state["exp_avg_sq"]._data, self._scratch_of(p),
+                                    step=step, lr=group["lr"], beta1=b1, beta2=b2, eps=group["eps"],
+                                    weight_decay=group["weight_decay"], decoupled=group["decoupled_weight_decay"],
+                                    maximize=group["maximize"],
+                                    max_exp_avg_sq=state["max_exp_avg_sq"]._data if amsgrad else None,
+                                    fused=group["fused"] is not False)
 
 
 class AdamW(Adam):

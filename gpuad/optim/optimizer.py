@@ -3,7 +3,9 @@
 (state keyed by the parameter's integer index, groups listing their indices), so that a run resumes bitwise.
 
 Subclasses write ``_update(p, g, group)``: one parameter's step on raw arrays (NumPy or CuPy), in place,
-with ``out=`` ufuncs into buffers kept per parameter, so a step records no graph and allocates nothing.
+with ``out=`` ufuncs into buffers kept per parameter, so a step records no graph and allocates nothing. It runs with
+the parameter's device current (its backend's ``on_device``), so the state and temporaries it makes land there;
+SGD and Adam hand the whole update to the backend (``sgd_step``, ``adam_step``: a fused kernel on CUDA).
 """
 import copy
 import functools
@@ -13,8 +15,9 @@ from collections import defaultdict
 import numpy as np
 
 from .. import _capture, dtypes
-from ..device import CPU
 from ..autograd.graph import HookHandle
+from ..backends.optim_updates import direction, scratch_array
+from ..device import CPU
 from ..tensor import Tensor, wrap
 from .step_hooks import (register_optimizer_step_post_hook, register_optimizer_step_pre_hook,  # noqa: F401
                          with_step_hooks)
@@ -159,9 +162,13 @@ class Optimizer:
                     from ..capture.calls import optimizer_update
                     _capture.state.active.run(functools.partial(optimizer_update, self, p, group), (g,))
                     continue
-                self._update(p, g._data, group)
-                p._version_counter.value += 1  # saved copies of the parameter now see it changed
+                self._update_param(p, g._data, group)
         return loss
+
+    def _update_param(self, p, g, group):
+        """``_update`` on the parameter's device; saved copies of the parameter then see it changed."""
+        p._device.backend.on_device(self._update, p, g, group)
+        p._version_counter.value += 1
 
     def _update(self, p, g, group):
         """Update parameter ``p`` in place from its gradient array ``g``; its state is ``self.state[p]``."""
@@ -225,30 +232,22 @@ class Optimizer:
         """Called after ``load_state_dict`` (AdamW pins decoupled_weight_decay here)."""
 
     # --- buffers for subclasses -----------------------------------------------------------------------------------
-    def _temp(self, p, slot):
-        """A scratch array like the parameter's, kept for it under ``slot`` (reused by every step)."""
-        data = p._data
+    def _scratch_of(self, p):
+        """The dict of the parameter's temporaries (slot -> array), kept for it and reused by every step."""
         bufs = self._scratch.get(id(p))
         if bufs is None:
             bufs = self._scratch[id(p)] = {}
-        buf = bufs.get(slot)
-        if buf is None or buf.shape != data.shape or buf.dtype != data.dtype or type(buf) is not type(data):
-            buf = bufs[slot] = p._device.backend.xp.empty_like(data)
-        return buf
+        return bufs
+
+    def _temp(self, p, slot):
+        """A scratch array like the parameter's, kept for it under ``slot`` (reused by every step)."""
+        return scratch_array(p._device.backend.xp, self._scratch_of(p), p._data, slot)
 
     def _direction(self, p, g, group):
         """The gradient PyTorch's update uses: -g when maximizing, plus weight_decay * p when not decoupled.
         Returns ``g`` itself when neither applies (never written to), else a scratch array."""
-        wd = group["weight_decay"]
-        decay = wd != 0 and not group.get("decoupled_weight_decay", False)
-        if not (decay or group["maximize"]):
-            return g
-        xp = p._device.backend.xp
-        d = self._temp(p, "d")
-        if not decay:
-            return xp.negative(g, out=d)
-        xp.multiply(p._data, wd, out=d)
-        return xp.subtract(d, g, out=d) if group["maximize"] else xp.add(g, d, out=d)
+        wd = 0 if group.get("decoupled_weight_decay", False) else group["weight_decay"]
+        return direction(p._device.backend.xp, p._data, g, self._scratch_of(p), wd, group["maximize"])
 
 
 def _restore(value, p, key, name, index, builtin):

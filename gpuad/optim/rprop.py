@@ -51,7 +51,7 @@ class Rprop(Optimizer):
 
     def _mask(self, p, xp):
         """A boolean scratch array shaped like the parameter, kept for it."""
-        bufs = self._scratch.setdefault(id(p), {})
+        bufs = self._scratch_of(p)
         mask = bufs.get("mask")
         if mask is None or mask.shape != p._data.shape or type(mask) is not type(p._data):
             mask = bufs["mask"] = xp.empty(p._data.shape, dtype=bool)

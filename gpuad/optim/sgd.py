@@ -1,8 +1,7 @@
 """SGD as torch.optim.SGD: d = g (negated when maximizing) + weight_decay p; with momentum, buf = d on the first
-step, then momentum buf + (1 - dampening) d, and d = buf (or d + momentum buf with Nesterov); p -= lr d."""
-from ..ops import fused
-from ..tensor import wrap
-from .optimizer import Optimizer, check_momentum
+step, then momentum buf + (1 - dampening) d, and d = buf (or d + momentum buf with Nesterov); p -= lr d.
+The update itself is the backend's ``sgd_step`` (one fused kernel per parameter on CUDA)."""
+from .optimizer import Optimizer, check_momentum, zeros_state
 
 __all__ = ["SGD"]
 
@@ -23,49 +22,15 @@ class SGD(Optimizer):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
     def _update(self, p, g, group):
-        data = p._data
         momentum = group["momentum"]
-        if group["fused"] is not False and not group["maximize"] and fused_applies(p, g):
-            # one kernel reads p, g (and the momentum buffer) once and writes them once
-            k = fused.kernels()
-            compute = k.compute_type(data.dtype)
-            with p._device.backend.device:
-                if momentum:
-                    state = self.state[p]
-                    first = "momentum_buffer" not in state
-                    if first:
-                        state["momentum_buffer"] = wrap(p._device.backend.xp.empty_like(data), p._device)
-                    k.launch("gpuad_sgd_momentum", k.sgd_kernel(compute, True), g, group["lr"], momentum,
-                             1 - group["dampening"], group["weight_decay"], group["nesterov"], first, data,
-                             state["momentum_buffer"]._data)
-                else:
-                    k.launch("gpuad_sgd", k.sgd_kernel(compute, False), g, group["lr"], group["weight_decay"], data)
-            return
-        xp = p._device.backend.xp
-        d = self._direction(p, g, group)
-        t = self._temp(p, "t")
+        buf, first = None, False
         if momentum:
             state = self.state[p]
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = wrap(xp.array(d, copy=True), p._device)
-                buf = buf._data
-            else:
-                buf = buf._data
-                buf *= momentum
-                dampening = group["dampening"]
-                if dampening:
-                    buf += xp.multiply(d, 1 - dampening, out=t)
-                else:
-                    buf += d
-            if group["nesterov"]:
-                xp.multiply(buf, momentum, out=t)
-                d = xp.add(d, t, out=t)
-            else:
-                d = buf
-        data -= xp.multiply(d, group["lr"], out=t)
-
-
-def fused_applies(p, g):
-    """Whether this parameter's update can run as one of gpuad's CUDA kernels (kernels/optim.cu)."""
-    return fused.on(p._device) and g.dtype == p._data.dtype and fused.kernels().compute_type(g.dtype) is not None
+            first = "momentum_buffer" not in state
+            if first:  # sgd_step writes it whole on the first step
+                state["momentum_buffer"] = zeros_state(p)
+            buf = state["momentum_buffer"]._data
+        p._device.backend.sgd_step(p._data, g, buf, self._scratch_of(p), lr=group["lr"], momentum=momentum,
+                                   dampening=group["dampening"], weight_decay=group["weight_decay"],
+                                   nesterov=group["nesterov"], maximize=group["maximize"], first=first,
+                                   fused=group["fused"] is not False)
