@@ -225,7 +225,8 @@ def round_robin(items, rounds):
     for r in range(rounds):
         k = r % len(items)
         for item in items[k:] + items[:k]:
-            print(f"round {r + 1}/{rounds}: {item} ...", file=sys.stderr, flush=True)
+            label = " ".join(map(str, item)) if isinstance(item, tuple) else item
+            print(f"round {r + 1}/{rounds}: {label} ...", file=sys.stderr, flush=True)
             yield item
 
 
