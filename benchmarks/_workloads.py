@@ -11,6 +11,8 @@ import types
 
 import numpy as np
 
+from _common import sync
+
 SMALL = 10
 LARGE = 1_000_000
 LIBS = ("gpuad", "numpy", "torch")
@@ -21,11 +23,7 @@ def host_inputs(n, seed=0):
     return [rng.standard_normal(n, dtype=np.float32) for _ in range(3)]
 
 
-def _nop():
-    return None
-
-
-def _autograd_workload(lib, version, a, b, c, sync):
+def _autograd_workload(lib, version, device, a, b, c):
     """The measured functions for a library with autograd (gpuad, PyTorch): ``a``, ``b``, ``c`` require grad."""
     def fwd_bwd():
         a.grad = b.grad = c.grad = None
@@ -49,21 +47,19 @@ def _autograd_workload(lib, version, a, b, c, sync):
         import gpuad
         compiled = gpuad.compile(fwd_bwd)
     return types.SimpleNamespace(lib=lib, version=version, fwd_bwd=fwd_bwd, fwd_bwd_compiled=compiled, fwd=fwd,
-                                 mul=mul, prepare_bwd=fwd, bwd=bwd, grads=grads, sync=sync)
+                                 mul=mul, prepare_bwd=fwd, bwd=bwd, grads=grads, device=device)
 
 
 def gpuad_workload(n, device="cpu", seed=0):
     import gpuad
     a, b, c = (gpuad.tensor(x, dtype=gpuad.float32, device=device, requires_grad=True) for x in host_inputs(n, seed))
-    sync = (lambda: gpuad.cuda.synchronize(device)) if device != "cpu" else _nop
-    return _autograd_workload("gpuad", gpuad.__version__, a, b, c, sync)
+    return _autograd_workload("gpuad", gpuad.__version__, device, a, b, c)
 
 
 def numpy_workload(n, device="cpu", seed=0):
     """The floor: NumPy on CPU, CuPy on CUDA, gradients written by hand."""
     if device == "cpu":
         xp = np
-        sync = _nop
         to_host = np.asarray
         version = np.__version__
         name = "numpy"
@@ -71,7 +67,6 @@ def numpy_workload(n, device="cpu", seed=0):
         import cupy as xp
         index = int(device.partition(":")[2] or 0)
         xp.cuda.Device(index).use()
-        sync = xp.cuda.runtime.deviceSynchronize
         to_host = xp.asnumpy
         version = xp.__version__
         name = "cupy"
@@ -103,7 +98,7 @@ def numpy_workload(n, device="cpu", seed=0):
         return [to_host(g) for g in fwd_bwd()[1:]]
 
     return types.SimpleNamespace(lib=name, version=version, fwd_bwd=fwd_bwd, fwd_bwd_compiled=fwd_bwd, fwd=fwd,
-                                 mul=mul, prepare_bwd=fwd, bwd=bwd, grads=grads, sync=sync)
+                                 mul=mul, prepare_bwd=fwd, bwd=bwd, grads=grads, device=device)
 
 
 def torch_workload(n, device="cpu", seed=0):
@@ -111,8 +106,7 @@ def torch_workload(n, device="cpu", seed=0):
     if device != "cpu" and not torch.cuda.is_available():
         raise RuntimeError("this PyTorch build has no usable CUDA device")
     a, b, c = (torch.tensor(x, device=device, requires_grad=True) for x in host_inputs(n, seed))
-    sync = (lambda: torch.cuda.synchronize(device)) if device != "cpu" else _nop
-    return _autograd_workload("torch", torch.__version__, a, b, c, sync)
+    return _autograd_workload("torch", torch.__version__, device, a, b, c)
 
 
 WORKLOADS = {"gpuad": gpuad_workload, "numpy": numpy_workload, "torch": torch_workload}
@@ -125,7 +119,7 @@ def make(lib, n, device="cpu", seed=0):
 def check(workload, n, seed=0):
     """Run forward + backward once and compare the gradients with the closed form (b, a, ones)."""
     workload.fwd_bwd()
-    workload.sync()
+    sync(workload.device)
     a, b, _ = host_inputs(n, seed)
     expected = (b, a, np.ones(n, np.float32))
     for name, got, want in zip("abc", workload.grads(), expected):

@@ -19,6 +19,7 @@ import os
 import pytest
 
 import _workloads as w
+from _common import sync
 
 DEVICE = os.environ.get("GPUAD_BENCH_DEVICE", "cpu")
 
@@ -39,13 +40,12 @@ def workload(lib, n):
 
 
 def timed(wl, fn):
-    sync = wl.sync
-    if sync is w._nop:
+    if wl.device == "cpu":
         return fn
 
     def body():
         fn()
-        sync()
+        sync(wl.device)
     return body
 
 
@@ -65,7 +65,7 @@ def test_small_bwd(benchmark, lib):
 
     def setup():
         loss = wl.prepare_bwd()
-        wl.sync()
+        sync(wl.device)
         return (loss,), {}
 
     benchmark.pedantic(timed(wl, wl.bwd), setup=setup, rounds=2000, warmup_rounds=100)

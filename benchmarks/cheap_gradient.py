@@ -11,9 +11,8 @@ Results go to benchmarks/results/cheap-gradient-<host>-<date>.json.
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from _common import bench_parser, best_time, device_sync, write_result  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import bench_parser, best_time, write_result  # noqa: E402
 
 import gpuad as G  # noqa: E402
 from gpuad import func  # noqa: E402
@@ -31,13 +30,10 @@ def chain(length):
 
 
 def main(argv=None):
-    parser = bench_parser(__doc__)
+    parser = bench_parser(__doc__, repeat=3, min_time=0.1)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000])
     parser.add_argument("--lengths", type=int, nargs="+", default=[10, 100, 1000])
-    parser.add_argument("--min-time", type=float, default=0.1)
-    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
-    sync = device_sync(args.device)
     judged = max(args.sizes)
     rows = []
     print(f"cheap gradient: chain of L elementwise ops, float64, device={args.device}; targets judged at n={judged}")
@@ -48,9 +44,9 @@ def main(argv=None):
         for length in args.lengths:
             f = chain(length)
             value_and_grad = func.value_and_grad(f)
-            t_f = best_time(lambda: f(x), sync, args.min_time, args.repeat)
-            t_g = best_time(lambda: value_and_grad(x), sync, args.min_time, args.repeat)
-            t_j = best_time(lambda: func.jvp(f, (x,), (tangent,)), sync, args.min_time, args.repeat)
+            t_f = best_time(lambda: f(x), args.device, args.min_time, args.repeat)
+            t_g = best_time(lambda: value_and_grad(x), args.device, args.min_time, args.repeat)
+            t_j = best_time(lambda: func.jvp(f, (x,), (tangent,)), args.device, args.min_time, args.repeat)
             ratios = {"value_and_grad": t_g / t_f, "jvp": t_j / t_f}
             verdict = "-" if n != judged else (
                 "PASS" if all(ratios[k] <= TARGETS[k] for k in TARGETS) else "FAIL")
@@ -58,9 +54,7 @@ def main(argv=None):
                          "ratios": ratios, "judged": n == judged, "verdict": verdict})
             print(f"{n:>8} {length:>6} {t_f * 1e3:>9.2f} {t_g * 1e3:>9.2f} {t_j * 1e3:>9.2f} "
                   f"{ratios['value_and_grad']:>7.2f} {ratios['jvp']:>7.2f}  {verdict}")
-    if not args.no_json:
-        write_result("cheap-gradient", args.device,
-                     {"benchmark": "cheap_gradient", "device": args.device, "targets": TARGETS, "rows": rows})
+    write_result(args, "cheap-gradient", {"benchmark": "cheap_gradient", "targets": TARGETS, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -6,18 +6,17 @@ For each depth n and each segment count (1, 2, 4, sqrt(n), 8, n), one training s
 backward; gradient buffers allocated beforehand and zeroed in place) is measured against the un-checkpointed step in
 the same process: the peak activation memory (gpuad.memory peak during the step minus what was allocated before it)
 and the median step time (timed with memory counting off). Targets at sqrt(n) segments: memory <= 2.5 sqrt(n)/n of the
-baseline, time <= 1.4x (the median of step-time ratios to an un-checkpointed step run just before each). Prints the table, writes results/checkpoint-<host>-<date>.json and, where matplotlib is
-installed, results/checkpoint-<host>-<date>.png (memory ratio against time ratio, one curve per depth).
+baseline, time <= 1.4x (the median of step-time ratios to an un-checkpointed step run just before each). Prints the
+table, writes results/checkpoint-<host>-<date>.json and, where matplotlib is installed,
+results/checkpoint-<host>-<date>.png (memory ratio against time ratio, one curve per depth).
 """
 import math
 import os
 import statistics
 import sys
-import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from _common import bench_parser, device_sync, result_path, write_result  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import bench_parser, result_path, sync, timed_steps, write_atomically, write_result  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -48,44 +47,38 @@ def step(layers, weights, x, segments):
     h.sum().backward()
 
 
-def peak_of(layers, weights, x, segments, device, sync):
+def peak_of(layers, weights, x, segments, device):
     step(layers, weights, x, segments)  # warm-up
-    sync()
+    sync(device)
     memory.reset_peak(device)
     base = memory.current_bytes(device)
     step(layers, weights, x, segments)
-    sync()
+    sync(device)
     return memory.peak_bytes(device) - base
 
 
-def _timed(layers, weights, x, segments, sync):
-    sync()
-    start = time.perf_counter()
-    step(layers, weights, x, segments)
-    sync()
-    return time.perf_counter() - start
+def _timed(layers, weights, x, segments, device):
+    return timed_steps(lambda: step(layers, weights, x, segments), device, 1)[0]
 
 
-def time_ratio_of(layers, weights, x, segments, sync, repeat):
+def time_ratio_of(layers, weights, x, segments, device, repeat):
     """(median step seconds, median of the ratios to the baseline step run just before it): pairs run back to back
     cancel most of a noisy machine's drift."""
     times, ratios = [], []
     for _ in range(repeat):
-        base = _timed(layers, weights, x, None, sync)
-        t = _timed(layers, weights, x, segments, sync)
+        base = _timed(layers, weights, x, None, device)
+        t = _timed(layers, weights, x, segments, device)
         times.append(t)
         ratios.append(t / base)
     return statistics.median(times), statistics.median(ratios)
 
 
 def main(argv=None):
-    parser = bench_parser(__doc__)
+    parser = bench_parser(__doc__, repeat=15)
     parser.add_argument("--depths", type=int, nargs="+", default=[8, 16, 32, 64])
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--batch", type=int, default=1024)
-    parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args(argv)
-    sync = device_sync(args.device)
     rows = []
     print(f"checkpointed tanh MLP step, width {args.width}, batch {args.batch}, float32, device={args.device}")
     print(f"{'depth':>5} {'segments':>8} {'peak MiB':>9} {'mem ratio':>9} {'target':>7} {'step ms':>8} "
@@ -95,10 +88,10 @@ def main(argv=None):
         sqrt_n = max(1, round(math.sqrt(depth)))
         choices = [None] + sorted({1, 2, 4, sqrt_n, 8, depth} & set(range(1, depth + 1)))
         memory.start(args.device)
-        peaks = {s: peak_of(layers, weights, x, s, args.device, sync) for s in choices}
+        peaks = {s: peak_of(layers, weights, x, s, args.device) for s in choices}
         if args.device == "cpu":
             memory.stop("cpu")  # tracing slows Python down: time without it
-        timed = {s: time_ratio_of(layers, weights, x, s, sync, args.repeat) for s in choices}
+        timed = {s: time_ratio_of(layers, weights, x, s, args.device, args.repeat) for s in choices}
         for s in choices:
             mem_ratio = peaks[s] / peaks[None]
             step_seconds, time_ratio = timed[s]
@@ -111,11 +104,10 @@ def main(argv=None):
             label = "none" if s is None else (f"{s} (sqrt)" if judged else str(s))
             print(f"{depth:>5} {label:>8} {peaks[s] / 2 ** 20:>9.1f} {mem_ratio:>9.2f} "
                   f"{(f'{target:.2f}' if judged else ''):>7} {step_seconds * 1e3:>8.1f} {time_ratio:>10.2f}  {verdict}")
-    if args.no_json:
+    if write_result(args, "checkpoint", {"benchmark": "checkpoint_tradeoff", "width": args.width,
+                                         "batch": args.batch, "rows": rows}) is None:
         return rows
-    write_result("checkpoint", args.device, {"benchmark": "checkpoint_tradeoff", "device": args.device,
-                                             "width": args.width, "batch": args.batch, "rows": rows})
-    png = result_path("checkpoint", args.device, ".png")
+    png = result_path(args, "checkpoint", ".png")
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -135,10 +127,8 @@ def main(argv=None):
     ax.set_title("checkpointing: memory against compute (labels: segments)")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(png + ".part.png", dpi=110)
+    write_atomically(png, lambda tmp: fig.savefig(tmp, dpi=110))
     plt.close(fig)
-    os.replace(png + ".part.png", png)
-    print(f"wrote {os.path.relpath(png)}")
     return rows
 
 

@@ -12,18 +12,12 @@ steps. On CUDA the device is synchronized before the clock starts and before it 
 two libraries are compared before the table is printed. Target: median step time gpuad / PyTorch <= 1.0. First-call
 latency is reported, with no target. Results go to benchmarks/results/cross-entropy-<host>[-cuda]-<date>.json.
 """
-import argparse
-import datetime
-import json
 import os
 import statistics
-import subprocess
 import sys
-import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from _common import default_device, timed_steps, write_result  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import bench_parser, round_robin, run_worker, timed_steps, write_result  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -44,7 +38,6 @@ def gpuad_setup(logits_h, target_h, device):
     from gpuad.nn import functional as F
     logits = gpuad.tensor(logits_h, device=device, requires_grad=True)
     target = gpuad.tensor(target_h, device=device)
-    sync = (lambda: gpuad.cuda.synchronize(device)) if device != "cpu" else (lambda: None)
 
     def step():
         logits.grad = None
@@ -55,14 +48,13 @@ def gpuad_setup(logits_h, target_h, device):
     def results(loss):
         grad = logits.grad.cpu().numpy()
         return float(loss.item()), grad
-    return step, sync, results, {"version": gpuad.__version__}
+    return step, results, {"version": gpuad.__version__}
 
 
 def torch_setup(logits_h, target_h, device):
     import torch
     logits = torch.from_numpy(logits_h).to(device).requires_grad_(True)
     target = torch.from_numpy(target_h).to(device)
-    sync = torch.cuda.synchronize if device != "cpu" else (lambda: None)
 
     def step():
         logits.grad = None
@@ -72,35 +64,21 @@ def torch_setup(logits_h, target_h, device):
 
     def results(loss):
         return float(loss.item()), logits.grad.cpu().numpy()
-    return step, sync, results, {"version": torch.__version__, "threads": torch.get_num_threads(),
-                                 "interop_threads": torch.get_num_interop_threads()}
+    return step, results, {"version": torch.__version__, "threads": torch.get_num_threads(),
+                           "interop_threads": torch.get_num_interop_threads()}
 
 
 def worker(lib, device, batch, classes, steps):
     logits_h, target_h = data(batch, classes)
-    step, sync, results, info = {"gpuad": gpuad_setup, "torch": torch_setup}[lib](logits_h, target_h, device)
-    sync()
-    start = time.perf_counter()
-    loss = step()
-    sync()
-    first = time.perf_counter() - start
-    loss_value, grad = results(loss)
+    step, results, info = {"gpuad": gpuad_setup, "torch": torch_setup}[lib](logits_h, target_h, device)
+    first, = timed_steps(step, device, 1)
+    loss_value, grad = results(step())  # every step computes the same loss and gradient
     for _ in range(3):
         step()
-    sync()
-    times = timed_steps(step, sync, steps)
+    times = timed_steps(step, device, steps)
     return {"lib": lib, "first_call_s": first, "times": times, "loss": loss_value,
             "grad_rows": grad[:SAMPLE_ROWS].tolist(), "grad_sq_sum": float(np.sum(grad.astype(np.float64) ** 2)),
             **info}
-
-
-def run_worker(lib, args):
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", lib, "--device", args.device, "--steps",
-           str(args.steps), "--batch", str(args.batch), "--classes", str(args.classes)]
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
-    if proc.returncode != 0:
-        sys.exit(f"the {lib} worker failed (exit status {proc.returncode}); its error is above")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def cross_check(runs):
@@ -115,32 +93,17 @@ def cross_check(runs):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda where a GPU is usable, else cpu)")
+    parser = bench_parser(__doc__, device="auto", steps=20, rounds=3)
     parser.add_argument("--batch", type=int, default=4096)
     parser.add_argument("--classes", type=int, default=1000)
-    parser.add_argument("--steps", type=int, default=20, help="timed steps per process (default 20)")
-    parser.add_argument("--rounds", type=int, default=3, help="round-robin passes over the libraries (default 3)")
-    parser.add_argument("--no-json", action="store_true")
-    parser.add_argument("--worker", choices=LIBS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.worker:
-        print(json.dumps(worker(args.worker, args.device, args.batch, args.classes, args.steps)))
-        return
-    args.device = args.device or default_device()
-    if args.device != "cpu":
-        import gpuad
-        if not gpuad.cuda.is_available():
-            sys.exit("cross_entropy: no CUDA GPU usable (CuPy sees none): run with --device cpu")
     import importlib.util
     if importlib.util.find_spec("torch") is None:
         sys.exit("cross_entropy: PyTorch is not installed, and the target is relative to it")
 
     runs = {lib: [] for lib in LIBS}
-    for r in range(args.rounds):
-        for lib in LIBS[r % len(LIBS):] + LIBS[:r % len(LIBS)]:
-            print(f"round {r + 1}/{args.rounds}: {lib} ...", file=sys.stderr, flush=True)
-            runs[lib].append(run_worker(lib, args))
+    for lib in round_robin(LIBS, args.rounds):
+        runs[lib].append(run_worker(worker, lib, args.device, args.batch, args.classes, args.steps))
     check = cross_check(runs)
     med = {lib: statistics.median([t for run in runs[lib] for t in run["times"]]) for lib in LIBS}
     first = {lib: [run["first_call_s"] for run in runs[lib]] for lib in LIBS}
@@ -165,15 +128,12 @@ def main(argv=None):
     if args.device != "cpu":
         print("(first call in a fresh process: round 1 may include compiling kernels into the on-disk caches; later "
               "rounds load them from there)")
-    if not args.no_json:
-        write_result("cross-entropy", args.device, {
-            "benchmark": "cross_entropy", "device": args.device,
-            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "batch": args.batch, "classes": args.classes, "steps": args.steps, "rounds": args.rounds,
-            "target_gpuad_over_torch": TARGET,
-            "median_step_s": med, "gpuad_over_torch": ratio, "verdict": verdict,
-            "first_call_s": first, "cross_check": check,
-            "runs": {lib: [{k: v for k, v in run.items() if k != "grad_rows"} for run in runs[lib]] for lib in LIBS}})
+    write_result(args, "cross-entropy", {
+        "benchmark": "cross_entropy", "batch": args.batch, "classes": args.classes, "steps": args.steps,
+        "rounds": args.rounds, "target_gpuad_over_torch": TARGET,
+        "median_step_s": med, "gpuad_over_torch": ratio, "verdict": verdict,
+        "first_call_s": first, "cross_check": check,
+        "runs": {lib: [{k: v for k, v in run.items() if k != "grad_rows"} for run in runs[lib]] for lib in LIBS}})
 
 
 if __name__ == "__main__":

@@ -15,15 +15,11 @@ slicing that makes the same copies (the gather when shuffled, slice + clone in o
 PyTorch's DataLoader and hand slicing are reported alongside, with no target. Results go to
 benchmarks/results/dataloader-<host>-<date>.json with the machine's facts.
 """
-import json
 import os
-import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.dirname(HERE))
-from _common import MALLOC_ENV, bench_parser, best_time, write_result  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import bench_parser, best_time, round_robin, run_worker, write_result  # noqa: E402
 
 TARGET = 1.2
 LIBS = ["gpuad", "torch"]
@@ -71,12 +67,12 @@ def epochs(lib, rows, features, batch_size, shuffle):
     return through_loader, by_hand, by_hand_copies, bool(check) and tuple(xb.shape) == (batch_size, features)
 
 
-def worker(lib, args):
+def worker(lib, rows, features, batch_sizes, min_time, repeat):
     out = {"lib": lib, "cases": []}
-    for batch_size in args.batch_sizes:
+    for batch_size in batch_sizes:
         for shuffle in (False, True):
-            loader, hand, hand_copies, ok = epochs(lib, args.rows, args.features, batch_size, shuffle)
-            timed = {name: best_time(fn, lambda: None, args.min_time, args.repeat)
+            loader, hand, hand_copies, ok = epochs(lib, rows, features, batch_size, shuffle)
+            timed = {name: best_time(fn, "cpu", min_time, repeat)
                      for name, fn in (("loader_s", loader), ("by_hand_s", hand), ("by_hand_copies_s", hand_copies))}
             out["cases"].append({"batch_size": batch_size, "shuffle": shuffle, "first_batch_ok": ok, **timed})
     if lib == "torch":
@@ -86,16 +82,6 @@ def worker(lib, args):
         import gpuad
         out["version"] = gpuad.__version__
     return out
-
-
-def run_worker(lib, args):
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", lib, "--rows", str(args.rows), "--features",
-           str(args.features), "--min-time", str(args.min_time), "--repeat", str(args.repeat), "--batch-sizes",
-           *map(str, args.batch_sizes)]
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=dict(os.environ, **MALLOC_ENV))
-    if proc.returncode != 0:
-        sys.exit(f"the {lib} worker failed (exit status {proc.returncode}); its error is above")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def summarize(runs):
@@ -118,27 +104,17 @@ def summarize(runs):
 
 
 def main(argv=None):
-    parser = bench_parser(__doc__)
+    parser = bench_parser(__doc__, device=None, rounds=3, repeat=3, min_time=0.2)
     parser.add_argument("--rows", type=int, default=60000)
     parser.add_argument("--features", type=int, default=784)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 512])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--min-time", type=float, default=0.2)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--worker", choices=LIBS, help=argparse_hidden())
     args = parser.parse_args(argv)
-    if args.worker:
-        print(json.dumps(worker(args.worker, args)))
-        return 0
-    try:
-        import torch  # noqa: F401
-        libs = LIBS
-    except ImportError:
-        libs = ["gpuad"]
+    import importlib.util
+    libs = LIBS if importlib.util.find_spec("torch") is not None else ["gpuad"]
     runs = {lib: [] for lib in libs}
-    for r in range(args.rounds):
-        for lib in libs[r % len(libs):] + libs[:r % len(libs)]:
-            runs[lib].append(run_worker(lib, args))
+    for lib in round_robin(libs, args.rounds):
+        runs[lib].append(run_worker(worker, lib, args.rows, args.features, args.batch_sizes, args.min_time,
+                                    args.repeat))
     rows = summarize(runs)
     print(f"epoch over {args.rows} x {args.features} float32 + int64 labels (ms, best of {args.rounds} passes)")
     print(f"{'batch':>6} {'order':>10} {'loader':>9} {'by hand':>9} {'ratio':>6} {'views':>9} {'ratio':>6} "
@@ -150,17 +126,11 @@ def main(argv=None):
               f"{row['gpuad_loader_over_by_hand_views']:>6.2f} "
               f"{row.get('torch_loader_s', float('nan')) * 1e3:>9.2f} "
               f"{row.get('torch_by_hand_s', float('nan')) * 1e3:>10.2f}  {'PASS' if row['pass'] else 'FAIL'}")
-    if not args.no_json:
-        write_result("dataloader", "cpu", {"rows": args.rows, "features": args.features, "target": TARGET,
-                                           "cases": rows, "raw": runs,
-                                           "versions": {lib: runs[lib][0]["version"] for lib in libs},
-                                           "torch_threads": runs.get("torch", [{}])[0].get("threads")})
+    write_result(args, "dataloader", {"rows": args.rows, "features": args.features, "target": TARGET,
+                                      "cases": rows, "raw": runs,
+                                      "versions": {lib: runs[lib][0]["version"] for lib in libs},
+                                      "torch_threads": runs.get("torch", [{}])[0].get("threads")})
     return 0 if all(row["pass"] for row in rows) else 1
-
-
-def argparse_hidden():
-    import argparse
-    return argparse.SUPPRESS
 
 
 if __name__ == "__main__":

@@ -15,22 +15,22 @@ per process so that the ranks do not share cores. Per step:
 Each figure is the slowest rank's in its step; medians over --steps steps after --warmup. Results go to
 benchmarks/results/ddp-step-<size>-<host>-<date>.json.
 """
-import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import bench_parser, mpiexec, run_worker, write_result  # noqa: E402
 from train_step import SIZES  # noqa: E402
 
+# one BLAS thread per process, so that the ranks do not share cores: what torchrun sets for every DDP job, and
+# the single process gets it too, so that it is the same per-rank compute (a user's own setting is kept)
+THREADS = {k: os.environ.get(k, "1") for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
-def worker(mode, size, steps, warmup, bucket_cap_mb, out):
-    """One process of a run: mode "single" (no DDP, no MPI) or "ddp" (under mpiexec)."""
+
+def worker(mode, size, steps, warmup, bucket_cap_mb):
+    """One process of a run: mode "single" (no DDP, no MPI) or "ddp" (every rank under mpiexec; rank 0 returns the
+    merged result, the others None)."""
     import numpy as np
     import gpuad
     from gpuad import nn, optim
@@ -91,7 +91,7 @@ def worker(mode, size, steps, warmup, bucket_cap_mb, out):
         gathered = MPI.COMM_WORLD.gather(rows, root=0)
         dist.destroy_process_group()
         if rank != 0:
-            return
+            return None
         result["per_rank"] = gathered
         merged = []
         for i in range(len(rows)):
@@ -103,8 +103,7 @@ def worker(mode, size, steps, warmup, bucket_cap_mb, out):
             merged.append(row)
         rows = merged
     result["rows"] = rows
-    with open(out, "w") as fh:
-        json.dump(result, fh)
+    return result
 
 
 def median(values):
@@ -124,32 +123,15 @@ def summarize(result):
 
 
 def main(argv=None):
-    from _common import bench_parser, write_result
-    parser = bench_parser(__doc__)
+    parser = bench_parser(__doc__, device=None, steps=30)
     parser.add_argument("--size", default="M", choices=sorted(SIZES))
-    parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--bucket-cap-mb", type=float, default=None)
-    parser.add_argument("--worker", nargs=2, metavar=("MODE", "OUT"), help=argparse_hidden())
     args = parser.parse_args(argv)
-    if args.worker:
-        worker(args.worker[0], args.size, args.steps, args.warmup, args.bucket_cap_mb, args.worker[1])
-        return
-    mpiexec = shutil.which("mpiexec")
-    if mpiexec is None:
-        sys.exit("mpiexec not found: pip install \".[distributed]\" (mpi4py and the MPICH wheel)")
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    env["PYTHONPATH"] = os.path.dirname(HERE) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    common = [os.path.abspath(__file__), "--size", args.size, "--steps", str(args.steps), "--warmup",
-              str(args.warmup)] + (["--bucket-cap-mb", str(args.bucket_cap_mb)] if args.bucket_cap_mb else [])
-    runs = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for label, prefix, mode in (("single", [], "single"), ("ddp-1", [mpiexec, "-n", "1"], "ddp"),
-                                    ("ddp-2", [mpiexec, "-n", "2"], "ddp")):
-            out = os.path.join(tmp, label + ".json")
-            subprocess.run(prefix + [sys.executable] + common + ["--worker", mode, out], env=env, check=True)
-            with open(out) as fh:
-                runs[label] = json.load(fh)
+    settings = (args.size, args.steps, args.warmup, args.bucket_cap_mb)
+    runs = {"single": run_worker(worker, "single", *settings, env=THREADS)}
+    for ranks in (1, 2):
+        runs[f"ddp-{ranks}"] = run_worker(worker, "ddp", *settings, env=THREADS, launcher=mpiexec(ranks))
     summary = {label: summarize(r) for label, r in runs.items()}
     base = summary["single"]
     print(f"size {args.size}: batch {SIZES[args.size][0]} per rank, layers {SIZES[args.size][1]}, "
@@ -164,15 +146,9 @@ def main(argv=None):
               f"{s['optimizer'] * 1e3:7.2f} {cell('exposed_comm', 7)} {cell('skew', 7)} "
               f"{cell('exposed_after_last', 8)} {cell('comm_alone', 7)} {overlap} {s['samples_per_second']:10,.0f} "
               f"{s['samples_per_second'] / base['samples_per_second']:9.2f}")
-    if not args.no_json:
-        write_result(f"ddp-step-{args.size}", "cpu", {"size": args.size, "steps": args.steps, "warmup": args.warmup,
-                                         "threads_per_process": 1, "summary": summary, "runs": runs,
-                                         "load_average_1_5_15_min": os.getloadavg()})
-
-
-def argparse_hidden():
-    import argparse
-    return argparse.SUPPRESS
+    write_result(args, f"ddp-step-{args.size}", {"size": args.size, "steps": args.steps, "warmup": args.warmup,
+                                                 "thread_env": THREADS, "summary": summary, "runs": runs,
+                                                 "load_average_1_5_15_min": os.getloadavg()})
 
 
 if __name__ == "__main__":

@@ -10,9 +10,8 @@ and which is faster; results go to benchmarks/results/jacobian-<host>-<date>.jso
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from _common import bench_parser, best_time, device_sync, write_result  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import bench_parser, best_time, write_result  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -31,12 +30,9 @@ def problem(n, m, device):
 
 
 def main(argv=None):
-    parser = bench_parser(__doc__)
+    parser = bench_parser(__doc__, repeat=3, min_time=0.05)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 100, 1000])
-    parser.add_argument("--min-time", type=float, default=0.05)
-    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
-    sync = device_sync(args.device)
     rows = []
     print(f"Jacobian of f: R^n -> R^m, f(x) = sin(B tanh(A x)), hidden {HIDDEN}, float64, device={args.device}")
     print(f"{'n':>6} {'m':>6} {'jacfwd ms':>10} {'jacrev ms':>10} {'fwd/rev':>8}  faster")
@@ -46,14 +42,12 @@ def main(argv=None):
             forward, reverse = func.jacfwd(f)(x), func.jacrev(f)(x)
             assert forward.shape == reverse.shape == (m, n)
             np.testing.assert_allclose(forward.cpu().numpy(), reverse.cpu().numpy(), rtol=1e-10, atol=1e-12)
-            t_fwd = best_time(lambda: func.jacfwd(f)(x), sync, args.min_time, args.repeat)
-            t_rev = best_time(lambda: func.jacrev(f)(x), sync, args.min_time, args.repeat)
+            t_fwd = best_time(lambda: func.jacfwd(f)(x), args.device, args.min_time, args.repeat)
+            t_rev = best_time(lambda: func.jacrev(f)(x), args.device, args.min_time, args.repeat)
             rows.append({"n": n, "m": m, "jacfwd_s": t_fwd, "jacrev_s": t_rev})
             print(f"{n:>6} {m:>6} {t_fwd * 1e3:>10.3f} {t_rev * 1e3:>10.3f} {t_fwd / t_rev:>8.2f}  "
                   f"{'jacfwd' if t_fwd < t_rev else 'jacrev'}")
-    if not args.no_json:
-        write_result("jacobian", args.device,
-                     {"benchmark": "jacobian_table", "device": args.device, "hidden": HIDDEN, "rows": rows})
+    write_result(args, "jacobian", {"benchmark": "jacobian_table", "hidden": HIDDEN, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -18,18 +18,14 @@ synchronized before the clock starts and before it stops. On the CPU the ops are
 NumPy's: the ratio then measures those paths (temporaries, fresh outputs faulted in page by page), not the CUDA kernels.
 Results go to benchmarks/results/kernel-bandwidth-<host>[-cuda]-<date>.json.
 """
-import argparse
-import datetime
-import functools
 import math
 import os
 import resource
 import statistics
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from _common import device_sync, measure, write_result  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import bench_parser, measure, sync, write_result  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -100,7 +96,7 @@ def check(label, got, want):
             sys.exit(f"{label}: result {i} differs from the NumPy reference (max abs error {err:.3g}); not timing it")
 
 
-def copy_baseline(device, n, sync, min_time, repeat):
+def copy_baseline(device, n, min_time, repeat):
     """Per-iteration seconds of copying n float32 values into a preallocated array on the device."""
     if device == "cpu":
         xp = np
@@ -110,29 +106,20 @@ def copy_baseline(device, n, sync, min_time, repeat):
     src = xp.arange(n, dtype=xp.float32)
     dst = xp.empty_like(src)
     xp.copyto(dst, src)
-    sync()
+    sync(device)
     if not bool((dst[-16:] == src[-16:]).all()):
         sys.exit("copy baseline: the copy is wrong")
-    _, seconds, faults = measure(lambda: xp.copyto(dst, src), sync, min_time, repeat)
+    _, seconds, faults = measure(lambda: xp.copyto(dst, src), device, min_time, repeat)
     return seconds, faults
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="cuda" if G.cuda.is_available() else "cpu",
-                        help="cpu or cuda[:N] (default: cuda where a GPU is usable, else cpu)")
+    parser = bench_parser(__doc__, device="auto", repeat=5, min_time=0.2)
     parser.add_argument("--mb", type=float, default=64, help="MiB per tensor (default 64: 16M float32 elements)")
     parser.add_argument("--cases", nargs="+", choices=CASE_NAMES, default=CASE_NAMES, metavar="CASE",
                         help="subset of: " + " ".join(CASE_NAMES))
-    parser.add_argument("--repeat", type=int, default=5, help="timed repeats per case (median; default 5)")
-    parser.add_argument("--min-time", type=float, default=0.2,
-                        help="seconds one timed repeat lasts at least (the loop count grows to reach it; default 0.2)")
-    parser.add_argument("--no-json", action="store_true")
     args = parser.parse_args(argv)
     device = args.device
-    sync = device_sync(device)  # exits where no GPU is usable
-    if device != "cpu":
-        sync = functools.partial(G.cuda.synchronize, device)  # the GPU the tensors are on
     n = int(args.mb * 2 ** 20) // 4
     tensor_bytes = 4 * n
     page = resource.getpagesize()
@@ -153,7 +140,7 @@ def main(argv=None):
         print("note: on the CPU these are gpuad's NumPy paths against NumPy's copy; the ratio measures the NumPy path "
               "(temporaries, fresh outputs), not gpuad's CUDA kernels")
 
-    copy_before, copy_faults = copy_baseline(device, n, sync, args.min_time, args.repeat)
+    copy_before, copy_faults = copy_baseline(device, n, args.min_time, args.repeat)
     rows = []
     for name, kind, moved, desc, fn, which, ref in CASES:
         label = f"{name}_{kind}"
@@ -163,19 +150,19 @@ def main(argv=None):
         if kind == "fwd":
             with G.no_grad():
                 check(label, [host(fn(*ins))], [ref(*host_inputs[which])])
-                _, seconds, faults = measure(lambda: fn(*ins), sync, args.min_time, args.repeat)
+                _, seconds, faults = measure(lambda: fn(*ins), device, args.min_time, args.repeat)
         else:
             y = fn(*ins)
             grads = G.autograd.grad(y, ins, grad_outputs=g, retain_graph=True)
             check(label, [host(t) for t in grads], ref(g_check, *host_inputs[which]))
             del grads
-            _, seconds, faults = measure(lambda: G.autograd.grad(y, ins, grad_outputs=g, retain_graph=True), sync,
+            _, seconds, faults = measure(lambda: G.autograd.grad(y, ins, grad_outputs=g, retain_graph=True), device,
                                          args.min_time, args.repeat)
             del y
         rows.append({"case": label, "op": name, "pass": kind, "description": desc, "tensors_moved": moved,
                      "bytes": moved * tensor_bytes, "seconds": seconds, "median_s": statistics.median(seconds),
                      "faulted_bytes_per_iter": None if faults is None or device != "cpu" else faults * page})
-    copy_after, _ = copy_baseline(device, n, sync, args.min_time, args.repeat)
+    copy_after, _ = copy_baseline(device, n, args.min_time, args.repeat)
 
     copy_s = statistics.median(copy_before + copy_after)
     copy_bw = 2 * tensor_bytes / copy_s
@@ -204,17 +191,14 @@ def main(argv=None):
     print(f"target: achieved / copy bandwidth >= {TARGET} for every case: "
           + ("PASS" if not failed else f"FAIL ({', '.join(failed)})")
           + (" [CPU: NumPy paths, not the CUDA kernels]" if device == "cpu" else ""))
-    if not args.no_json:
-        write_result("kernel-bandwidth", device, {
-            "benchmark": "kernel_bandwidth", "device": device,
-            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "dtype": "float32", "elements": n, "tensor_bytes": tensor_bytes, "target_over_copy": TARGET,
-            "repeat": args.repeat, "min_time_s": args.min_time,
-            "copy": {"bytes": 2 * tensor_bytes, "seconds_before": copy_before, "seconds_after": copy_after,
-                     "median_s": copy_s, "bandwidth_bytes_per_s": copy_bw,
-                     "faulted_bytes_per_iter": None if copy_faults is None or device != "cpu" else copy_faults * page},
-            "rows": rows, "verdict": "PASS" if not failed else "FAIL",
-            "note": "CPU: NumPy paths, not the CUDA kernels" if device == "cpu" else None})
+    write_result(args, "kernel-bandwidth", {
+        "benchmark": "kernel_bandwidth", "dtype": "float32", "elements": n, "tensor_bytes": tensor_bytes,
+        "target_over_copy": TARGET, "repeat": args.repeat, "min_time_s": args.min_time,
+        "copy": {"bytes": 2 * tensor_bytes, "seconds_before": copy_before, "seconds_after": copy_after,
+                 "median_s": copy_s, "bandwidth_bytes_per_s": copy_bw,
+                 "faulted_bytes_per_iter": None if copy_faults is None or device != "cpu" else copy_faults * page},
+        "rows": rows, "verdict": "PASS" if not failed else "FAIL",
+        "note": "CPU: NumPy paths, not the CUDA kernels" if device == "cpu" else None})
 
 
 if __name__ == "__main__":

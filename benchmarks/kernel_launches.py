@@ -18,18 +18,13 @@ gpuad/torch ratios. Results go to benchmarks/results/kernel-launches-<host>-cuda
 Launches can only be counted on a GPU: on the CPU, or where CuPy sees no GPU, or PyTorch is missing or built without
 CUDA, the script says so in one line and exits 0 (``--strict``: exits 2 instead, for scripted GPU runs).
 """
-import argparse
-import datetime
 import collections
-import json
 import os
 import statistics
-import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from _common import default_device, timed_steps, write_result  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import bench_parser, gpu_problem, run_worker, sync, timed_steps, write_result  # noqa: E402
 from train_step import SIZES, gpuad_step, torch_step  # noqa: E402
 
 CONFIGS = ["fused", "unfused", "torch"]
@@ -52,7 +47,7 @@ def classify(evt, cuda_type):
     return "other:" + activity
 
 
-def count_launches(step, sync, steps):
+def count_launches(step, device, steps):
     """Kernels, memcpys and memsets per step, and the kernel names, over ``steps`` profiled steps."""
     import torch
     from torch.autograd import DeviceType
@@ -60,11 +55,11 @@ def count_launches(step, sync, steps):
     torch.cuda.init()  # in a gpuad process PyTorch has not touched the GPU yet; launches nothing
 
     def profiled(n):
-        sync()
+        sync(device)
         with profile(activities=[ProfilerActivity.CUDA]) as prof:
             for _ in range(n):
                 step()
-            sync()
+            sync(device)
         counts = collections.Counter()
         names = collections.Counter()
         for evt in prof.events():
@@ -85,14 +80,10 @@ def count_launches(step, sync, steps):
 def worker(config, size, device, steps, profile_steps):
     import contextlib
     if config == "torch":
-        import torch
-        sync = torch.cuda.synchronize
-
         def context():
             return contextlib.nullcontext()
     else:
         import gpuad
-        sync = gpuad.cuda.synchronize
 
         def context():
             return gpuad.cuda.fused_kernels(config == "fused")
@@ -101,47 +92,21 @@ def worker(config, size, device, steps, profile_steps):
     with context():
         for _ in range(WARMUP):
             step()
-        sync()
-        times = timed_steps(step, sync, steps)
-        per_step, names = count_launches(step, sync, profile_steps)
+        times = timed_steps(step, device, steps)
+        per_step, names = count_launches(step, device, profile_steps)
     return {"config": config, "size": size, "times": times, "median_s": statistics.median(times),
             "per_step": per_step, "kernel_names": names}
 
 
-def gpu_problem(device):
-    """Why launches cannot be counted here, or None (checked in a throwaway process, so this one stays clean)."""
-    if device == "cpu":
-        return "--device cpu"
-    code = ("import sys\n"
-            "import gpuad\n"
-            "if not gpuad.cuda.is_available(): sys.exit('CuPy sees no CUDA GPU')\n"
-            "try:\n import torch\n"
-            "except ImportError: sys.exit('PyTorch is not installed')\n"
-            "if not torch.cuda.is_available(): sys.exit('PyTorch has no CUDA (a CPU-only build, or no GPU)')\n"
-            "if not hasattr(gpuad.cuda, 'fused_kernels'): sys.exit('this gpuad has no gpuad.cuda.fused_kernels')\n")
-    proc = subprocess.run([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if proc.returncode == 0:
-        return None
-    return (proc.stderr.strip().splitlines() or ["the GPU check failed"])[-1]
-
-
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default=None, help="cuda (default where a GPU is usable); cpu only prints why "
-                                                        "nothing can be counted")
+    # without a GPU this script says so itself (exit 0, or 2 under --strict): no GPU check in the parser
+    parser = bench_parser(__doc__, device="auto", gpu_check=False, steps=20)
     parser.add_argument("--sizes", nargs="+", default=["S", "M", "L"], choices=sorted(SIZES))
     parser.add_argument("--configs", nargs="+", default=CONFIGS, choices=CONFIGS)
-    parser.add_argument("--steps", type=int, default=20, help="steps timed for the median step time (default 20)")
     parser.add_argument("--profile-steps", type=int, default=5, help="steps profiled for the counts (default 5)")
     parser.add_argument("--strict", action="store_true", help="exit 2, not 0, where launches cannot be counted")
-    parser.add_argument("--no-json", action="store_true")
-    parser.add_argument("--worker", nargs=2, metavar=("CONFIG", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    args.device = args.device or default_device()
-    if args.worker:
-        print(json.dumps(worker(args.worker[0], args.worker[1], args.device, args.steps, args.profile_steps)))
-        return 0
-    problem = gpu_problem(args.device)
+    problem = "--device cpu" if args.device == "cpu" else gpu_problem(torch=True)
     if problem:
         print(f"kernel_launches: CUDA kernel launches can only be counted on a GPU with CuPy and PyTorch CUDA; "
               f"nothing measured ({problem})")
@@ -151,13 +116,7 @@ def main(argv=None):
     for size in args.sizes:
         for config in args.configs:
             print(f"{size}: {config} ...", file=sys.stderr, flush=True)
-            cmd = [sys.executable, os.path.abspath(__file__), "--device", args.device, "--steps", str(args.steps),
-                   "--profile-steps", str(args.profile_steps), "--worker", config, size]
-            proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
-            if proc.returncode != 0:
-                sys.exit(f"the {config} worker for size {size} failed (exit status {proc.returncode}); its error is "
-                         f"above")
-            results[(config, size)] = json.loads(proc.stdout.strip().splitlines()[-1])
+            results[(config, size)] = run_worker(worker, config, size, args.device, args.steps, args.profile_steps)
 
     print(f"CUDA kernel launches per training step (ReLU MLP, cross-entropy, SGD; float32), device={args.device}: "
           f"kernels counted by CUPTI over {args.profile_steps} steps / {args.profile_steps}; step time the median of "
@@ -200,12 +159,9 @@ def main(argv=None):
     if empty:
         print(f"WARNING: no kernels counted for {', '.join(empty)}: the profiler did not see those processes' "
               f"launches, so their counts are not real")
-    if not args.no_json:
-        write_result("kernel-launches", args.device, {
-            "benchmark": "kernel_launches", "device": args.device,
-            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "steps": args.steps, "profile_steps": args.profile_steps, "warmup": WARMUP, "rows": rows, "ratios": ratios,
-            "not_counted": empty})
+    write_result(args, "kernel-launches", {
+        "benchmark": "kernel_launches", "steps": args.steps, "profile_steps": args.profile_steps, "warmup": WARMUP,
+        "rows": rows, "ratios": ratios, "not_counted": empty})
     return 1 if empty else 0
 
 

@@ -3,29 +3,22 @@
     python benchmarks/overhead_table.py                 # CPU: gpuad vs NumPy vs PyTorch (about a minute)
     python benchmarks/overhead_table.py --device cuda   # GPU: gpuad vs CuPy vs PyTorch CUDA
 
-Each library is measured in a process of its own (``--worker``), so one library's state (PyTorch's idle thread
+Each library is measured in a process of its own (``_common.run_worker``), so one library's state (PyTorch's idle thread
 pools, allocator caches, imported modules) cannot slow another down; thread settings are left at their defaults and
 reported. The workers run round-robin ``--rounds`` times, and every (library, case) keeps all its repeats: the table
 uses the best per-iteration time (``--stat median`` for the median instead). Results go to
 ``benchmarks/results/overhead-<host>-<YYYY-MM-DD>.json``.
 """
-import argparse
-import datetime
 import gc
-import json
 import os
 import platform
-import re
 import statistics
-import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(1, os.path.dirname(HERE))  # this checkout's gpuad, in the workers too
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import bench_parser, machine_info, measure, round_robin, run_worker, write_result  # noqa: E402
 import _workloads as w  # noqa: E402
-from _common import machine_info, measure  # noqa: E402
 
 # (case, size, what it runs)
 CASES = [
@@ -53,8 +46,6 @@ TARGETS = [
 ]
 
 
-
-
 # --- worker: measure one library in this process --------------------------------------------------------------------
 def worker(lib, device, min_time, repeat, use_gc):
     info = {"lib": lib, "device": device, "python": platform.python_version()}
@@ -77,7 +68,7 @@ def worker(lib, device, min_time, repeat, use_gc):
         fn = getattr(wl, what)
         prepare = wl.prepare_bwd if what == "bwd" else None
         # 1M-element iterations take milliseconds: shorter runs keep the whole table quick
-        number, per_iter, faults = measure(fn, wl.sync, min_time if size == w.SMALL else min_time * 2, repeat,
+        number, per_iter, faults = measure(fn, device, min_time if size == w.SMALL else min_time * 2, repeat,
                                            prepare)
         results[case] = {"n": size, "number": number, "seconds": per_iter, "page_faults_per_iter": faults}
     info["results"] = results
@@ -95,15 +86,6 @@ def _thread_info(lib):
 
 
 # --- driver -------------------------------------------------------------------------------------------------------
-def run_worker(lib, args):
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", lib, "--device", args.device,
-           "--min-time", str(args.min_time), "--repeat", str(args.repeat)] + ([] if args.gc else ["--no-gc"])
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, cwd=HERE)  # the user's environment, untuned
-    if proc.returncode != 0:
-        raise SystemExit(f"the {lib} worker failed (exit status {proc.returncode}); its error is above")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def merge(runs):
     """One record per library: every repeat of every round pooled per case."""
     merged = {}
@@ -128,17 +110,6 @@ def merge(runs):
 def timing(merged, lib, case, stat):
     res = merged.get(lib, {}).get("results", {}).get(case)
     return None if res is None else res[stat]
-
-
-def cuda_problem():
-    """Why CUDA can't be benchmarked here, or None when it can (checked in a throwaway process)."""
-    code = ("import sys\n"
-            "try:\n import cupy\n"
-            "except ImportError:\n"
-            " sys.exit('CuPy is not installed (pip install \"gpuad[cuda12]\" or \"gpuad[cuda13]\")')\n"
-            "if not cupy.is_available():\n sys.exit('CuPy sees no CUDA GPU')")
-    proc = subprocess.run([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
-    return None if proc.returncode == 0 else (proc.stderr.strip().splitlines() or ["CUDA is unusable"])[-1]
 
 
 def fmt_us(seconds):
@@ -183,39 +154,15 @@ def build_table(merged, stat):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument("--rounds", type=int, default=5, help="round-robin passes over the libraries (default 5)")
-    p.add_argument("--repeat", type=int, default=5, help="timed repeats per case in each pass (default 5)")
-    p.add_argument("--min-time", type=float, default=0.05,
-                   help="seconds one timed repeat lasts at least (twice this for the 1M case; default 0.05)")
+    p = bench_parser(__doc__, rounds=5, repeat=5, min_time=0.05)
     p.add_argument("--stat", choices=["best", "median"], default="best", help="statistic for the table and ratios")
     p.add_argument("--no-gc", dest="gc", action="store_false",
                    help="disable Python's garbage collector while timing (it is on by default, as in real use)")
-    p.add_argument("--tag", help="name for the JSON file instead of the hostname")
-    p.add_argument("--out-dir", default=os.path.join(HERE, "results"))
-    p.add_argument("--no-json", action="store_true", help="print the table only")
-    p.add_argument("--worker", choices=w.LIBS, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
-    if args.worker:
-        print(json.dumps(worker(args.worker, args.device, args.min_time, args.repeat, args.gc)))
-        return 0
-
-    if args.device == "cuda":
-        problem = cuda_problem()
-        if problem:
-            print(f"overhead_table: --device cuda needs a CUDA GPU with CuPy, and this machine has none usable: "
-                  f"{problem}", file=sys.stderr)
-            return 2
-
     started = time.time()
-    runs = []
-    for r in range(args.rounds):
-        order = w.LIBS[r % 3:] + w.LIBS[:r % 3]  # rotate, so no library always runs first
-        for lib in order:
-            print(f"round {r + 1}/{args.rounds}: {lib} ...", file=sys.stderr, flush=True)
-            runs.append(run_worker(lib, args))
+    runs = [run_worker(worker, lib, args.device, args.min_time, args.repeat, args.gc)
+            for lib in round_robin(w.LIBS, args.rounds)]
     merged = merge(runs)
     table, verdicts = build_table(merged, args.stat)
 
@@ -240,32 +187,19 @@ def main(argv=None):
     if any(v["verdict"] == "FAIL" for v in verdicts):
         print("targets: " + ", ".join(f"{v['case']} {v['verdict']}" for v in verdicts))
 
-    if not args.no_json:
-        today = datetime.date.today().isoformat()
-        tag = args.tag or machine["hostname"] or machine["cpu_model"]
-        tag = re.sub(r"[^A-Za-z0-9._-]+", "-", tag).strip("-").lower() or "unknown"
-        suffix = "" if args.device == "cpu" else f"-{args.device}"
-        os.makedirs(args.out_dir, exist_ok=True)
-        path = os.path.join(args.out_dir, f"overhead-{tag}{suffix}-{today}.json")
-        doc = {
-            "benchmark": "gpuad per-op overhead",
-            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "device": args.device,
-            "settings": {"rounds": args.rounds, "repeat": args.repeat, "min_time_s": args.min_time,
-                         "stat": args.stat, "gc_enabled": args.gc, "separate_processes": True,
-                         "malloc_env": {}},
-            "machine": machine,
-            "versions": {**versions, "python": machine["python"]},
-            "cases": {case: {"n": n, "description": DESCRIPTIONS[case]} for case, n, _ in CASES},
-            "libraries": merged,
-            "ratios": {case: {"gpuad/floor": _ratio(merged, case, "numpy", args.stat),
-                              "gpuad/torch": _ratio(merged, case, "torch", args.stat)} for case, _, _ in CASES},
-            "targets": verdicts,
-            "wall_s": round(time.time() - started, 1),
-        }
-        with open(path, "w") as f:
-            json.dump(doc, f, indent=1)
-        print(f"wrote {os.path.relpath(path)}")
+    write_result(args, "overhead", {
+        "benchmark": "gpuad per-op overhead",
+        "settings": {"rounds": args.rounds, "repeat": args.repeat, "min_time_s": args.min_time,
+                     "stat": args.stat, "gc_enabled": args.gc, "separate_processes": True,
+                     "malloc_env": {}},
+        "versions": {**versions, "python": machine["python"]},
+        "cases": {case: {"n": n, "description": DESCRIPTIONS[case]} for case, n, _ in CASES},
+        "libraries": merged,
+        "ratios": {case: {"gpuad/floor": _ratio(merged, case, "numpy", args.stat),
+                          "gpuad/torch": _ratio(merged, case, "torch", args.stat)} for case, _, _ in CASES},
+        "targets": verdicts,
+        "wall_s": round(time.time() - started, 1),
+    })
     return 0
 
 

@@ -12,17 +12,13 @@ process, because this machine's speed drifts between processes. Targets (issue 1
 eager <= 1.0x at S and <= 1.1x at M, compiled <= 0.8x at S and <= 1.0x at M. JAX is not installed here, so there is
 no ``jax.jit`` row. Writes results/train-step-<host>-<date>.json.
 """
-import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(1, os.path.dirname(HERE))  # this checkout's gpuad, in the workers too
-from _common import bench_parser, timed_steps, write_result  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import bench_parser, round_robin, run_worker, timed_steps, write_result  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -154,16 +150,6 @@ def _training_step(model, opt, cross_entropy, x, y):
 
 
 # --- workers and the table ------------------------------------------------------------------------------------------
-def _sync(lib, device):
-    if device == "cpu":
-        return lambda: None
-    if lib == "torch":
-        import torch
-        return torch.cuda.synchronize
-    import cupy
-    return cupy.cuda.Device().synchronize
-
-
 GPUAD_VARIANTS = {"gpuad": ("mlp", False), "gpuad_seq": ("sequential", False), "gpuad_compiled": ("mlp", True),
                   "gpuad_seq_compiled": ("sequential", True)}
 # gpuad / PyTorch eager, from issue 14: the eager step <= 1.0x at S and <= 1.1x at M, compiled <= 0.8x and <= 1.0x
@@ -178,45 +164,38 @@ def make_step(lib, size, device):
     return {"floor": floor_step, "torch": torch_step}[lib](size, device)
 
 
-def worker(lib, size, device, steps, clock=time.perf_counter):
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def worker(lib, size, device, steps, clock="wall"):
     """Step times of one library, alone in this process. ``lib`` "pair" times gpuad and the floor step by step in
     turn instead (they share NumPy's or CuPy's thread pool and nothing else), so that both see the same moment of a
     noisy machine: it returns [gpuad, floor] pairs."""
+    clock = CLOCKS[clock]
     if lib == "pair":
         steps_ = (gpuad_step(size, device), floor_step(size, device))
-        sync = _sync("gpuad", device)
         for _ in range(3):
             for step in steps_:
                 step()
-        sync()
-        return [[timed_steps(step, sync, 1, clock)[0] for step in steps_] for _ in range(steps)]
+        return [[timed_steps(step, device, 1, clock)[0] for step in steps_] for _ in range(steps)]
     step = make_step(lib, size, device)
-    sync = _sync(lib, device)
     for _ in range(3):
         step()
-    sync()
-    return timed_steps(step, sync, steps, clock)
+    return timed_steps(step, device, steps, clock)
 
 
 def main(argv=None):
-    parser = bench_parser(__doc__)
+    parser = bench_parser(__doc__, steps=15, rounds=3)
     parser.add_argument("--sizes", nargs="+", default=["S", "M", "L"], choices=sorted(SIZES))
-    parser.add_argument("--steps", type=int, default=15)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--worker", nargs=2, metavar=("LIB", "SIZE"))
     parser.add_argument("--threads", type=int, default=None,
                         help="pin every worker's BLAS/OpenMP threads (default: untouched, as users run; use 1 on a "
                              "machine whose cores other jobs share, where spinning thread pools swing times 50x)")
-    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                         help="cpu: each process's CPU time instead of wall time (needs --threads 1; robust to the "
                              "load of other jobs, blind to time spent waiting)")
     args = parser.parse_args(argv)
     if args.clock == "cpu" and args.threads != 1:
         parser.error("--clock cpu counts every thread's CPU time, spinning included: use it with --threads 1")
-    if args.worker:
-        clock = time.process_time if args.clock == "cpu" else time.perf_counter
-        print(json.dumps(worker(args.worker[0], args.worker[1], args.device, args.steps, clock)))
-        return
     import importlib.util
     libs = ["gpuad", "gpuad_seq"]
     import gpuad
@@ -227,20 +206,12 @@ def main(argv=None):
         libs.append("torch")
     runs = libs + ["pair"]
     times = {(lib, s): [] for lib in runs for s in args.sizes}
-    env = dict(os.environ)
-    if args.threads:
-        env.update({k: str(args.threads) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
+    # every worker runs with the environment the user has, unless --threads pins the thread pools
+    env = {k: str(args.threads) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+           if args.threads}
     load_before = os.getloadavg()
-    for r in range(args.rounds):
-        for s in args.sizes:
-            for lib in runs[r % len(runs):] + runs[:r % len(runs)]:
-                # every worker runs with the environment the user has: no malloc or thread tuning
-                out = subprocess.run([sys.executable, __file__, "--device", args.device, "--steps", str(args.steps),
-                                      "--threads", str(args.threads or 0), "--clock", args.clock, "--worker", lib, s],
-                                     capture_output=True, text=True, env=env)
-                if out.returncode != 0:
-                    sys.exit(f"{lib} {s} failed:\n{out.stderr}")
-                times[(lib, s)] += json.loads(out.stdout.strip().splitlines()[-1])
+    for lib, s in round_robin([(lib, s) for s in args.sizes for lib in runs], args.rounds):
+        times[(lib, s)] += run_worker(worker, lib, s, args.device, args.steps, args.clock, env=env)
     print(f"training step (forward, backward, SGD), ReLU MLP, float32, device={args.device}, medians of "
           f"{args.rounds} rounds x {args.steps} steps, each library alone in its own process, "
           f"{'untuned' if not args.threads else f'{args.threads} BLAS/OpenMP thread(s)'}, "
@@ -266,16 +237,14 @@ def main(argv=None):
                   f"{(f'{target:.2f}' if target else '-'):>7}  {verdict or ''}")
         print(f"{s:<5} {'gpuad/floor paired':<20} {paired:>8.2f}")
         rows.append(row)
-    if not args.no_json:
-        name = "train-step" + (f"-threads{args.threads}" if args.threads else "") + \
-            ("-cputime" if args.clock == "cpu" else "")
-        write_result(name, args.device, {"benchmark": "train_step", "device": args.device, "rows": rows,
-                                         "steps": args.steps, "rounds": args.rounds, "lr": LR,
-                                         "tuning": "none" if not args.threads else
-                                         f"BLAS/OpenMP threads pinned to {args.threads}",
-                                         "load_average_before_after": [load_before, os.getloadavg()],
-                                         "clock": "process CPU time" if args.clock == "cpu" else "wall",
-                                         "jax": "not installed"})
+    name = "train-step" + (f"-threads{args.threads}" if args.threads else "") + \
+        ("-cputime" if args.clock == "cpu" else "")
+    write_result(args, name, {"benchmark": "train_step", "rows": rows, "steps": args.steps, "rounds": args.rounds,
+                              "lr": LR, "tuning": "none" if not args.threads else
+                              f"BLAS/OpenMP threads pinned to {args.threads}",
+                              "load_average_before_after": [load_before, os.getloadavg()],
+                              "clock": "process CPU time" if args.clock == "cpu" else "wall",
+                              "jax": "not installed"})
 
 
 if __name__ == "__main__":

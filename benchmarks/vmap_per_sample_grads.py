@@ -12,9 +12,8 @@ same gradients (checked before timing). Results go to benchmarks/results/vmap-<h
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from _common import bench_parser, best_time, device_sync, raise_malloc_thresholds, write_result  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import bench_parser, best_time, write_result  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -47,13 +46,9 @@ def per_sample(lib, nn, F, arrays, xs, ys, device):
 
 
 def main(argv=None):
-    parser = bench_parser(__doc__)
+    parser = bench_parser(__doc__, repeat=3, min_time=0.1)
     parser.add_argument("--batches", type=int, nargs="+", default=[8, 64, 256])
-    parser.add_argument("--min-time", type=float, default=0.1)
-    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
-    raise_malloc_thresholds()
-    sync = device_sync(args.device)
     try:
         import torch
     except ImportError:
@@ -74,22 +69,20 @@ def main(argv=None):
         got, by_hand = ours(), loop()
         for k in params:
             np.testing.assert_allclose(got[k].cpu().numpy(), by_hand[k].cpu().numpy(), rtol=1e-12, atol=1e-14)
-        t_vmap = best_time(ours, sync, args.min_time, args.repeat)
-        t_loop = best_time(loop, sync, args.min_time, args.repeat)
+        t_vmap = best_time(ours, args.device, args.min_time, args.repeat)
+        t_loop = best_time(loop, args.device, args.min_time, args.repeat)
         t_torch = None
         if torch is not None and args.device == "cpu":
             theirs = per_sample(torch, torch.nn, torch.func, arrays, xs, ys, "cpu")[0]
             reference = theirs()
             for k in params:
                 np.testing.assert_allclose(got[k].numpy(), reference[k].detach().numpy(), rtol=1e-10, atol=1e-12)
-            t_torch = best_time(theirs, lambda: None, args.min_time, args.repeat)
+            t_torch = best_time(theirs, "cpu", args.min_time, args.repeat)
         rows.append({"batch": batch, "vmap_s": t_vmap, "loop_s": t_loop, "torch_func_s": t_torch})
         torch_ms = f"{t_torch * 1e3:>14.3f}" if t_torch else f"{'-':>14}"
         ratio = f"{t_vmap / t_torch:>11.1f}" if t_torch else f"{'-':>11}"
         print(f"{batch:>6} {t_vmap * 1e3:>9.3f} {t_loop * 1e3:>9.3f} {torch_ms} {t_vmap / t_loop:>10.2f} {ratio}")
-    if not args.no_json:
-        write_result("vmap", args.device, {"benchmark": "vmap_per_sample_grads", "device": args.device,
-                                           "sizes": SIZES, "rows": rows})
+    write_result(args, "vmap", {"benchmark": "vmap_per_sample_grads", "sizes": SIZES, "rows": rows})
 
 
 if __name__ == "__main__":
