@@ -15,7 +15,7 @@ import time
 
 
 import gpuad
-from gpuad import datasets, nn, optim
+from gpuad import activations, datasets, nn, optim
 from gpuad.nn import functional as F
 from gpuad.utils.data import DataLoader, TensorDataset
 
@@ -187,7 +187,7 @@ def parse_args(argv=None):
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--layers", type=int, default=2, help="hidden layers")
-    parser.add_argument("--activation", default="relu", choices=["relu", "gelu", "tanh", "sigmoid"])
+    parser.add_argument("--activation", default="relu", choices=[a for a in activations.NAMES if a])
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)

@@ -9,8 +9,9 @@ import operator
 from collections import OrderedDict
 from itertools import chain, islice
 
+from .. import activations
+from . import activation as activation_modules
 from . import functional as F
-from .activation import GELU, ReLU, Sigmoid, Tanh
 from .linear import Linear as _Linear
 from .module import Module, _addindent
 from .parameter import Parameter
@@ -145,7 +146,7 @@ def _fused_activation(m):
     kind = _FUSABLE.get(type(m))
     if kind is None or _hooked(m):
         return None
-    if kind == "gelu" and m.approximate != "none":
+    if getattr(m, "approximate", "none") != "none":  # GELU(approximate="tanh") is another function
         return None
     return kind
 
@@ -392,4 +393,5 @@ def _as_parameter(value):
     return value if isinstance(value, Parameter) else Parameter(value)
 
 
-_FUSABLE = {ReLU: "relu", Tanh: "tanh", Sigmoid: "sigmoid", GELU: "gelu"}
+# the activation modules the fused linear layer computes exactly, from the activation table
+_FUSABLE = {getattr(activation_modules, a.module): a.name for a in activations.ACTIVATIONS.values() if a.module}
