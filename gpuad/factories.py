@@ -58,15 +58,17 @@ def _python_dtype(data, dtype=None):
 
 
 def _to_array(data, dtype=None):
-    """(array, device-or-None) for any supported data source, without choosing the final device yet."""
+    """(array, device) for any supported data source, without choosing the final device yet: a tensor's or a CuPy
+    array's own array with its device (not copied: ``_placed`` copies it once, where it is going); a new host array
+    with device None for everything else."""
     if isinstance(data, Tensor):
-        return data._data.copy(), data._device
+        return data._data, data._device
     if isinstance(data, np.ndarray):
         if data.dtype.kind not in "biuf":
             raise TypeError(f"can't make a tensor from a NumPy array of dtype {data.dtype}")
         return np.array(data), None
     if type(data).__module__.startswith("cupy") and hasattr(data, "device"):
-        return data.copy(), as_device(f"cuda:{data.device.id}")
+        return data, as_device(f"cuda:{data.device.id}")
     if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat(data)):
         return _python_dtype(_nested(data), dtype), None
     if isinstance(data, np.generic):
@@ -74,8 +76,22 @@ def _to_array(data, dtype=None):
     if isinstance(data, (numbers.Number, list, tuple)):
         return _python_dtype(data, dtype), None
     if hasattr(data, "__dlpack__"):
-        return from_dlpack(data)._data.copy(), None
+        shared = from_dlpack(data)  # host memory is copied like NumPy data; GPU memory stays on its GPU
+        return (np.array(shared._data), None) if shared._device is CPU else (shared._data, shared._device)
     raise TypeError(f"can't make a tensor from {type(data).__name__}")
+
+
+def _placed(arr, src, device, dtype):
+    """A new array on ``device`` (in ``dtype`` when given) from ``arr``: an array on device ``src``, or (src None)
+    a new host array of our own. Each copy is made by the backend of the device it lands on, on that device."""
+    if src is device:
+        return device.backend.copy(arr, dtype)
+    if src is not None and src is not CPU:  # on a GPU: down to the host or across to another GPU
+        arr = src.backend.to_host(arr) if device is CPU else device.backend.from_device(arr)
+        return device.backend.asarray(arr, dtype)
+    if dtype is not None:
+        arr = arr.astype(dtype, copy=False)
+    return arr if device is CPU else device.backend.from_host(arr)
 
 
 def _flat(data):
@@ -99,20 +115,14 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     dtype = dtypes.as_dtype(dtype)
     arr, src = _to_array(data, dtype)
     device = as_device(device) if device is not None else (src or factory_device(None))
-    if dtype is not None and arr.dtype != dtype:
-        arr = arr.astype(dtype)
-    if src is None or src.type == "cpu":
-        if device.type != "cpu":
-            arr = device.backend.from_host(arr)
-    elif device is not src:
-        host = src.backend.to_host(arr)
-        arr = host if device.type == "cpu" else device.backend.from_host(host)
+    arr = _placed(arr, src, device, dtype if dtype is not None and arr.dtype != dtype else None)
     if _capture.state.active is not None:  # gpuad.compile: a copy of a tensor is made again, Python data is a constant
         from .capture import calls
         if isinstance(data, Tensor):
             _capture.state.active.call(functools.partial(calls.retensor, dtype, device, data._device), (data,), arr)
         else:
-            _capture.state.active.call(functools.partial(calls.constant_copy, arr.copy()), (), arr)
+            _capture.state.active.call(functools.partial(calls.constant_copy, device.backend.copy(arr)), (),
+                                      arr)
     return _finish(arr, device, requires_grad)
 
 

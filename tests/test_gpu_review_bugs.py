@@ -77,3 +77,287 @@ def test_ops_on_the_second_gpu_stay_there():
     out.backward()
     assert out.device == G.device("cuda:1") and a.grad.device == G.device("cuda:1")
     assert a.grad._data.device.id == 1
+
+
+# --- every allocation on the tensor's own GPU (issue 12, GPU bug 1) ------------------------------------------------
+# Each path below runs on GPU ``index`` and checks where the memory really is (``_data.device.id``): a CuPy call made
+# outside the backend's device context allocates on GPU 0 whatever the tensor says, or raises 'peer access is
+# unavailable'. GPU 0 runs wherever there is a GPU, GPU 1 where there are two: that is the case the bug breaks.
+ON_GPU = [pytest.param(0, marks=requires_cuda, id="cuda:0"),
+          pytest.param(1, marks=[requires_cuda, two_gpus], id="cuda:1")]
+
+
+def assert_on(t, index):
+    """``t`` (a tensor or a CuPy array) says it is on GPU ``index`` and its memory is there."""
+    arr = t._data if isinstance(t, G.Tensor) else t
+    if isinstance(t, G.Tensor):
+        assert t.device == G.device(f"cuda:{index}"), t.device
+    assert arr.device.id == index, f"the array is on GPU {arr.device.id}, not GPU {index}"
+
+
+def _factory_calls():
+    """(name, call(device), deterministic) for every public factory: what the CPU and GPU tests below run."""
+    src = lambda d: G.ones(2, 3, dtype=G.float32, device=d)  # noqa: E731
+    return [
+        ("tensor", lambda d: G.tensor([[1.0, 2.0], [3.0, 4.0]], device=d), True),
+        ("as_tensor", lambda d: G.as_tensor(np.arange(4.0), device=d), True),
+        ("zeros", lambda d: G.zeros(2, 3, device=d), True),
+        ("ones", lambda d: G.ones(2, 3, dtype=G.float64, device=d), True),
+        ("empty", lambda d: G.empty(2, 3, device=d), False),
+        ("full", lambda d: G.full((2, 3), 1.5, device=d), True),
+        ("eye", lambda d: G.eye(3, 4, device=d), True),
+        ("arange", lambda d: G.arange(0, 10, 3, device=d), True),
+        ("linspace", lambda d: G.linspace(-1, 1, 5, device=d), True),
+        ("rand", lambda d: G.rand(2, 3, device=d), False),
+        ("randn", lambda d: G.randn(2, 3, device=d), False),
+        ("randint", lambda d: G.randint(0, 5, (2, 3), device=d), False),
+        ("randperm", lambda d: G.randperm(6, device=d), False),
+        ("normal", lambda d: G.normal(0.0, 1.0, (2, 3), device=d), False),
+        ("zeros_like", lambda d: G.zeros_like(src(d)), True),
+        ("ones_like", lambda d: G.ones_like(src(d)), True),
+        ("empty_like", lambda d: G.empty_like(src(d)), False),
+        ("full_like", lambda d: G.full_like(src(d), 3.0), True),
+        ("rand_like", lambda d: G.rand_like(src(d)), False),
+        ("randn_like", lambda d: G.randn_like(src(d)), False),
+        ("randint_like", lambda d: G.randint_like(G.zeros(2, 3, dtype=G.int64, device=d), 0, 4), False),
+        ("new_zeros", lambda d: src(d).new_zeros(2, 2), True),
+        ("new_ones", lambda d: src(d).new_ones((3,)), True),
+        ("new_empty", lambda d: src(d).new_empty(2), False),
+        ("new_full", lambda d: src(d).new_full((2,), 4.0), True),
+        ("new_tensor", lambda d: src(d).new_tensor([1, 2, 3]), True),
+        ("Tensor(sizes)", lambda d: G.Tensor(2, 3, device=d), True),
+    ]
+
+
+FACTORIES = [pytest.param(call, deterministic, id=name) for name, call, deterministic in _factory_calls()]
+
+
+def test_the_factory_table_covers_every_public_function_with_a_device_argument():
+    import inspect
+    covered = {name for name, _, _ in _factory_calls()}
+    not_factories = {"get_rng_state", "set_rng_state", "set_default_device"}
+    with_device = {name for name in dir(G) if not name.startswith("_") and callable(getattr(G, name)) and
+                   not isinstance(getattr(G, name), type) and name not in not_factories and
+                   "device" in _parameters(inspect, getattr(G, name))}
+    assert with_device - covered == set()
+
+
+def _parameters(inspect, fn):
+    try:
+        return inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return {}
+
+
+@pytest.mark.parametrize("call,deterministic", FACTORIES)
+def test_every_factory_accepts_device_cpu_and_returns_numpy_arrays(call, deterministic):
+    t = call("cpu")
+    assert t.device == G.device("cpu") and type(t._data) is np.ndarray
+
+
+@pytest.mark.parametrize("index", ON_GPU)
+@pytest.mark.parametrize("call,deterministic", FACTORIES)
+def test_every_factory_allocates_on_its_gpu(call, deterministic, index):
+    t = call(f"cuda:{index}")
+    assert_on(t, index)
+    if deterministic:
+        expected = call("cpu")
+        assert t.dtype == expected.dtype
+        np.testing.assert_array_equal(t.cpu().numpy(), expected.numpy())
+
+
+@pytest.mark.parametrize("index", ON_GPU)
+def test_the_backends_xp_allocates_on_its_gpu_whatever_gpu_is_current(index):
+    import cupy
+    backend = G.device(f"cuda:{index}").backend
+    xp = backend.xp
+    with cupy.cuda.Device(0):  # GPU 0 current, as in any script that never chose a GPU
+        assert xp.ndarray is cupy.ndarray and xp.float32 is np.float32
+        a = xp.arange(6, dtype=xp.float32).reshape(2, 3)
+        for arr in (a, xp.zeros(3), xp.full((2,), 1.0), xp.random.rand(3), xp.linalg.inv(xp.eye(2)), xp.erf(a),
+                    xp.matmul(a, a.T), xp.maximum(a, 1.0), xp.fft.fft(xp.ones(4)), backend.copy(a),
+                    backend.copy(a, np.dtype(np.float64)), backend.from_host(np.ones(2)), backend.asarray([1, 2])):
+            assert_on(arr, index)
+        counts = xp.zeros(3)
+        xp.add_at(counts, xp.asarray([0, 0, 2]), xp.ones(3))
+        assert backend.to_host(counts).tolist() == [2.0, 0.0, 1.0]
+        assert backend.iadd(counts, counts) is counts and backend.to_host(counts).tolist() == [4.0, 0.0, 2.0]
+        backend.write(counts, 7.0, (slice(0, 1),))
+        assert backend.to_host(counts).tolist() == [7.0, 0.0, 2.0]
+        assert cupy.cuda.runtime.getDevice() == 0  # the backend left the current GPU as it was
+
+
+@requires_cuda
+@two_gpus
+def test_tensor_from_a_cupy_array_on_another_gpu_is_copied_to_the_requested_one():
+    import cupy
+    with cupy.cuda.Device(0):
+        source = cupy.arange(6, dtype=cupy.float32).reshape(2, 3)
+    t = G.tensor(source, device="cuda:1")
+    assert_on(t, 1)
+    np.testing.assert_array_equal(t.cpu().numpy(), np.arange(6, dtype=np.float32).reshape(2, 3))
+    cast = G.tensor(source.T, dtype=G.float64, device="cuda:1")  # non-contiguous, and cast
+    assert_on(cast, 1)
+    assert cast.dtype == G.float64
+    np.testing.assert_array_equal(cast.cpu().numpy(), np.arange(6.0).reshape(2, 3).T)
+    assert_on(source, 0)
+    with cupy.cuda.Device(1):
+        on_one = cupy.ones(3, dtype=cupy.float32)
+    same = G.tensor(on_one)  # no device given: it stays on its GPU, as a copy
+    assert_on(same, 1)
+    assert same._data.data.ptr != on_one.data.ptr
+    back = G.tensor(on_one, device="cuda:0")
+    assert_on(back, 0)
+    np.testing.assert_array_equal(back.cpu().numpy(), np.ones(3, np.float32))
+    assert_on(G.as_tensor(on_one, device="cuda:1"), 1)
+
+
+@pytest.mark.parametrize("index", ON_GPU)
+def test_tensor_and_clone_copy_on_the_tensors_gpu(index):
+    x = G.arange(6.0, device=f"cuda:{index}").reshape(2, 3)
+    for copy in (G.tensor(x), G.tensor(x, dtype=G.float16), x.clone(), x.to(G.float64), x.detach().clone(),
+                 x.to(f"cuda:{index}", copy=True), x.new_tensor(x)):
+        assert_on(copy, index)
+        assert copy._data.data.ptr != x._data.data.ptr
+        np.testing.assert_array_equal(copy.cpu().numpy().astype(np.float32), np.arange(6.0).reshape(2, 3))
+
+
+@requires_cuda
+@two_gpus
+def test_to_moves_between_gpus_and_the_gradient_comes_back():
+    x = G.arange(12.0, device="cuda:0").reshape(3, 4).requires_grad_()
+    y = x.to("cuda:1")
+    assert_on(y, 1)
+    assert_on(x.T.to("cuda:1"), 1)  # a non-contiguous source
+    np.testing.assert_array_equal(x.T.to("cuda:1").detach().cpu().numpy(), np.arange(12.0).reshape(3, 4).T)
+    assert_on(x.cuda(1), 1)
+    assert_on((x * 2).to("cuda:1"), 1)  # a temporary: freed on GPU 0 while GPU 1 may still be copying it
+    np.testing.assert_array_equal((x * 2).to("cuda:1").detach().cpu().numpy(), 2 * np.arange(12.0).reshape(3, 4))
+    (y * y).sum().backward()
+    assert_on(x.grad, 0)
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), 2 * np.arange(12.0).reshape(3, 4))
+    back = y.to("cuda:0")
+    assert_on(back, 0)
+    assert_on(y.cpu().cuda(1), 1)
+
+
+@pytest.mark.parametrize("index", ON_GPU)
+def test_backward_seed_and_gradient_accumulation_stay_on_the_gpu(index):
+    from gpuad.autograd.engine import _ones_seed
+    device = f"cuda:{index}"
+    a = G.tensor([1.0, -2.0, 3.0], device=device, requires_grad=True)
+    loss = (a * a).sum()
+    assert_on(_ones_seed(loss), index)
+    loss.backward()
+    assert_on(a.grad, index)
+    a.sum().backward()  # a broadcast (view) gradient summed into the existing .grad in place
+    assert_on(a.grad, index)
+    np.testing.assert_array_equal(a.grad.cpu().numpy(), [3.0, -3.0, 7.0])
+    b = G.ones(3, device=device, requires_grad=True)
+    b.sum().backward()  # the first gradient is a view: copied into a .grad of its own
+    assert_on(b.grad, index)
+    given = G.full((3,), 2.0, device=device)
+    (g,) = G.autograd.grad(b.view(3), b, grad_outputs=given)  # handed back as a copy, never the given tensor
+    assert_on(g, index)
+    assert g._data.data.ptr != given._data.data.ptr
+    np.testing.assert_array_equal(g.cpu().numpy(), [2.0, 2.0, 2.0])
+
+
+def _small_mlp(seed=0):
+    G.manual_seed(seed)
+    return G.nn.Sequential(G.nn.Linear(5, 8), G.nn.ReLU(), G.nn.Linear(8, 3))
+
+
+def _train_step(model, x, y, optimizer):
+    optimizer.zero_grad()
+    loss = G.nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+@pytest.mark.parametrize("index", ON_GPU)
+@pytest.mark.parametrize("make_optimizer", [lambda p: G.optim.SGD(p, lr=0.1, momentum=0.9),
+                                            lambda p: G.optim.Adam(p, lr=0.01)], ids=["sgd", "adam"])
+def test_a_linear_layer_and_an_mlp_train_on_the_gpu_as_on_the_cpu(index, make_optimizer):
+    device = f"cuda:{index}"
+    rng = np.random.default_rng(0)
+    x_host, y_host = rng.standard_normal((16, 5)).astype(np.float32), rng.integers(0, 3, 16)
+    cpu_model, gpu_model = _small_mlp(), _small_mlp().to(device)
+    cpu_opt, gpu_opt = make_optimizer(cpu_model.parameters()), make_optimizer(gpu_model.parameters())
+    x, y = G.tensor(x_host, device=device), G.tensor(y_host, device=device)
+    for _ in range(3):
+        cpu_loss = _train_step(cpu_model, G.tensor(x_host), G.tensor(y_host), cpu_opt)
+        gpu_loss = _train_step(gpu_model, x, y, gpu_opt)
+        assert_on(gpu_loss, index)
+        np.testing.assert_allclose(gpu_loss.item(), cpu_loss.item(), rtol=1e-5)
+    for (name, p_cpu), p_gpu in zip(cpu_model.named_parameters(), gpu_model.parameters()):
+        assert_on(p_gpu, index)
+        assert_on(p_gpu.grad, index)
+        for value in gpu_opt.state[p_gpu].values():
+            if isinstance(value, G.Tensor) and value.device.type == "cuda":
+                assert_on(value, index)
+        np.testing.assert_allclose(p_gpu.detach().cpu().numpy(), p_cpu.detach().numpy(), rtol=1e-4, atol=1e-6,
+                                   err_msg=name)
+    layer = G.nn.Linear(5, 2, device=device)  # initialised there
+    before = layer.weight.detach().cpu().numpy().copy()
+    out = layer(x)
+    out.sum().backward()
+    G.optim.SGD(layer.parameters(), lr=0.1).step()
+    for t in (out, layer.weight, layer.bias, layer.weight.grad, layer.bias.grad):
+        assert_on(t, index)
+    np.testing.assert_allclose(layer.weight.detach().cpu().numpy(),
+                               before - 0.1 * layer.weight.grad.cpu().numpy(), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("index", ON_GPU)
+def test_nn_init_computes_and_writes_on_the_gpu(index):
+    init = G.nn.init
+    device = f"cuda:{index}"
+    for fill in (lambda t: init.uniform_(t, -1, 1), lambda t: init.normal_(t), lambda t: init.trunc_normal_(t),
+                 init.xavier_uniform_, init.xavier_normal_, init.kaiming_uniform_, init.kaiming_normal_,
+                 init.orthogonal_, lambda t: init.sparse_(t, 0.5), init.zeros_, init.ones_, init.eye_,
+                 lambda t: init.constant_(t, 0.25)):
+        t = G.empty(6, 4, device=device)
+        version = t._version_value
+        assert fill(t) is t
+        assert_on(t, index)
+        assert t._version_value > version and np.isfinite(t.cpu().numpy()).all()
+    q = init.orthogonal_(G.empty(4, 6, dtype=G.float64, device=device)).cpu().numpy()
+    np.testing.assert_allclose(q @ q.T, np.eye(4), atol=1e-10)
+    assert abs(init.trunc_normal_(G.empty(1000, device=device), 0.0, 1.0, -0.5, 0.5)).max().item() <= 0.5
+    for shape, groups in (((4, 2, 3), 1), ((4, 2, 3, 3), 2)):
+        got = init.dirac_(G.empty(*shape, device=device), groups)
+        assert_on(got, index)
+        np.testing.assert_array_equal(got.cpu().numpy(), init.dirac_(G.empty(*shape), groups).numpy())
+    np.testing.assert_array_equal(init.eye_(G.empty(3, 4, device=device)).cpu().numpy(), np.eye(3, 4))
+
+
+@pytest.mark.parametrize("index", ON_GPU)
+def test_a_dataloader_over_gpu_tensors_batches_on_that_gpu(index):
+    from gpuad.utils.data import DataLoader, TensorDataset
+    data = TensorDataset(G.arange(20.0, device=f"cuda:{index}").reshape(10, 2), G.arange(10, device=f"cuda:{index}"))
+    for shuffle in (False, True):
+        seen = []
+        for xb, yb in DataLoader(data, batch_size=4, shuffle=shuffle):
+            assert_on(xb, index)
+            assert_on(yb, index)
+            seen += yb.tolist()
+            np.testing.assert_array_equal(xb.cpu().numpy()[:, 0], 2 * yb.cpu().numpy())
+        assert sorted(seen) == list(range(10))
+
+
+@pytest.mark.parametrize("index", ON_GPU)
+def test_load_with_map_location_puts_tensors_on_that_gpu(index, tmp_path):
+    path = tmp_path / "t.pt"
+    G.save({"w": G.arange(4.0), "n": G.tensor(3)}, path)
+    loaded = G.load(path, map_location=f"cuda:{index}")
+    for t in loaded.values():
+        assert_on(t, index)
+    np.testing.assert_array_equal(loaded["w"].cpu().numpy(), np.arange(4.0))
+    model = _small_mlp()
+    G.save(model.state_dict(), path)
+    moved = _small_mlp(seed=1).to(f"cuda:{index}")
+    moved.load_state_dict(G.load(path))  # CPU tensors copied into the GPU parameters
+    for p in moved.parameters():
+        assert_on(p, index)

@@ -53,7 +53,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     for key, positions in targets.items():
         g = captured.get(key)
         if g is not None and id(_owner(g._data)) in given:  # never hand back (a view of) a tensor the user passed
-            g = g.clone() if create_graph else wrap(g._data.copy(), g._device)
+            g = g.clone() if create_graph else wrap(g._device.backend.copy(g._data), g._device)
         for i in positions:
             result[i] = g
     for i, g in enumerate(result):
@@ -264,7 +264,7 @@ def _accumulate_into(t, g, create_graph, shared):
     old = t._grad
     if old is None:
         if data.base is not None or id(data) in shared:
-            data = data.copy()
+            data = t._device.backend.copy(data)
             if _capture.state.active is not None:
                 _capture.state.active.call(_capture_calls().copy, (g,), data)
         shared.add(id(data))
@@ -272,7 +272,7 @@ def _accumulate_into(t, g, create_graph, shared):
     elif old._node is not None or old._rg:
         t._grad = (old + g).detach()
     else:
-        old._data += data
+        t._device.backend.iadd(old._data, data)
         old._version_counter.value += 1
         if _capture.state.active is not None:
             _capture.state.active.call(_capture_calls().iadd, (old, g), None)

@@ -1,5 +1,6 @@
 """The CPU backend: NumPy arrays, NumPy's PCG64 generator."""
 import functools
+import operator
 import tracemalloc
 
 import numpy as np
@@ -55,10 +56,26 @@ def extended_namespace(module, **extras):
     return ns
 
 
+class _HostDevice:
+    """The CPU's device context: entering it does nothing (a GPU backend's makes its GPU current), so backend code
+    writes ``with self.device:`` on every backend."""
+    __slots__ = ()
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return None
+
+    def __repr__(self):
+        return "<cpu device context (a no-op)>"
+
+
 class CPUBackend:
     name = "cpu"
     xp = extended_namespace(np, erf=_erf, add_at=np.add.at, broadcast_to=broadcast_to)
     ndarray = np.ndarray
+    device = _HostDevice()
 
     def __init__(self):
         self.generator = np.random.default_rng()
@@ -74,6 +91,18 @@ class CPUBackend:
     @staticmethod
     def from_host(array):
         return array
+
+    @staticmethod
+    def copy(array, dtype=None):
+        """A new array with ``array``'s values (in ``dtype`` when given), on this device."""
+        return array.copy() if dtype is None else array.astype(dtype)
+
+    iadd = staticmethod(operator.iadd)  # iadd(dst, src): dst += src in place, returns dst
+
+    @staticmethod
+    def write(dst, values, index=Ellipsis):
+        """dst[index] = values in place (a number or an array on this device)."""
+        dst[index] = values
 
     def seed(self, seed):
         self.generator = np.random.default_rng(seed)

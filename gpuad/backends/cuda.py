@@ -59,25 +59,68 @@ class CUDABackend:
                                f"{cupy.cuda.runtime.getDeviceCount()} GPU(s)")
         import cupyx
         import cupyx.scipy.special
-        from .cpu import extended_namespace
-        self.xp = extended_namespace(cupy, erf=_half_safe(cupyx.scipy.special.erf), add_at=cupyx.scatter_add)
-        self.ndarray = cupy.ndarray
+        from .bound import bound_namespace
         self.index = index
         self.device = cupy.cuda.Device(index)
+        self.xp = bound_namespace(cupy, self.device, erf=_half_safe(cupyx.scipy.special.erf),
+                                  add_at=cupyx.scatter_add)  # every function runs with this GPU current
+        self.ndarray = cupy.ndarray
         self._cupy = cupy
         with self.device:
             self.generator = cupy.random.RandomState()
         self._modules = {}
         self._errors, self._error_message, self._errors_armed = None, "", False
 
+    # --- device-bound arrays (every allocation on this GPU) -------------------------------------------------------
+    # ``self.xp`` enters this GPU around each call; array methods (copy, astype, +=, get) run on whatever GPU is
+    # current, so the methods below enter it themselves.
     def asarray(self, data, dtype=None):
-        with self.device:
-            return self.xp.asarray(data, dtype=dtype)
+        return self.xp.asarray(data, dtype=dtype)
+
+    def from_host(self, array):
+        return self.xp.asarray(array)
 
     def to_host(self, array):
         """A host (NumPy) copy; first raises any bad input a kernel has counted since the last copy."""
         self.check_errors()
-        return array.get()
+        with self.device:
+            return array.get()
+
+    def copy(self, array, dtype=None):
+        """A new array on this GPU with the values of ``array`` (on this GPU), in ``dtype`` when given."""
+        with self.device:
+            return array.copy() if dtype is None else array.astype(dtype)
+
+    def iadd(self, dst, src):
+        """dst += src in place (both on this GPU); returns dst."""
+        with self.device:
+            dst += src
+        return dst
+
+    def write(self, dst, values, index=Ellipsis):
+        """dst[index] = values in place (a number or an array on this GPU)."""
+        with self.device:
+            dst[index] = values
+
+    def from_device(self, array):
+        """A copy on this GPU of an array on any GPU. Across GPUs: made contiguous there, copied once (peer to peer
+        where the GPUs allow, else through the host, as CUDA decides), ordered after the work that produced it on its
+        GPU's stream and before any later work there (which may reuse its memory once it is freed)."""
+        source = array.device
+        if source.id == self.index:
+            return self.copy(array)
+        cuda = self._cupy.cuda
+        with source:
+            array = self._cupy.ascontiguousarray(array)
+            ready = cuda.get_current_stream().record()
+        with self.device:
+            stream = cuda.get_current_stream()
+            stream.wait_event(ready)
+            out = array.copy()  # CuPy copies from another GPU into the current one
+            done = stream.record()
+        with source:
+            cuda.get_current_stream().wait_event(done)
+        return out
 
     # --- errors found on the GPU, reported without stalling it ---------------------------------------------------
     def error_counter(self, message):
@@ -100,10 +143,6 @@ class CUDABackend:
                     raise ValueError(f"{self._error_message} ({count} found on the GPU; the check runs there "
                                      f"without stalling the stream, so it is reported when a result is next read "
                                      f"back to the host)")
-
-    def from_host(self, array):
-        with self.device:
-            return self.xp.asarray(array)
 
     def seed(self, seed):
         with self.device:

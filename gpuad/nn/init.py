@@ -2,7 +2,8 @@
 
 Each writes into the tensor's own memory without recording a graph (as under ``no_grad``) and bumps its version
 counter like any in-place op, so a value saved for backward before the change is still caught. Random numbers come
-from the device's generator (``gpuad.manual_seed``), or from ``generator`` when one is given.
+from the device's generator (``gpuad.manual_seed``), or from ``generator`` when one is given. Values are computed
+with tensor ops and written by the tensor's backend, so all of it runs on the tensor's own device.
 """
 import math
 import warnings
@@ -10,20 +11,26 @@ import warnings
 import numpy as np
 
 from ..random import generator as _device_generator
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",
            "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_",
            "sparse_"]
 
 
-def _write(tensor, values):
-    """Store ``values`` (an array or a number) into ``tensor`` in place and bump its version; returns the tensor."""
+def _write(tensor, values, index=Ellipsis):
+    """Store ``values`` (a tensor on ``tensor``'s device, or a number) into ``tensor[index]`` in place and bump its
+    version; returns the tensor."""
     if not isinstance(tensor, Tensor):
         raise TypeError(f"nn.init expects a tensor, got {type(tensor).__name__}")
-    tensor._data[...] = values
+    tensor._device.backend.write(tensor._data, values._data if isinstance(values, Tensor) else values, index)
     tensor._version_counter.value += 1
     return tensor
+
+
+def _drawn(tensor, draw):
+    """A tensor on ``tensor``'s device holding the array a generator drew for it."""
+    return wrap(draw, tensor._device)
 
 
 def _source(tensor, generator):
@@ -45,13 +52,13 @@ def _float_dtype(tensor):
 
 def _uniform(tensor, low, high, generator):
     dtype = _float_dtype(tensor)
-    draw = _source(tensor, generator).rand(tensor.shape, dtype)
+    draw = _drawn(tensor, _source(tensor, generator).rand(tensor.shape, dtype))
     return draw * (high - low) + low
 
 
 def _normal(tensor, mean, std, generator):
     dtype = _float_dtype(tensor)
-    return _source(tensor, generator).randn(tensor.shape, dtype) * std + mean
+    return _drawn(tensor, _source(tensor, generator).randn(tensor.shape, dtype)) * std + mean
 
 
 # --- gains and fans -------------------------------------------------------------------------------------------
@@ -112,20 +119,20 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     if mean < a - 2 * std or mean > b + 2 * std:
         warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. The distribution of values may "
                       "be incorrect.", stacklevel=2)
-    xp = tensor.device.backend.xp
     norm_cdf = lambda x: (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0  # noqa: E731
     lo, hi = norm_cdf((a - mean) / std), norm_cdf((b - mean) / std)
     u = _uniform(tensor, 2 * lo - 1, 2 * hi - 1, generator)
-    values = _erfinv(xp, u.astype(xp.float64)) * (std * math.sqrt(2.0)) + mean
-    return _write(tensor, xp.clip(values, a, b).astype(tensor.dtype))
+    values = _erfinv(u.to(np.float64)) * (std * math.sqrt(2.0)) + mean
+    return _write(tensor, values.clamp(a, b).to(tensor.dtype))
 
 
-def _erfinv(xp, y):
-    """The inverse error function on (-1, 1): Giles' single-precision approximation refined by two Newton steps on
-    erf (machine precision in float64)."""
-    w = -xp.log((1.0 - y) * (1.0 + y))
+def _erfinv(y):
+    """The inverse error function on (-1, 1) of a float64 tensor: Giles' single-precision approximation refined by
+    two Newton steps on erf (machine precision in float64)."""
+    from ..ops import where
+    w = -((1.0 - y) * (1.0 + y)).log()
     small = w < 5.0
-    ws, wl = w - 2.5, xp.sqrt(w) - 3.0
+    ws, wl = w - 2.5, w.sqrt() - 3.0
     ps = 2.81022636e-08
     for c in (3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087, -0.00125372503, -0.00417768164,
               0.246640727, 1.50140941):
@@ -134,9 +141,9 @@ def _erfinv(xp, y):
     for c in (0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773, -0.0076224613, 0.00943887047,
               1.00167406, 2.83297682):
         pl = c + pl * wl
-    x = xp.where(small, ps, pl) * y
+    x = where(small, ps, pl) * y
     for _ in range(2):
-        x = x - (xp.erf(x) - y) / (2.0 / math.sqrt(math.pi) * xp.exp(-x * x))
+        x = x - (x.erf() - y) / (2.0 / math.sqrt(math.pi) * (-x * x).exp())
     return x
 
 
@@ -157,8 +164,8 @@ def eye_(tensor):
     """The identity matrix (2-D tensors only)."""
     if tensor.ndim != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
-    xp = tensor.device.backend.xp
-    return _write(tensor, xp.eye(*tensor.shape, dtype=tensor.dtype))
+    from ..factories import eye
+    return _write(tensor, eye(*tensor.shape, dtype=tensor.dtype, device=tensor._device))
 
 
 def dirac_(tensor, groups=1):
@@ -169,13 +176,12 @@ def dirac_(tensor, groups=1):
     if sizes[0] % groups:
         raise ValueError("dim 0 must be divisible by groups")
     out_per_group = sizes[0] // groups
-    xp = tensor.device.backend.xp
-    values = xp.zeros(sizes, dtype=tensor.dtype)
+    _write(tensor, 0)
     centre = tuple(s // 2 for s in sizes[2:])
     for g in range(groups):
         for d in range(min(out_per_group, sizes[1])):
-            values[(g * out_per_group + d, d) + centre] = 1
-    return _write(tensor, values)
+            _write(tensor, 1, (g * out_per_group + d, d) + centre)
+    return tensor
 
 
 def xavier_uniform_(tensor, gain=1.0, generator=None):
@@ -223,19 +229,18 @@ def orthogonal_(tensor, gain=1, generator=None):
         raise ValueError("Only tensors with 2 or more dimensions are supported")
     if tensor.numel() == 0:
         return tensor
-    xp = tensor.device.backend.xp
+    from ..linalg import qr
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
     dtype = _float_dtype(tensor)
-    flat = _source(tensor, generator).randn((rows, cols), dtype).astype(xp.float64)
+    flat = _drawn(tensor, _source(tensor, generator).randn((rows, cols), dtype)).to(np.float64)
     if rows < cols:
         flat = flat.T
-    q, r = xp.linalg.qr(flat)
-    d = xp.diag(r)
-    q = q * xp.sign(d)
+    q, r = qr(flat)
+    q = q * r.diagonal().sign()
     if rows < cols:
         q = q.T
-    return _write(tensor, (q * gain).reshape(tensor.shape).astype(dtype))
+    return _write(tensor, (q * gain).reshape(tensor.shape).to(dtype))
 
 
 def sparse_(tensor, sparsity, std=0.01, generator=None):
@@ -244,10 +249,9 @@ def sparse_(tensor, sparsity, std=0.01, generator=None):
         raise ValueError("Only tensors with 2 dimensions are supported")
     rows, cols = tensor.shape
     num_zeros = int(math.ceil(sparsity * rows))
-    values = _normal(tensor, 0.0, std, generator)
+    _write(tensor, _normal(tensor, 0.0, std, generator))
     source = _source(tensor, generator)
-    xp = tensor.device.backend.xp
     for c in range(cols):
-        order = xp.argsort(source.rand((rows,), np.dtype(np.float64)))
-        values[order[:num_zeros], c] = 0
-    return _write(tensor, values)
+        order = _drawn(tensor, source.rand((rows,), np.dtype(np.float64))).argsort()
+        _write(tensor, 0, (order._data[:num_zeros], c))
+    return tensor

@@ -3,10 +3,12 @@ from .core import Op, apply
 
 
 def _to_device_forward(xp, x, src, dst):
+    """``x`` (on ``src``) copied to ``dst``: up from the host, down to it, or straight from one GPU to another."""
     if src.type == "cpu":
         return dst.backend.from_host(x)
-    host = src.backend.to_host(x)
-    return host if dst.type == "cpu" else dst.backend.from_host(host)
+    if dst.type == "cpu":
+        return src.backend.to_host(x)
+    return dst.backend.from_device(x)
 
 
 def _to_device(x, device):
