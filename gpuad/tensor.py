@@ -260,7 +260,7 @@ class Tensor:
         if self._data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape} "
                              f"({self._data.size} elements)")
-        return self._data.reshape(()).item() if self._device.type == "cpu" else self._host().reshape(()).item()
+        return self._host().reshape(()).item()
 
     def tolist(self):
         if _capture.state.active is not None:
@@ -291,7 +291,8 @@ class Tensor:
         return arr.copy() if copy else arr
 
     def _host(self):
-        return self._data if self._device.type == "cpu" else self._device.backend.to_host(self._data)
+        """The values as a NumPy array (the data itself on the CPU, a copy from a GPU)."""
+        return self._device.backend.to_host(self._data)
 
     def __dlpack__(self, *args, **kwargs):
         return self._data.__dlpack__(*args, **kwargs)

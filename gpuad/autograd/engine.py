@@ -187,9 +187,7 @@ def _ones_seed(t):
     key = (t._device, data.dtype, data.shape)
     seed = _SEEDS.get(key)
     if seed is None:
-        seed = t._device.backend.xp.ones(data.shape, data.dtype)
-        if t._device.type == "cpu":
-            seed.flags.writeable = False
+        seed = t._device.backend.constant(t._device.backend.xp.ones(data.shape, data.dtype))
         seed = _SEEDS[key] = wrap(seed, t._device)
     return seed
 
@@ -217,8 +215,12 @@ def _run_node(fn, grads, only, captured, shared, needed, accumulate):
     static_needs = fn.needs
     if needed is not None:  # tell the VJP which inputs this call really needs, so pruned branches cost nothing
         fn.needs = tuple(e is not None and e[0] in needed for e in fn.next)
-    try:
-        in_grads = fn.op.vjp(fn, grads[0]) if fn.n_out == 1 else fn.op.vjp(fn, *grads)
+    dev = fn.device
+    try:  # on the node's device: what the VJP computes on raw arrays lands on that GPU too
+        if dev is None:
+            in_grads = fn.op.vjp(fn, *grads)
+        else:
+            in_grads = (dev._backend or dev.backend).on_device(fn.op.vjp, fn, *grads)
     finally:
         fn.needs = static_needs
     if in_grads.__class__ is not tuple:

@@ -65,5 +65,5 @@ def view_positions(root, chain):
     xp = backend.xp
     positions = xp.arange(root._data.size, dtype=xp.int64).reshape(root._data.shape)
     for op, params in chain:
-        positions = op.forward(xp, positions, **params) if params else op.forward(xp, positions)
+        positions = backend.run(op, (positions,), params)
     return xp.ascontiguousarray(positions)

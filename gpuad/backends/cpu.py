@@ -84,6 +84,15 @@ class CPUBackend:
     def asarray(data, dtype=None):
         return np.asarray(data, dtype=dtype)
 
+    graph_replays = False  # gpuad.compile replays steps as CUDA graphs only on a GPU
+
+    @staticmethod
+    def receive(array, source=None):
+        """A host array with the values of ``array``, which may live on any device (``source``: its backend)."""
+        if isinstance(array, np.ndarray):
+            return array
+        return source.to_host(array) if source is not None else np.asarray(array.get())
+
     @staticmethod
     def to_host(array):
         return array
@@ -169,6 +178,13 @@ class CPUBackend:
 
 
     # --- optimizer updates, memory, RNG (backend-owned) ---
+    @staticmethod
+    def constant(array):
+        """``array`` marked read-only (NumPy's writeable flag), for values shared between graphs such as the
+        backward seed of ones: a write into one raises instead of changing every graph's."""
+        array.flags.writeable = False
+        return array
+
     @staticmethod
     def on_device(fn, *args, **kwargs):
         """``fn(*args, **kwargs)`` with this device current (the CPU has no device context): for code above the

@@ -74,8 +74,14 @@ class CUDABackend:
     # --- device-bound arrays (every allocation on this GPU) -------------------------------------------------------
     # ``self.xp`` enters this GPU around each call; array methods (copy, astype, +=, get) run on whatever GPU is
     # current, so the methods below enter it themselves.
+    graph_replays = True  # gpuad.compile may replay a step as one CUDA graph (capture/cuda_graph.py)
+
     def asarray(self, data, dtype=None):
         return self.xp.asarray(data, dtype=dtype)
+
+    def receive(self, array, source=None):
+        """An array on this GPU with the values of ``array``, which may live on the host or on any GPU."""
+        return self.from_host(array) if isinstance(array, np.ndarray) else self.from_device(array)
 
     def from_host(self, array):
         return self.xp.asarray(array)
@@ -251,6 +257,11 @@ class CUDABackend:
         return module
 
     # --- optimizer updates, memory, RNG (backend-owned) ---
+    @staticmethod
+    def constant(array):
+        """``array`` as it is: CuPy arrays have no writeable flag (the engine never writes into a seed)."""
+        return array
+
     def on_device(self, fn, *args, **kwargs):
         """``fn(*args, **kwargs)`` with this GPU current, so that what it allocates and launches lands here: for code
         above the backends that computes on this device's raw arrays, such as an optimizer's update."""

@@ -123,7 +123,7 @@ class CompiledFunction:
             self._give_up(key, str(exc))
             return result
         program.graphs = None
-        if cuda_graph.enabled() and any(t._device.type == "cuda" for t in list(flat) + self.scope.leaves
+        if cuda_graph.enabled() and any(t._device.backend.graph_replays for t in list(flat) + self.scope.leaves
                                         if isinstance(t, Tensor)):
             program.graphs = cuda_graph.GraphCache(program)
         self._store(key, program)

@@ -382,8 +382,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         raise RuntimeError("cross_entropy: gradients with respect to weight are not supported (PyTorch has none "
                            "either); pass weight.detach()")
     wd = None if weight is None else weight._data
-    loss, stats = _forward_saving(backend, ignore_index, label_smoothing, reduction, plan, input._data, target._data,
-                                  wd)
+    loss, stats = backend.on_device(_forward_saving, backend, ignore_index, label_smoothing, reduction, plan,
+                                    input._data, target._data, wd)
     # gpuad.compile: the forward replayed from the arrays (the plan refreshed too)
     _capture.called(functools.partial(_forward_saving, backend, ignore_index, label_smoothing, reduction, plan),
                     (input, target, weight), (loss, stats))

@@ -51,12 +51,10 @@ def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
     grads = [p.grad for p in _listed(parameters) if p.grad is not None]
     if not grads:
         return
-    coef = max_norm / (total_norm._data + 1e-6)
-    coef = min(float(coef), 1.0) if grads[0].device.type == "cpu" else grads[0].device.backend.xp.minimum(coef, 1.0)
     with no_grad():
+        coef = (max_norm / (total_norm + 1e-6)).clamp(max=1.0)  # on the device: no wait for the GPU
         for g in grads:
-            g._data *= coef
-            g._version_counter.value += 1
+            g.mul_(coef if coef.device == g.device else coef.to(g.device))
 
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):

@@ -4,11 +4,7 @@ from .core import Op, apply
 
 def _to_device_forward(xp, x, src, dst):
     """``x`` (on ``src``) copied to ``dst``: up from the host, down to it, or straight from one GPU to another."""
-    if src.type == "cpu":
-        return dst.backend.from_host(x)
-    if dst.type == "cpu":
-        return src.backend.to_host(x)
-    return dst.backend.from_device(x)
+    return dst.backend.receive(x, src.backend)
 
 
 def _to_device(x, device):

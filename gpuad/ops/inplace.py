@@ -121,7 +121,7 @@ def _keep_old_value(self, node):
     """The node's backward needs self's value from before the write: save a copy that keeps self's history
     (PyTorch does the same for pow_, clamp_ and mul_ by a tensor that requires grad)."""
     from ..tensor import wrap
-    old = wrap(self._data.copy(), self._device)
+    old = wrap(self._device.backend.copy(self._data), self._device)
     old._rg, old._node, old._idx = self._rg, self._node, self._idx
     saved, versions = list(node.saved), list(node.saved_versions)
     for i, t in enumerate(saved):
@@ -134,7 +134,7 @@ def _write(self, data, who, index=Ellipsis):
     if _capture.state.active is not None:  # gpuad.compile records the write
         _capture.state.active.write(index, self, data)
     try:
-        self._data[index] = data
+        self._device.backend.write(self._data, data, index)
     except ValueError as exc:
         raise ValueError(f"{who}: cannot write into this tensor ({exc}); expanded tensors are read-only views, "
                          f"clone() them first") from None

@@ -46,11 +46,7 @@ def _draw(generator, device, kind, shape, dtype, *args):
     else:
         raise TypeError(f"generator: expected a gpuad.Generator (an object with rand/randn/randint) or a NumPy "
                         f"Generator, got {type(generator).__name__}")
-    if isinstance(arr, np.ndarray) and device.type != "cpu":
-        arr = device.backend.from_host(arr)
-    elif not isinstance(arr, np.ndarray) and device.type == "cpu":
-        arr = np.asarray(arr.get() if hasattr(arr, "get") else arr)
-    return arr
+    return device.backend.receive(arr)
 
 
 def _float_dtype(dtype):

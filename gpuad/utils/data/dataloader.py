@@ -212,12 +212,10 @@ def _gathered(tensors, batches, contiguous, index_map=None):
             if contiguous and len(indices):
                 start = int(indices[0])
                 data = device.backend.copy(t._data[start:start + len(indices)])
-            elif device.type == "cpu":
-                data = t._data[indices]
-            else:  # the GPU's fancy index does not check bounds: check on the host, then copy the indices over
+            else:  # a GPU's fancy index does not check bounds: check on the host, then copy the indices over once
                 if on_device.get(device, (None,))[0] is not indices:
                     on_device[device] = (indices, device.backend.from_host(_checked(indices, t.shape[0])))
-                data = device.backend.xp.take(t._data, on_device[device][1], axis=0)  # gathered on that GPU
+                data = device.backend.xp.take(t._data, on_device[device][1], axis=0)  # gathered on that device
             batch.append(wrap(data, device))
         yield batch
 
