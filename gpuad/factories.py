@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _capture, dtypes
 from .device import CPU, as_device, factory_device
-from .ops.shape import shape_arg
+from ._args import shape_arg
 from .random import stream
 from .tensor import Tensor, wrap
 

@@ -9,7 +9,7 @@ import threading
 from .. import _capture
 from .graph import AccumulateGrad, edge_of
 from .grad_mode import mode
-from .views import sync_view
+from .._autograd.views import sync_view
 from ..tensor import Tensor, wrap
 
 

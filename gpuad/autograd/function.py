@@ -7,7 +7,7 @@ import functools
 
 from .graph import Node, edge_of
 from .grad_mode import grad_batch, mode, no_grad
-from .views import sync_view
+from .._autograd.views import sync_view
 from ..tensor import Tensor, wrap
 
 

@@ -8,9 +8,9 @@ grad mode records a Node.
 import numpy as np
 
 from .. import _capture
-from ..autograd.graph import Node, edge_of
-from ..autograd.grad_mode import mode
-from ..autograd.views import sync_view, track_view
+from .._autograd.graph import Node, edge_of
+from .._autograd.grad_mode import mode
+from .._autograd.views import sync_view, track_view
 from ..dtypes import get_default_dtype, promote, wrap_int
 from ..tensor import Tensor, wrap
 

@@ -11,16 +11,9 @@ import builtins
 import numpy as np
 
 from .core import Op, apply
+from .._args import dim_arg
 from ._lift import one
 from ..tensor import Tensor, wrap
-
-
-def _dim(x, dim, who):
-    nd = builtins.max(x.ndim, 1)
-    if not isinstance(dim, (int, np.integer)) or not -nd <= dim < nd:
-        raise IndexError(f"{who}: dim {dim} is out of range for a tensor of shape {tuple(x.shape)} "
-                         f"(expected a dim in [{-nd}, {nd - 1}])")
-    return int(dim) % nd
 
 
 def _index_tensor(index, x, who, ndim=None):
@@ -129,7 +122,7 @@ SCATTER = Op("scatter", _scatter_forward, _scatter_vjp, jvp=_scatter_jvp, save=(
 def _along_dim_checks(x, dim, index, who, src=None):
     """PyTorch's rules for gather/scatter: one rank, index no larger than the tensor outside ``dim`` (nor than
     ``src`` anywhere), and every index value inside the size of ``dim``."""
-    dim = _dim(x, dim, who)
+    dim = dim_arg(x, dim, who)
     index = _index_tensor(index, x, who)
     if index.ndim != x.ndim and not (index.ndim <= 1 and x.ndim <= 1):
         raise ValueError(f"{who}: index {tuple(index.shape)} and input {tuple(x.shape)} must have the same number "
@@ -220,7 +213,7 @@ def take_along_dim(input, indices, dim=None):  # noqa: A002
     indices = _index_tensor(indices, x, "take_along_dim")
     if dim is None:
         return gather(x.reshape(-1), 0, indices.reshape(-1))
-    dim = _dim(x, dim, "take_along_dim")
+    dim = dim_arg(x, dim, "take_along_dim")
     if indices.ndim != x.ndim:
         raise ValueError(f"take_along_dim: input {tuple(x.shape)} and indices {tuple(indices.shape)} must have the "
                          f"same number of dimensions")
@@ -238,7 +231,7 @@ def take_along_dim(input, indices, dim=None):  # noqa: A002
 
 # --- along one dimension with a 1-D index ----------------------------------------------------------------------
 def _vector_index(x, dim, index, who):
-    dim = _dim(x, dim, who)
+    dim = dim_arg(x, dim, who)
     index = _index_tensor(index, x, who, ndim=1)
     size = x.shape[dim] if x.ndim else 1
     _check_bounds(index._data, size, who, dim)

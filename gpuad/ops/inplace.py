@@ -16,8 +16,8 @@ from .. import _capture
 from .core import Op, apply
 from .shape import normalize_index
 from ._lift import operands
-from ..autograd.grad_mode import mode
-from ..autograd.views import sync_view
+from .._autograd.grad_mode import mode
+from .._autograd.views import sync_view
 from ..dtypes import fill_value, wrap_int
 from ..tensor import Tensor
 
@@ -69,7 +69,7 @@ def commit(self, result, who):
 
 
 def _copy_slices_vjp(n, g):
-    from ..autograd.grad_mode import grad_batch
+    from .._autograd.grad_mode import grad_batch
     from ..tensor import wrap
     batch = grad_batch()
     gb = g * wrap(n.params["keep"], g._device) if n.needs[0] else None
@@ -102,7 +102,7 @@ def _rebase(view, base, result):
     """After ``result`` was written through ``view``: give ``base`` a CopySlices node over its old history and
     ``result``, then re-derive ``view`` from the base (other views of the base re-derive lazily, see
     autograd.views)."""
-    from ..autograd.views import view_positions
+    from .._autograd.views import view_positions
     from ..tensor import wrap
     positions = view_positions(base, view._view_chain)
     keep = base._device.backend.xp.ones(base._data.shape, dtype=bool)
@@ -283,7 +283,7 @@ def _index_put_forward(xp, x, v, index):
 
 
 def _index_put_vjp(n, g):
-    from ..autograd.grad_mode import grad_batch
+    from .._autograd.grad_mode import grad_batch
     from ..tensor import wrap
     index, batch = n.params["index"], grad_batch()
     gx = gv = None

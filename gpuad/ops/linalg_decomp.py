@@ -13,7 +13,7 @@ from . import return_types
 from .core import OUT, Op, apply
 from .linalg import tril
 from ._lift import one
-from ..autograd.grad_mode import mode
+from .._autograd.grad_mode import mode
 from ..tensor import Tensor, wrap
 
 

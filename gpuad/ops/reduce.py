@@ -17,7 +17,7 @@ from ._lift import one
 from ..tensor import Tensor, wrap
 from .elementwise import exp, where
 from .shape import EXPAND, expand, flip
-from ..autograd.grad_mode import first_order, grad_batch
+from .._autograd.grad_mode import first_order, grad_batch
 
 
 def reduce_axes(x, dim, axis, who):

@@ -4,26 +4,18 @@ cumprod's VJP is exact at zeros (the O(n) formula where a row has none, the O(n^
 last element of cumprod along its dim, so its gradient is exact at zeros too, as PyTorch's is. logcumsumexp's VJP and
 JVP are themselves log-cumsum-exps of the signed parts of the (co)tangent, so nothing overflows.
 """
-import builtins
-
 import numpy as np
 
 from . import return_types
 from .core import OUT, Op, apply
 from ._lift import one
+from .._args import dim_arg
 from .elementwise import exp, log, where
 from .reduce import amax, amin, mean, std, var
 from .shape import flip
 from .shape_extra import movedim
 from .sorting import _running
 from ..tensor import Tensor
-
-
-def _dim(x, dim, who):
-    nd = builtins.max(x.ndim, 1)
-    if not isinstance(dim, (int, np.integer)) or not -nd <= dim < nd:
-        raise IndexError(f"{who}: dim {dim} is out of range for a tensor of shape {tuple(x.shape)}")
-    return int(dim) % nd
 
 
 def _integer_result(x, dtype):
@@ -76,7 +68,7 @@ def cumprod(input, dim, *, dtype=None):  # noqa: A002 - PyTorch's argument names
     x = _integer_result(one(input), dtype)
     if x.ndim == 0:
         return x.reshape(1).cumprod(0).reshape(())
-    d = _dim(x, dim, "cumprod")
+    d = dim_arg(x, dim, "cumprod")
     return apply(CUMPROD, (x,), {"dim": d - x.ndim})  # counted from the end: batch dims stay in front
 
 
@@ -91,7 +83,7 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):  # noqa: A002
         return cumprod(flat, 0)[-1]
     if isinstance(dim, (tuple, list)):
         raise TypeError("prod: dim must be one int (PyTorch's prod reduces one dim or all)")
-    d = _dim(x, dim, "prod")
+    d = dim_arg(x, dim, "prod")
     if x.ndim == 0:
         return x * 1
     if x.shape[d] == 0:
@@ -146,7 +138,7 @@ def logcumsumexp(input, dim):  # noqa: A002
     x = one(input)
     if x.ndim == 0:
         return logcumsumexp(x.reshape(1), 0).reshape(())
-    d = _dim(x, dim, "logcumsumexp")
+    d = dim_arg(x, dim, "logcumsumexp")
     return apply(LOGCUMSUMEXP, (x,), {"dim": d - x.ndim})
 
 
@@ -231,7 +223,7 @@ def _quantile(input, q, dim, keepdim, interpolation, who, ignore_nan):
         original_ndim = x.ndim
         x, d = x.reshape(-1), 0
     else:
-        d = _dim(x, dim, who)
+        d = dim_arg(x, dim, who)
         original_ndim = x.ndim
     n = x.shape[d] if x.ndim else 1
     if x.ndim == 0:

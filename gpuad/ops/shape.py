@@ -9,23 +9,10 @@ import numpy as np
 
 from . import fused
 from .core import Op, apply, apply_unary
-from ..autograd.grad_mode import grad_batch
+from .._autograd.grad_mode import grad_batch
 from ._lift import one
+from .._args import shape_arg
 from ..tensor import Tensor
-
-
-def shape_arg(args, who, size=None):
-    """Shapes as varargs, one tuple/list, or ``size=`` (PyTorch habits)."""
-    if size is not None:
-        if args:
-            raise TypeError(f"{who}: give the shape either positionally or as size=, not both")
-        args = (size,)
-    if len(args) == 1 and isinstance(args[0], (tuple, list)):
-        args = tuple(args[0])
-    try:
-        return tuple(int(a) for a in args)
-    except TypeError:
-        raise TypeError(f"{who}: a shape must be integers, got {args!r}") from None
 
 
 # --- reshape family -------------------------------------------------------------------------------------------------
