@@ -108,7 +108,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
         host = src.backend.to_host(arr)
         arr = host if device.type == "cpu" else device.backend.from_host(host)
     if _capture.state.active is not None:  # gpuad.compile: a copy of a tensor is made again, Python data is a constant
-        from .capture import calls
+        from .capture import calls  # lazy: gpuad.capture is a layer above
         if isinstance(data, Tensor):
             _capture.state.active.call(functools.partial(calls.retensor, dtype, device, data._device), (data,), arr)
         else:
@@ -154,7 +154,7 @@ def _make(fill, shape, dtype, device, requires_grad, who):
     dtype = dtypes.as_dtype(dtype) or dtypes.get_default_dtype()
     data = fill(device, shape, dtype)
     if _capture.state.active is not None:  # gpuad.compile: made again on every replay (random numbers drawn afresh)
-        from .capture.calls import refill
+        from .capture.calls import refill  # lazy: gpuad.capture is a layer above
         _capture.state.active.call(functools.partial(refill, fill, device, shape, dtype), (), data)
     return _finish(data, device, requires_grad)
 

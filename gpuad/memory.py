@@ -82,7 +82,7 @@ def reset_peak(device="cpu"):
 def _cuda_hook(dev):
     hook = _cuda_hooks.get(dev.index)
     if hook is None:
-        from cupy.cuda import memory_hook
+        from cupy.cuda import memory_hook  # lazy: import gpuad never imports CuPy
 
         class PeakHook(memory_hook.MemoryHook):
             """Follows the pool's used bytes through every malloc and free to keep the peak."""

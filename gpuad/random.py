@@ -9,7 +9,13 @@ import copy
 import functools
 import os
 
-from .device import _DEVICES, as_device
+import numpy as np
+
+from .device import CPU, _DEVICES, as_device
+from .backends.cpu import CPU_BACKEND
+from . import _capture, dtypes
+from .backends.cuda import device_count, is_available
+from .tensor import Tensor, wrap
 
 _seed = [None]
 _DEFAULT_SEED = 67280421310721  # what a fresh torch.Generator() starts from: two new generators draw the same numbers
@@ -24,7 +30,6 @@ def manual_seed(seed):
     seed = _as_seed(seed, "manual_seed")
     _seed[0] = seed
     _cuda_seeds.clear()
-    from .backends.cpu import CPU_BACKEND
     CPU_BACKEND.seed(seed)
     for dev in set(_DEVICES.values()):
         if dev.type == "cuda" and dev._backend is not None:
@@ -72,20 +77,16 @@ def stream(gen, device, who):
 
 
 def get_rng_state(device="cpu"):
-    from . import _capture
-    from .device import as_device
     state = as_device(device).backend.get_rng_state()
     if _capture.state.active is not None:  # gpuad.compile: read again on every replay (checkpoint saves and restores it)
-        from .capture.calls import get_rng_state as again
+        from .capture.calls import get_rng_state as again  # lazy: gpuad.capture is a layer above
         _capture.state.active.call(functools.partial(again, device), (), state)
     return state
 
 
 def set_rng_state(state, device="cpu"):
-    from . import _capture
-    from .device import as_device
     if _capture.state.active is not None:
-        from .capture.calls import set_rng_state as again
+        from .capture.calls import set_rng_state as again  # lazy: gpuad.capture is a layer above
         _capture.state.active.call(functools.partial(again, device), (state,), None)
     as_device(device).backend.set_rng_state(state)
 
@@ -100,7 +101,6 @@ def fork_rng(devices=None, enabled=True, _caller="fork_rng", _devices_kw="device
     if device_type != "cuda":
         raise ValueError(f"fork_rng: device_type must be 'cuda' (gpuad's only accelerator), got {device_type!r}")
     if devices is None:
-        from .backends.cuda import device_count, is_available
         devices = range(device_count()) if is_available() else ()
     places = ["cpu"] + [as_device(d if isinstance(d, str) else f"cuda:{int(d)}") for d in devices]
     saved = [(place, get_rng_state(place)) for place in places]
@@ -156,8 +156,6 @@ class Generator:
 
     def get_state(self):
         """The state as a uint8 tensor; ``set_state`` of it makes the generator draw the same numbers again."""
-        import numpy as np
-        from .tensor import wrap
         seed = (self._initial_seed or 0).to_bytes(8, "little")
         if self.device.type == "cpu":
             st = self._backend.get_rng_state()
@@ -170,8 +168,6 @@ class Generator:
         return wrap(np.frombuffer(seed + body, dtype=np.uint8).copy(), as_device("cpu"))
 
     def set_state(self, new_state):
-        import numpy as np
-        from .tensor import Tensor
         if not isinstance(new_state, Tensor) or new_state.dtype != np.uint8 or new_state.ndim != 1:
             raise TypeError("Generator.set_state: expected a 1-D uint8 tensor from Generator.get_state()")
         raw = bytes(new_state.detach().cpu().numpy())
@@ -195,7 +191,6 @@ class Generator:
 
 
 def _default_generator():
-    from .backends.cpu import CPU_BACKEND
     return Generator._of_backend(CPU_BACKEND, as_device("cpu"))
 
 
@@ -204,9 +199,6 @@ default_generator = _default_generator()
 
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False, pin_memory=False):
     """A random permutation of 0..n-1 (int64 unless ``dtype``), from ``generator`` or the global stream."""
-    import numpy as np
-    from . import dtypes
-    from .tensor import wrap
     if hasattr(n, "item"):
         n = n.item()
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
@@ -254,6 +246,5 @@ def set_all_rng_states(states):
 
 
 def _devices_in_use():
-    from .device import CPU
     return [CPU] + sorted({d for d in _DEVICES.values() if d.type == "cuda" and d._backend is not None},
                           key=lambda d: d.index)

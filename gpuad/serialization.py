@@ -38,6 +38,7 @@ from . import dtypes
 
 from .device import Device, as_device
 from .tensor import Tensor, wrap
+from .cuda import is_available
 
 FORMAT = "gpuad-state/3"
 READABLE = ("gpuad-state/1", "gpuad-state/2", FORMAT)
@@ -256,7 +257,6 @@ def _restorer(map_location):
 def _place(t, location, saved):
     device = as_device(location)
     if device.type == "cuda":
-        from .cuda import is_available
         if not is_available():
             where = (f"the file holds tensors saved on {saved}" if location == saved else
                      f"map_location puts tensors saved on {saved} on {location}")

@@ -174,6 +174,13 @@ def numel(t):
     return t.numel()
 
 
+def is_floating_point(t):
+    """Whether a tensor's dtype is a floating dtype (``gpuad.is_floating_point(t)``, as in PyTorch)."""
+    if not isinstance(t, Tensor):
+        raise TypeError(f"is_floating_point(): argument must be a Tensor, got {type(t).__name__}")
+    return t.dtype.kind == "f"
+
+
 def _cast(dtype):
     def cast(self, memory_format=None):
         return self.to(dtype)

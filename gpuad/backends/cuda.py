@@ -6,12 +6,15 @@ import functools
 
 import numpy as np
 
+from .cpu import extended_namespace
+from .cuda_kernels import RawKernels
+
 FUSED = True  # gpuad.cuda.fused_kernels() switches our own kernels off, for comparisons
 
 
 def _import_cupy():
     try:
-        import cupy
+        import cupy  # lazy: import gpuad never imports CuPy
     except ImportError:
         raise RuntimeError("a CUDA device was requested but CuPy is not installed; install gpuad with the "
                            "'cuda12' or 'cuda13' extra (pip install 'gpuad[cuda12]')") from None
@@ -30,7 +33,7 @@ def is_available():
 def device_count():
     if not is_available():
         return 0
-    import cupy
+    import cupy  # lazy: import gpuad never imports CuPy
     return cupy.cuda.runtime.getDeviceCount()
 
 
@@ -54,9 +57,8 @@ class CUDABackend:
         if index >= cupy.cuda.runtime.getDeviceCount():
             raise RuntimeError(f"cuda:{index} does not exist: this machine has "
                                f"{cupy.cuda.runtime.getDeviceCount()} GPU(s)")
-        import cupyx
-        import cupyx.scipy.special
-        from .cpu import extended_namespace
+        import cupyx  # lazy: import gpuad never imports CuPy
+        import cupyx.scipy.special  # lazy: import gpuad never imports CuPy
         self.xp = extended_namespace(cupy, erf=_half_safe(cupyx.scipy.special.erf), add_at=cupyx.scatter_add)
         self.ndarray = cupy.ndarray
         self.index = index
@@ -139,7 +141,6 @@ class CUDABackend:
         """The RawModule kernels of ``kernels/<source>`` on this device (see cuda_kernels.RawKernels)."""
         module = self._modules.get(source)
         if module is None:
-            from .cuda_kernels import RawKernels
             module = self._modules[source] = RawKernels(source, self.device)
         return module
 

@@ -1,11 +1,15 @@
 """The array functions a replay runs: each redoes, on raw arrays, exactly what the eager code did at one hook."""
 from ..tensor import Tensor, wrap
+from ..ops.core import _promote
+from ..factories import tensor
+from .. import random
+from ..nn.functional import _linear_vjp_arrays
+from ..ops.fused import kernels
 
 
 def forward(op, backend, params, promote, *datas):
     """An op's forward as ``ops.core.apply`` runs it (dtype promotion, our CUDA kernel or ``op.forward``)."""
     if promote:
-        from ..ops.core import _promote
         datas = list(datas)
         _promote(op, datas)
     if op.cuda is not None and backend.name == "cuda":
@@ -57,17 +61,14 @@ def constant_copy(value):
 
 
 def retensor(dtype, device, src_device, src):
-    from ..factories import tensor
     return tensor(wrap(src, src_device), dtype=dtype, device=device)._data
 
 
 def get_rng_state(device):
-    from .. import random
     return random.get_rng_state(device)
 
 
 def set_rng_state(device, state):
-    from .. import random
     random.set_rng_state(state, device)
 
 
@@ -80,15 +81,9 @@ class NodeStub:
 
 
 def linear_vjp(device, activation, needs, g, aux, x, w):
-    from ..nn.functional import _linear_vjp_arrays
     grads = _linear_vjp_arrays(NodeStub(device), g, activation, aux, None if x is None else wrap(x, device),
                                None if w is None else wrap(w, device), *needs)
     return tuple(None if t is None else t._data for t in grads)
-
-
-def cross_entropy_vjp(device, reduction, g, x, target, lse):
-    from ..nn.functional import _cross_entropy_vjp_arrays
-    return _cross_entropy_vjp_arrays(NodeStub(device, (lse,)), g, x, target, reduction)._data
 
 
 def optimizer_update(optimizer, p, group, g):
@@ -99,14 +94,12 @@ def optimizer_update(optimizer, p, group, g):
 
 def cuda_unary_grad(device, name, compute, g, saved):
     """An elementwise op's fused CUDA backward (ops.fused.elementwise_grad), one launch."""
-    from ..ops.fused import kernels
     k = kernels()
     with device.backend.device:
         return k.launch(f"gpuad_{name}", k.unary_grad(name, compute), g, saved)
 
 
 def cuda_binary_grad(device, name, compute, which, g, a, b):
-    from ..ops.fused import kernels
     k = kernels()
     with device.backend.device:
         out = k.launch(f"gpuad_{name}", k.binary_grad(name, compute, which), g, a, b)
@@ -114,6 +107,5 @@ def cuda_binary_grad(device, name, compute, which, g, a, b):
 
 
 def cuda_softmax_grad(device, log, g, out):
-    from ..ops.fused import kernels
     with device.backend.device:
         return kernels().softmax_grad(device.backend, g, out, log)

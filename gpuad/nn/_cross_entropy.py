@@ -16,11 +16,13 @@ import numpy as np
 
 from .. import _capture
 from ..autograd.graph import Node, edge_of
-from ..autograd.grad_mode import first_order, mode
+from ..autograd.grad_mode import first_order, grad_batch, mode
 from ..ops import core, fused
 from ..ops.core import Op, forward_tangent
 from ..ops.reduce import log_softmax
 from ..tensor import Tensor, _Version, wrap
+import warnings
+from ..factories import tensor
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -29,7 +31,6 @@ def legacy_reduction(size_average, reduce, reduction):
     """PyTorch's deprecated size_average/reduce arguments as a reduction string."""
     if size_average is None and reduce is None:
         return reduction
-    import warnings
     warnings.warn("size_average and reduce args will be deprecated, please use reduction= instead.", stacklevel=3)
     size_average = True if size_average is None else size_average
     reduce = True if reduce is None else reduce
@@ -263,7 +264,6 @@ def _unrows_array(xp, p, shape):
 def _vjp_tensors(n, g, x, target, weight):
     """The VJP in tensor ops: differentiable again, batched over leading cotangent dims (jacrev), and the gradient
     of probability targets."""
-    from ..autograd.grad_mode import grad_batch
     batch = grad_batch()
     plan = n.params["plan"]
     xp = n.device.backend.xp
@@ -378,7 +378,6 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if input.dtype.kind != "f":
         raise TypeError(f"cross_entropy: logits must be floating point, got {input.dtype}")
     if not isinstance(target, Tensor):
-        from ..factories import tensor
         target = tensor(target, device=input.device)
     if target._device is not input._device:
         raise RuntimeError(f"cross_entropy: logits on {input.device} but target on {target.device}")

@@ -14,9 +14,10 @@ from .. import _capture
 from ..autograd.graph import Node, edge_of
 from ..autograd.grad_mode import first_order, mode
 from ..ops import core, fused
-from ..ops.core import Op, forward_tangent
+from ..ops.core import Op, align_batched, forward_tangent
 from ..ops.elementwise import _INV_SQRT_2, _INV_SQRT_2PI, _sigmoid_forward, gelu_slope
 from ..tensor import Tensor, _Version, wrap
+from ..ops.shape import expand_batched
 
 ACTIVATIONS = (None, "relu", "gelu", "tanh", "sigmoid")
 _SQRT_HALF = _INV_SQRT_2  # the constant the unfused gelu uses, so fused and unfused agree bit for bit
@@ -159,7 +160,6 @@ def _linear_gemms(n, dz, x, w, needs_x, needs_w, gb):
 
 def _linear_jvp(c, tx, tw, tb):
     """tangent of activation(x W^T + b): activation'(z) * (tx W^T + x tW^T + tb), batch-aware."""
-    from ..ops.core import align_batched
     x, w, b = c.inputs
     dz = None if tx is None else tx @ w.mT
     if tw is not None:
@@ -172,7 +172,6 @@ def _linear_jvp(c, tx, tw, tb):
         term = align_batched(tb, 1, c.out.ndim) if c.batch else tb
         dz = term if dz is None else dz + term
     if dz.shape[c.batch:] != c.out.shape:  # only the bias moved: its tangent spreads over every row
-        from ..ops.shape import expand_batched
         dz = expand_batched(dz, c.out.shape, c.batch)
     activation = c.params["activation"]
     if activation is None:

@@ -293,7 +293,7 @@ def forward_tangent(op, inputs, params, result):
     if tangent is not None:
         if op.broadcasting and tangent.shape[batch:] != result.shape:
             # only a smaller operand had a tangent: it still moves every element it was broadcast to
-            from .shape import expand_batched
+            from .shape import expand_batched  # lazy: ops.shape imports this module
             tangent = expand_batched(tangent, result.shape, batch)
         if tangent.dtype != result.dtype:
             tangent = tangent.to(result.dtype)

@@ -11,6 +11,7 @@ from .core import OUT, Op, apply, apply_binary, apply_unary
 from ._lift import one, operands
 from ..dtypes import get_default_dtype, promote
 from ..tensor import TENSOR_TYPES, Tensor
+from ..factories import tensor
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
@@ -357,7 +358,6 @@ def where(condition, a, b):
     condition = one(condition)
     a, b = operands(a, b)
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
-        from ..factories import tensor
         a = tensor(a, device=condition.device)
     if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype != b.dtype:
         common = promote(a.dtype, b.dtype)

@@ -14,12 +14,14 @@ from .core import Op, apply
 from .._args import dim_arg
 from ._lift import one
 from ..tensor import Tensor, wrap
+from ..factories import full, tensor, zeros
+from .shape import broadcast_tensors, index_backward
+from .elementwise import where
 
 
 def _index_tensor(index, x, who, ndim=None):
     """``index`` as an integer tensor on ``x``'s device (lists and arrays are accepted, as PyTorch accepts tensors)."""
     if not isinstance(index, Tensor):
-        from ..factories import tensor
         index = tensor(index, device=x._device)
         if index.numel() == 0:
             index = index.long()
@@ -78,12 +80,10 @@ def _scatter_forward(xp, x, src, dim, index):
 
 def _zeros_like_batched(like, ref):
     """Zeros with ``like``'s shape (the primal) and ``ref``'s leading batch dims (a tangent of another input)."""
-    from ..factories import zeros
     return zeros(tuple(ref.shape[:ref.ndim - like.ndim]) + tuple(like.shape), dtype=ref.dtype, device=ref.device)
 
 
 def _gather_vjp(n, g):
-    from ..factories import zeros
     shape = n.next[0][2]
     batch = tuple(g.shape[:g.ndim - n.params["index"].ndim])
     return apply(SCATTER_ADD, (zeros(batch + tuple(shape), dtype=g.dtype, device=g.device), g), n.params)
@@ -191,7 +191,6 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):  # noqa: A
 
 
 def _full_like_index(x, index, value):
-    from ..factories import full
     return full(tuple(index.shape), value, dtype=one(x).dtype, device=one(x).device)
 
 
@@ -249,7 +248,6 @@ def index_select(input, dim, index):  # noqa: A002
 
 def index_add(input, dim, index, source, *, alpha=1):  # noqa: A002
     """A copy of ``input`` with ``alpha * source`` added at the positions ``index`` along ``dim`` (repeats add up)."""
-    from .shape import index_backward
     x = one(input)
     dim, index = _vector_index(x, dim, index, "index_add")
     source = one(source)
@@ -280,7 +278,6 @@ def index_fill(input, dim, index, value):  # noqa: A002
 # --- masks ------------------------------------------------------------------------------------------------------
 def _mask(mask, x, who):
     if not isinstance(mask, Tensor):
-        from ..factories import tensor
         mask = tensor(mask, device=x._device)
     if mask.dtype.kind != "b":
         raise TypeError(f"{who}: expected a bool mask, got dtype {mask.dtype}")
@@ -292,7 +289,6 @@ def _mask(mask, x, who):
 def masked_fill(input, mask, value):  # noqa: A002
     """``input`` with ``value`` where ``mask`` (bool, broadcast) is True; keeps input's dtype. Differentiable in
     input and in a 0-d tensor ``value``."""
-    from .elementwise import where
     x = one(input)
     mask = _mask(mask, x, "masked_fill")
     if isinstance(value, Tensor):
@@ -314,7 +310,6 @@ def masked_fill(input, mask, value):  # noqa: A002
 
 def masked_select(input, mask):  # noqa: A002
     """The elements of ``input`` where ``mask`` is True (the two broadcast together), as a 1-D tensor."""
-    from .shape import broadcast_tensors
     x = one(input)
     mask = _mask(mask, x, "masked_select")
     try:

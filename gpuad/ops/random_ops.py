@@ -18,6 +18,8 @@ from ..random import generator as device_generator
 from ..tensor import Tensor, wrap
 from ._lift import one
 from .._args import shape_arg
+from .inplace import _check_target, _write
+from .._autograd.grad_mode import mode
 
 
 def _source(generator, device):
@@ -172,8 +174,6 @@ def poisson(input, generator=None):  # noqa: A002
 
 # --- in-place samplers ----------------------------------------------------------------------------------------
 def _fill_sampled(self, data, who):
-    from .inplace import _check_target, _write
-    from .._autograd.grad_mode import mode
     _check_target(self, who)
     _write(self, data.astype(self.dtype, copy=False) if hasattr(data, "astype") else data, who)
     if mode.enabled and self._node is not None:

@@ -13,6 +13,7 @@ from .._autograd.grad_mode import grad_batch
 from ._lift import one
 from .._args import shape_arg
 from ..tensor import Tensor
+from ..factories import zeros
 
 
 # --- reshape family -------------------------------------------------------------------------------------------------
@@ -271,7 +272,6 @@ def _stack_vjp(n, g):
 
 def _tangents_or_zeros(c, tangents):
     """Every input's tangent, zeros (with the batch dims) where an input has none."""
-    from ..factories import zeros
     first = next(i for i, t in enumerate(tangents) if t is not None)  # by position: tensors' == is elementwise
     ref = tangents[first]
     batch = batch_shape(c, ref, first)

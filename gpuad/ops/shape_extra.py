@@ -6,6 +6,7 @@ from ._lift import one
 from .shape import cat, flip, stack
 from .._args import dim_arg, shape_arg
 from ..tensor import Tensor, wrap
+from .indexing import index_select
 
 
 def repeat(input, *sizes):  # noqa: A002 - PyTorch's argument names
@@ -33,7 +34,6 @@ def tile(input, dims):  # noqa: A002
 def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):  # noqa: A002
     """Each element (or slice along ``dim``) repeated ``repeats`` times in place (an int, or one count each);
     ``repeat_interleave(counts)`` alone repeats 0, 1, 2, ... by the counts."""
-    from .indexing import index_select
     if repeats is None:
         counts = one(input)
         xp = counts._device.backend.xp
@@ -73,7 +73,6 @@ def _host_list(counts):
 
 def roll(input, shifts, dims=None):  # noqa: A002
     """Elements shifted cyclically by ``shifts`` along ``dims`` (the flattened tensor when dims is None)."""
-    from .indexing import index_select
     x = one(input)
     if dims is None:
         if not isinstance(shifts, int) and len(shifts) != 1:
