@@ -12,7 +12,7 @@ from .autograd import inference_mode, is_inference_mode_enabled  # noqa: F401
 from .device import Device, Device as device, get_default_device, set_default_device  # noqa: F401
 from .dtypes import (bool, double, float, float16, float32, float64, get_default_dtype, half, int, int8, int16,  # noqa: F401,A004,E501
                      int32, int64, long, set_default_dtype, short, uint8)
-from .dtypes import dtype, finfo, iinfo, is_floating_point  # noqa: F401
+from .dtypes import dtype, finfo, iinfo  # noqa: F401
 from .factories import (arange, as_tensor, empty, empty_like, eye, from_dlpack, from_numpy, full, full_like, linspace,  # noqa: F401,E501
                         ones, ones_like, rand, rand_like, randint, randn, randn_like, tensor, zeros, zeros_like)
 from .ops import *  # noqa: F401,F403 - every op as gpuad.<name>
@@ -23,7 +23,7 @@ from .random import (Generator, default_generator, get_rng_state, initial_seed, 
                      set_rng_state)
 from .func import vmap  # noqa: F401 - torch.vmap
 from .tensor import Size, Tensor, is_tensor  # noqa: F401
-from .tensor_api import numel  # noqa: F401
+from .tensor_api import is_floating_point, numel  # noqa: F401
 from .tensor_api import (BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor,  # noqa: F401,E402
                          IntTensor, LongTensor, ShortTensor)
 from .printing import set_printoptions  # noqa: F401

@@ -8,6 +8,8 @@ import contextlib
 
 from .backends import cuda as _backend
 from .backends.cuda import device_count, is_available  # noqa: F401
+from .device import Device, current_cuda_index, set_current_cuda_index, started_devices
+from . import memory, random
 
 
 def _require_gpu(who):
@@ -17,7 +19,6 @@ def _require_gpu(who):
 
 
 def _index(device, who):
-    from .device import Device
     if device is None:
         return current_device()
     if isinstance(device, int) and not isinstance(device, bool):
@@ -35,21 +36,19 @@ def _index(device, who):
 def current_device():
     """The index of the GPU that a bare 'cuda' means (0 unless ``set_device`` changed it)."""
     _require_gpu("current_device")
-    from .device import current_cuda_index
     return current_cuda_index()
 
 
 def set_device(device):
     """Make 'cuda' (without an index) mean this GPU from now on."""
     _require_gpu("set_device")
-    from .device import set_current_cuda_index
     set_current_cuda_index(_index(device, "set_device"))
 
 
 def get_device_name(device=None):
     """The GPU's name, as the driver reports it (e.g. 'NVIDIA H100 80GB HBM3')."""
     _require_gpu("get_device_name")
-    import cupy
+    import cupy  # lazy: import gpuad never imports CuPy
     name = cupy.cuda.runtime.getDeviceProperties(_index(device, "get_device_name"))["name"]
     return name.decode() if isinstance(name, bytes) else str(name)
 
@@ -57,27 +56,23 @@ def get_device_name(device=None):
 def get_device_capability(device=None):
     """(major, minor) compute capability of the GPU."""
     _require_gpu("get_device_capability")
-    import cupy
+    import cupy  # lazy: import gpuad never imports CuPy
     props = cupy.cuda.runtime.getDeviceProperties(_index(device, "get_device_capability"))
     return int(props["major"]), int(props["minor"])
 
 
 def manual_seed(seed):
     """Seed the current GPU's generator (ignored, as in PyTorch, when there is no GPU)."""
-    from . import random
-    from .device import current_cuda_index
     random.seed_cuda(int(seed), [current_cuda_index()])
 
 
 def manual_seed_all(seed):
     """Seed every GPU's generator with ``seed`` (ignored, as in PyTorch, when there is no GPU)."""
-    from . import random
     random.seed_cuda(int(seed), None)
 
 
 def _started(device):
     """The CUDA Device for ``device`` if its backend has been started, else None (nothing to report or free)."""
-    from .device import Device, current_cuda_index, started_devices
     started = started_devices("cuda")
     if not started:
         return None
@@ -88,14 +83,12 @@ def _started(device):
 
 def empty_cache():
     """Give the blocks CuPy's memory pools cache but do not use back to the driver (a no-op before any GPU use)."""
-    from .device import started_devices
     for dev in started_devices("cuda"):
         dev.backend.empty_cache()
 
 
 def memory_allocated(device=None):
     """Bytes of GPU memory held by tensors on ``device`` now (0 before the GPU is used, as in PyTorch)."""
-    from . import memory
     dev = _started(device)
     return 0 if dev is None else memory.current_bytes(dev)
 
@@ -103,14 +96,12 @@ def memory_allocated(device=None):
 def max_memory_allocated(device=None):
     """The most bytes held at once since ``reset_peak_memory_stats`` (0 before the GPU is used). The peak is
     tracked from the first call of either onwards (gpuad.memory's CuPy hook)."""
-    from . import memory
     dev = _started(device)
     return 0 if dev is None else memory.peak_bytes(dev)
 
 
 def reset_peak_memory_stats(device=None):
     """Start a new peak for ``max_memory_allocated`` (a no-op before the GPU is used)."""
-    from . import memory
     dev = _started(device)
     if dev is not None:
         memory.reset_peak(dev)
@@ -118,7 +109,6 @@ def reset_peak_memory_stats(device=None):
 
 def is_initialized():
     """Whether a GPU backend has been started in this process."""
-    from .device import started_devices
     return bool(started_devices("cuda"))
 
 
@@ -126,7 +116,6 @@ def synchronize(device=None):
     """Wait for all queued work on a GPU (needed before timing); then raise any bad input a kernel counted there
     (cross_entropy's class indices)."""
     _require_gpu("synchronize")
-    from .device import Device
     Device("cuda", _index(device, "synchronize")).backend.synchronize()
 
 

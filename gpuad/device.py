@@ -1,5 +1,7 @@
 """Devices: parse "cpu", "cuda", "cuda:N" into interned Device objects so ops compare them by identity."""
 
+from .backends import backend_for
+
 _DEVICES = {}
 
 
@@ -29,7 +31,6 @@ class Device:
     def backend(self):
         """The backend (NumPy or CuPy) that runs ops for this device; CUDA loads on first use."""
         if self._backend is None:
-            from .backends import backend_for
             self._backend = backend_for(self)
         return self._backend
 

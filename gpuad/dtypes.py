@@ -195,11 +195,3 @@ class iinfo:
 
     def __repr__(self):
         return f"iinfo(min={self.min:g}, max={self.max:g}, dtype={self.dtype})"
-
-
-def is_floating_point(t):
-    """Whether a tensor's dtype is a floating dtype (``gpuad.is_floating_point(t)``, as in PyTorch)."""
-    from .tensor import Tensor
-    if not isinstance(t, Tensor):
-        raise TypeError(f"is_floating_point(): argument must be a Tensor, got {type(t).__name__}")
-    return t.dtype.kind == "f"

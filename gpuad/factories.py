@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _capture, dtypes
 from .device import CPU, as_device, factory_device
-from .ops.shape import shape_arg
+from ._args import shape_arg
 from .random import stream
 from .tensor import Tensor, wrap
 
@@ -117,7 +117,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     device = as_device(device) if device is not None else (src or factory_device(None))
     arr = _placed(arr, src, device, dtype if dtype is not None and arr.dtype != dtype else None)
     if _capture.state.active is not None:  # gpuad.compile: a copy of a tensor is made again, Python data is a constant
-        from .capture import calls
+        from .capture import calls  # lazy: gpuad.capture is a layer above
         if isinstance(data, Tensor):
             _capture.state.active.call(functools.partial(calls.retensor, dtype, device, data._device), (data,), arr)
         else:
@@ -164,7 +164,7 @@ def _make(fill, shape, dtype, device, requires_grad, who):
     dtype = dtypes.as_dtype(dtype) or dtypes.get_default_dtype()
     data = fill(device, shape, dtype)
     if _capture.state.active is not None:  # gpuad.compile: made again on every replay (random numbers drawn afresh)
-        from .capture.calls import refill
+        from .capture.calls import refill  # lazy: gpuad.capture is a layer above
         _capture.state.active.call(functools.partial(refill, fill, device, shape, dtype), (), data)
     return _finish(data, device, requires_grad)
 

@@ -28,6 +28,9 @@ from .autograd.grad_mode import enable_grad, no_grad
 from .factories import eye, zeros, zeros_like
 from .ops.convert import alias
 from .tensor import Tensor
+from .ops.shape import stack
+from . import random as _random
+from .backends.cpu import CPU_BACKEND
 
 __all__ = ["grad", "grad_and_value", "value_and_grad", "vjp", "jvp", "linearize", "jacrev", "jacfwd", "hessian",
            "hvp", "vmap", "functional_call", "stack_module_state"]
@@ -423,7 +426,6 @@ def _slice(x, dim, b):
 
 
 def _stack_outputs(results, out_dims):
-    from .ops.shape import stack
     flat0, spec = tree_flatten(results[0])
     flat = [flat0]
     for r in results[1:]:
@@ -468,8 +470,6 @@ def _same_values(a, b):
 @contextlib.contextmanager
 def _random_policy(randomness):
     """Yields a function to call before each example: it enforces ``randomness`` on the random generators."""
-    from . import random as _random
-    from .backends.cpu import CPU_BACKEND
     draws = _random.draw_count()
     cpu_state = CPU_BACKEND.get_rng_state()
     same_states = _random.all_rng_states() if randomness == "same" else None
@@ -538,7 +538,6 @@ def stack_module_state(models):
     """``(params, buffers)``: each parameter and buffer of the same-structured ``models`` stacked along a new leading
     dimension, for ``vmap(functional_call(...))`` over an ensemble. Stacked parameters are new leaves that require
     grad where all the originals do."""
-    from .ops.shape import stack
     models = list(models)
     if not models:
         raise ValueError("stack_module_state: expected at least one model")

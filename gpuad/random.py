@@ -9,8 +9,13 @@ import copy
 import functools
 import os
 
+import numpy as np
+
+from . import _capture, dtypes
 from .backends.cpu import CPU_BACKEND
+from .backends.cuda import device_count, is_available
 from .device import as_device, started_devices
+from .tensor import Tensor, wrap
 
 _seed = [None]
 _DEFAULT_SEED = 67280421310721  # what a fresh torch.Generator() starts from: two new generators draw the same numbers
@@ -71,20 +76,16 @@ def stream(gen, device, who):
 
 
 def get_rng_state(device="cpu"):
-    from . import _capture
-    from .device import as_device
     state = as_device(device).backend.get_rng_state()
     if _capture.state.active is not None:  # gpuad.compile: read again on every replay (checkpoint saves and restores it)
-        from .capture.calls import get_rng_state as again
+        from .capture.calls import get_rng_state as again  # lazy: gpuad.capture is a layer above
         _capture.state.active.call(functools.partial(again, device), (), state)
     return state
 
 
 def set_rng_state(state, device="cpu"):
-    from . import _capture
-    from .device import as_device
     if _capture.state.active is not None:
-        from .capture.calls import set_rng_state as again
+        from .capture.calls import set_rng_state as again  # lazy: gpuad.capture is a layer above
         _capture.state.active.call(functools.partial(again, device), (state,), None)
     as_device(device).backend.set_rng_state(state)
 
@@ -99,7 +100,6 @@ def fork_rng(devices=None, enabled=True, _caller="fork_rng", _devices_kw="device
     if device_type != "cuda":
         raise ValueError(f"fork_rng: device_type must be 'cuda' (gpuad's only accelerator), got {device_type!r}")
     if devices is None:
-        from .backends.cuda import device_count, is_available
         devices = range(device_count()) if is_available() else ()
     places = ["cpu"] + [as_device(d if isinstance(d, str) else f"cuda:{int(d)}") for d in devices]
     saved = [(place, get_rng_state(place)) for place in places]
@@ -155,14 +155,10 @@ class Generator:
 
     def get_state(self):
         """The state as a uint8 tensor; ``set_state`` of it makes the generator draw the same numbers again."""
-        import numpy as np
-        from .tensor import wrap
         seed = (self._initial_seed or 0).to_bytes(8, "little")  # then the backend's own layout of its state
         return wrap(np.frombuffer(seed + self._backend.rng_state_bytes(), dtype=np.uint8).copy(), as_device("cpu"))
 
     def set_state(self, new_state):
-        import numpy as np
-        from .tensor import Tensor
         if not isinstance(new_state, Tensor) or new_state.dtype != np.uint8 or new_state.ndim != 1:
             raise TypeError("Generator.set_state: expected a 1-D uint8 tensor from Generator.get_state()")
         raw = bytes(new_state.detach().cpu().numpy())
@@ -187,9 +183,6 @@ default_generator = _default_generator()
 
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False, pin_memory=False):
     """A random permutation of 0..n-1 (int64 unless ``dtype``), from ``generator`` or the global stream."""
-    import numpy as np
-    from . import dtypes
-    from .tensor import wrap
     if hasattr(n, "item"):
         n = n.item()
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:

@@ -1,11 +1,15 @@
 """Tensor: an array (NumPy on CPU, CuPy on CUDA) plus what autograd needs: requires_grad, grad and the node that made it.
 
 Ops and operator overloads are installed onto the class by ``gpuad.ops`` from the op registry, so this file holds only
-the tensor's own state and the conversions that are not ops.
+the tensor's own state and the conversions that are not ops. Methods that need a layer above (``to``,
+``register_hook``, ``backward``, the legacy constructor's data path) are installed by that layer, so this file imports
+nothing above it.
 """
 
 from . import _capture, dtypes
-from .device import CPU, Device, as_device
+from ._autograd.views import sync_view as _sync_view
+from .device import CPU, Device
+from .printing import tensor_repr
 
 _DTYPES = dtypes._BY_NUMPY  # NumPy dtype -> gpuad dtype
 
@@ -72,7 +76,7 @@ class Tensor:
         if len(args) == 2 and type(args[1]) is Device:  # internal: an array already on that device
             data, device = args
         else:  # PyTorch's legacy constructor: Tensor(2, 3) (uninitialised), Tensor([1, 2]), Tensor(array)
-            data, device = _legacy_tensor_data(args, device)
+            data, device = self._legacy_data(args, device)  # from tensor_api
         self._data = data
         self._device = CPU if device is None else device
         self._rg = False
@@ -148,30 +152,6 @@ class Tensor:
         elif not self._rg:
             raise RuntimeError("can't retain_grad on a tensor that does not require grad")
         return None
-
-    def register_hook(self, hook):
-        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor replaces the gradient."""
-        if self._base is not None:
-            _sync_view(self)
-        if not self._rg:
-            raise RuntimeError("cannot register a hook on a tensor that does not require grad")
-        from .autograd.graph import leaf_accumulator
-        target = self._node if self._node is not None else leaf_accumulator(self)
-        return target.add_hook(self._idx, hook)
-
-    def register_post_accumulate_grad_hook(self, hook):
-        """Call ``hook(tensor)`` after backward has summed a gradient into this leaf's ``.grad`` (DDP starts its
-        all-reduce from here); the hook's return value must be None."""
-        if self._node is not None:
-            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
-        if not self._rg:
-            raise RuntimeError("cannot register a hook on a tensor that does not require grad")
-        from .autograd.graph import leaf_accumulator
-        return leaf_accumulator(self).add_post_hook(hook)
-
-    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        """Accumulate d(self)/d(leaf) into each leaf's .grad (PyTorch semantics)."""
-        _engine_backward(self, gradient, retain_graph, create_graph, inputs)
 
     def detach(self):
         """The same data with no history: shares memory and the in-place version counter."""
@@ -326,7 +306,6 @@ class Tensor:
     def __repr__(self):
         if _capture.state.active is not None:
             _capture.host_read("printing a tensor")
-        from .printing import tensor_repr
         return tensor_repr(self)
 
     def __format__(self, spec):
@@ -342,76 +321,6 @@ class Tensor:
 
     def cuda(self, device=None):
         return self.to("cuda" if device is None else (f"cuda:{device}" if isinstance(device, int) else device))
-
-    def to(self, *args, **kwargs):
-        """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(other_tensor)``; differentiable."""
-        from .ops.convert import to_device, to_dtype
-        device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
-        kwargs.pop("non_blocking", None)
-        kwargs.pop("memory_format", None)
-        copy = kwargs.pop("copy", False)
-        if kwargs:
-            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
-        flags = [a for a in args if isinstance(a, bool)]  # to(device, dtype, non_blocking, copy) positionally
-        if len(flags) > 2:
-            raise TypeError("to() takes at most two bool arguments (non_blocking, copy)")
-        if len(flags) == 2:
-            copy = copy or flags[1]
-        for arg in args:
-            if isinstance(arg, bool):
-                continue
-            if isinstance(arg, Tensor):
-                device, dtype = arg._device, arg.dtype
-            elif isinstance(arg, (str, Device)):
-                device = arg
-            else:
-                dtype = arg
-        out = self
-        if dtype is not None:
-            out = to_dtype(out, dtypes.as_dtype(dtype))
-        if device is not None:
-            out = to_device(out, as_device(device))
-        if copy and out is self:
-            out = self.clone()
-        return out
-
-
-def _sync_view(t):
-    global _sync_view
-    from .autograd.views import sync_view
-    _sync_view = sync_view
-    sync_view(t)
-
-
-def _engine_backward(*args):
-    global _engine_backward
-    from .autograd.engine import backward
-    _engine_backward = backward
-    backward(*args)
-
-
-def _legacy_tensor_data(args, device):
-    """(array, device) for ``torch.Tensor(*sizes)`` (zeros here, where PyTorch leaves memory uninitialised) or
-    ``torch.Tensor(data)``: always the default float dtype, as PyTorch's legacy constructor."""
-    from .dtypes import get_default_dtype
-    from .device import factory_device
-    device = factory_device(device)
-    dtype = get_default_dtype()
-    if not args:  # Tensor(): an empty 1-D tensor
-        return device.backend.xp.zeros((0,), dtype), device
-    if all(isinstance(a, int) and not isinstance(a, bool) for a in args):
-        if any(a < 0 for a in args):
-            raise ValueError(f"Tensor: negative dimension in size {args}")
-        return device.backend.xp.zeros(args, dtype), device
-    if len(args) == 1:
-        if isinstance(args[0], (bool, float, complex)):
-            raise TypeError(f"Tensor(): data must be a sequence (got {type(args[0]).__name__}), as in PyTorch; "
-                            f"use gpuad.tensor({args[0]!r}) for a 0-d tensor")
-        from .factories import tensor
-        made = tensor(args[0], dtype=dtype, device=device)
-        return made._data, made._device
-    raise TypeError(f"Tensor(): expected sizes (ints) or one data argument (a list, array or tensor), got "
-                    f"{', '.join(type(a).__name__ for a in args)}")
 
 
 def wrap(data, device):

@@ -1,12 +1,14 @@
 """Tensor methods PyTorch users type that are not ops: ``new_*`` factories, ``type()``, the casts, memory layout
-(``stride``, ``storage_offset``, ``data_ptr``) and ``is_inference``. Installed onto Tensor at import.
+(``stride``, ``storage_offset``, ``data_ptr``), ``is_inference`` and the legacy constructor's data path
+(``Tensor([1, 2])``). Installed onto Tensor at import.
 
 ``t.type()`` answers with PyTorch's type names ('torch.FloatTensor', 'torch.cuda.LongTensor'), so code that
 compares against those strings runs unchanged; ``t.type(name)`` accepts them with a 'torch.' or a 'gpuad.' prefix.
 """
 import numpy as np
 
-from . import dtypes
+from . import dtypes, factories
+from .device import factory_device
 from .tensor import Tensor
 
 _TYPE_NAMES = {
@@ -36,7 +38,6 @@ def _legacy_type(name, dtype):
     def __new__(cls, *args, device=None):
         """``FloatTensor(data)`` copies data into a new tensor of this dtype; ``FloatTensor(2, 3)`` makes one of
         that shape (zero-filled: PyTorch leaves it uninitialized)."""
-        from . import factories
         if len(args) == 1 and not isinstance(args[0], (int, np.integer)):
             return factories.tensor(args[0], dtype=dtype, device=device)
         return factories.zeros(_size_args(args, name), dtype=dtype, device=device)
@@ -70,6 +71,28 @@ def _type(self, dtype=None, non_blocking=False, **kwargs):
     return self.to(dtypes.as_dtype(dtype))
 
 
+def _legacy_data(args, device):
+    """(array, device) for ``torch.Tensor(*sizes)`` (zeros here, where PyTorch leaves memory uninitialised) or
+    ``torch.Tensor(data)``: always the default float dtype, as PyTorch's legacy constructor. Tensor.__init__ calls it
+    as ``self._legacy_data``; it lives here because it needs the factories, which tensor.py sits below."""
+    device = factory_device(device)
+    dtype = dtypes.get_default_dtype()
+    if not args:  # Tensor(): an empty 1-D tensor
+        return device.backend.xp.zeros((0,), dtype), device
+    if all(isinstance(a, int) and not isinstance(a, bool) for a in args):
+        if any(a < 0 for a in args):
+            raise ValueError(f"Tensor: negative dimension in size {args}")
+        return device.backend.xp.zeros(args, dtype), device
+    if len(args) == 1:
+        if isinstance(args[0], (bool, float, complex)):
+            raise TypeError(f"Tensor(): data must be a sequence (got {type(args[0]).__name__}), as in PyTorch; "
+                            f"use gpuad.tensor({args[0]!r}) for a 0-d tensor")
+        made = factories.tensor(args[0], dtype=dtype, device=device)
+        return made._data, made._device
+    raise TypeError(f"Tensor(): expected sizes (ints) or one data argument (a list, array or tensor), got "
+                    f"{', '.join(type(a).__name__ for a in args)}")
+
+
 # --- new_* factories: the tensor's dtype and device unless given ------------------------------------------------
 def _size_args(size, who):
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
@@ -82,7 +105,6 @@ def _size_args(size, who):
 
 def _new(factory_name):
     def method(self, *size, dtype=None, device=None, requires_grad=False, **kwargs):
-        from . import factories
         kwargs.pop("pin_memory", None)
         kwargs.pop("layout", None)
         if kwargs:
@@ -96,17 +118,16 @@ def _new(factory_name):
 
 def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
     """``full`` with this tensor's dtype and device unless given."""
-    from .factories import full
-    return full(_size_args((size,), "new_full"), fill_value, dtype=dtype or self.dtype, device=device or self.device,
-                requires_grad=requires_grad)
+    return factories.full(_size_args((size,), "new_full"), fill_value, dtype=dtype or self.dtype,
+                          device=device or self.device, requires_grad=requires_grad)
 
 
 def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
     """A new tensor copied from ``data`` (no history), with this tensor's dtype and device unless given."""
-    from .factories import tensor
     if isinstance(data, Tensor):
         data = data.detach()
-    return tensor(data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+    return factories.tensor(data, dtype=dtype or self.dtype, device=device or self.device,
+                            requires_grad=requires_grad)
 
 
 # --- memory layout --------------------------------------------------------------------------------------------
@@ -153,6 +174,13 @@ def numel(t):
     return t.numel()
 
 
+def is_floating_point(t):
+    """Whether a tensor's dtype is a floating dtype (``gpuad.is_floating_point(t)``, as in PyTorch)."""
+    if not isinstance(t, Tensor):
+        raise TypeError(f"is_floating_point(): argument must be a Tensor, got {type(t).__name__}")
+    return t.dtype.kind == "f"
+
+
 def _cast(dtype):
     def cast(self, memory_format=None):
         return self.to(dtype)
@@ -163,7 +191,7 @@ _METHODS = {
     "type": _type, "new_zeros": _new("new_zeros"), "new_ones": _new("new_ones"), "new_empty": _new("new_empty"),
     "new_full": new_full, "new_tensor": new_tensor, "data_ptr": data_ptr, "storage_offset": storage_offset,
     "stride": stride, "is_inference": is_inference,
-    "ndimension": lambda self: self._data.ndim, "itemsize": property(lambda self: self._data.itemsize),
+    "_legacy_data": staticmethod(_legacy_data), "ndimension": lambda self: self._data.ndim, "itemsize": property(lambda self: self._data.itemsize),
     "short": _cast(dtypes.int16), "byte": _cast(dtypes.uint8), "char": _cast(dtypes.int8),
 }
 

@@ -15,7 +15,7 @@ _limiter = [None]
 
 def _threadpoolctl():
     try:
-        import threadpoolctl
+        import threadpoolctl  # lazy: optional
     except ImportError:
         return None
     return threadpoolctl

@@ -18,6 +18,7 @@ import gpuad
 from gpuad import activations, datasets, nn, optim
 from gpuad.nn import functional as F
 from gpuad.utils.data import DataLoader, TensorDataset
+from gpuad.distributed.training import DataParallelRun
 
 SPLIT_SEED = 0  # the test split never changes with --seed
 
@@ -82,7 +83,6 @@ def train(args, out=print):
     device = ("cuda" if gpuad.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     run = None
     if getattr(args, "distributed", False):
-        from gpuad.distributed.training import DataParallelRun
         run = DataParallelRun(device)
         device, out = run.device, run.main_only(out)
     if args.data:

@@ -23,6 +23,7 @@ from .autograd.grad_mode import mode, no_grad
 from .ops import core
 from .ops.shape import sum_to_shape
 from .tensor import Tensor
+from .factories import tensor
 
 __all__ = ["to_dot", "render", "trace", "Trace", "TraceRow"]
 
@@ -101,7 +102,7 @@ def render(graph, path, format=None):  # noqa: A002 - Graphviz's name
     dot = to_dot(graph) if isinstance(graph, Tensor) else graph
     fmt = (format or os.path.splitext(path)[1].lstrip(".") or "png").lower()
     try:
-        import graphviz
+        import graphviz  # lazy: optional, only for rendering
         data = graphviz.Source(dot).pipe(format=fmt)
     except ImportError:
         program = shutil.which("dot")
@@ -186,7 +187,6 @@ def trace(f, *inputs, wrt=None, show=True):
     Inputs are v_{1-n} .. v_0 (named after ``f``'s parameters), each recorded op is v_1, v_2, ...; ``wrt`` (an
     input's index or name) chooses the direction of the tangent column: d(v_i)/d(wrt), by forward mode. Adjoints are
     d(output)/d(v_i), by one backward pass; where a value feeds several ops, its row lists each op's contribution."""
-    from .factories import tensor
     names = _input_names(f, len(inputs))
     leaves = []
     for x in inputs:

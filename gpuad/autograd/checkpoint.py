@@ -15,6 +15,8 @@ import math
 
 from .grad_mode import enable_grad, mode
 from ..tensor import Tensor
+from .. import random
+from ..memory import saved_tensors_bytes
 
 __all__ = ["checkpoint", "checkpoint_sequential", "plan_segments"]
 
@@ -73,13 +75,11 @@ class _Frame:
 
 def _rng_state(args):
     """The random state of every device an argument lives on (CPU always)."""
-    from .. import random
     devices = {"cpu"} | {str(a.device) for a in args if isinstance(a, Tensor)}
     return {d: random.get_rng_state(d) for d in devices}
 
 
 def _set_rng_state(states):
-    from .. import random
     for device, state in states.items():
         random.set_rng_state(state, device)
 
@@ -151,7 +151,6 @@ def checkpoint_sequential(functions, segments, input, *, memory_budget=None, pre
 
 def measure_layers(fns, input):
     """Per function: (bytes its ops save for backward, bytes of its output), from one forward pass."""
-    from ..memory import saved_tensors_bytes
     sizes = []
     x = input.detach().requires_grad_() if input.dtype.kind == "f" else input
     for f in fns:

@@ -9,8 +9,11 @@ import threading
 from .. import _capture
 from .graph import AccumulateGrad, edge_of
 from .grad_mode import mode
-from .views import sync_view
+from .._autograd.views import sync_view
 from ..tensor import Tensor, wrap
+from .anomaly_mode import check_gradients
+from ..ops.shape import sum_to_batched
+from ..factories import tensor as _tensor
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
@@ -111,7 +114,6 @@ def run(roots, retain_graph, create_graph, accumulate, only=None, batch=0):
             else:
                 in_grads = _run_node(fn, grads, only, captured, shared, needed, accumulate)
             if check and in_grads:
-                from .anomaly_mode import check_gradients
                 check_gradients(fn, in_grads)
             if in_grads and not retain_graph and (fn.saved is not None or fn.saved_out is not None or
                                                   fn.ctx is not None):
@@ -281,7 +283,7 @@ def _accumulate_into(t, g, create_graph, shared):
 
 
 def _capture_calls():
-    from ..capture import calls
+    from ..capture import calls  # lazy: gpuad.capture is a layer above
     return calls
 
 
@@ -306,7 +308,6 @@ def _add(buffers, fn, idx, g):
 
 
 def _sum_to(g, shape, fn, batch=0):
-    from ..ops.shape import sum_to_batched
     try:
         return sum_to_batched(g, shape, batch)
     except ValueError:
@@ -369,7 +370,6 @@ def _roots(tensors, grads, who, batch=0):
             g = _ones_seed(t)
         else:
             if not isinstance(g, Tensor):
-                from ..factories import tensor as _tensor
                 g = _tensor(g, dtype=t.dtype, device=t._device)
             if g.shape[batch:] != t.shape or g.ndim < batch:
                 raise RuntimeError(f"{who}: the gradient for output {i} has shape {g.shape}, but the output has "

@@ -17,6 +17,7 @@ from collections import namedtuple
 
 from .grad_mode import mode
 from ..tensor import Tensor
+from ..ops.convert import alias
 
 _level_ids = itertools.count(1)
 
@@ -49,7 +50,6 @@ def exit_dual_level():
 def make_dual(primal, tangent, *, batched=False):
     """A tensor with ``primal``'s value (and history) that carries ``tangent``. With ``batched=True`` the tangent has
     one extra leading dimension of directions."""
-    from ..ops.convert import alias
     level = mode.fw_level
     if not level:
         raise RuntimeError("make_dual needs an active forward-mode scope: use `with gpuad.autograd.forward_ad."
@@ -79,5 +79,4 @@ def tangent_of(t):
 
 def unpack_dual(t):
     """(primal, tangent) of a tensor; the tangent is None where it carries none at the active level."""
-    from ..ops.convert import alias
     return UnpackedDualTensor(alias(t) if isinstance(t, Tensor) and t._fw is not None else t, tangent_of(t))

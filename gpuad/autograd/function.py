@@ -7,8 +7,10 @@ import functools
 
 from .graph import Node, edge_of
 from .grad_mode import grad_batch, mode, no_grad
-from .views import sync_view
+from .._autograd.views import sync_view
 from ..tensor import Tensor, wrap
+from ..ops.shape import stack
+from .forward_ad import tangent_of
 
 
 class FunctionCtx:
@@ -92,7 +94,6 @@ def _zeros(meta, grads, batch):
 def _row_by_row(fn, batched):
     """Apply ``fn`` to each row of the batched tensors and stack the results: how a user's backward or jvp, written
     for one direction, serves a batch of them (jacrev, jacfwd) unless its class says it handles batches itself."""
-    from ..ops.shape import stack
     rows = [fn(*(None if t is None else t[k] for t in batched))
             for k in range(next(t for t in batched if t is not None).shape[0])]
     single = not isinstance(rows[0], tuple)
@@ -171,7 +172,6 @@ class Function:
 
 def _forward_mode(cls, ctx, args, outputs):
     """Give the outputs their tangents through the Function's ``jvp``, when any argument carries a tangent."""
-    from .forward_ad import tangent_of
     tangents = tuple(tangent_of(a) for a in args)
     if all(t is None for t in tangents):
         return

@@ -12,10 +12,10 @@ from . import forward_ad as fwAD
 from .engine import grad as _grad
 from .grad_mode import enable_grad, is_grad_enabled, set_grad_enabled
 from ..tensor import Tensor
+from ..factories import eye, ones_like, zeros, zeros_like
 
 
 def _ones_like(t):
-    from ..factories import ones_like
     return ones_like(t)
 
 __all__ = ["vjp", "jvp", "jacobian", "hessian", "vhp", "hvp"]
@@ -100,7 +100,6 @@ def _fill_zeros(grads, refs, strict, create_graph, what):
         if g is None:
             if strict:
                 raise RuntimeError(f"The {what} is independent of input {i}. This is not allowed in strict mode.")
-            from ..factories import zeros_like
             g = zeros_like(ref)
         elif strict and create_graph and not g.requires_grad:
             raise RuntimeError(f"The {what} with respect to input {i} is independent of the inputs. This is not "
@@ -159,7 +158,6 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
                 if strict:
                     raise RuntimeError(f"The output {i} of the user-provided function is independent of the inputs. "
                                        f"This is not allowed in strict mode.")
-                from ..factories import zeros_like
                 tangents.append(zeros_like(u.primal))
             else:
                 tangents.append(u.tangent)
@@ -190,7 +188,6 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False, st
         inputs = _prepare(inputs, create_graph, need_graph=True)
         outputs_tuple, outputs = _as_tuple(func(*inputs), "outputs of the user-provided function", "jacobian")
         _check_outputs(outputs, strict)
-    from ..factories import eye, zeros
     rows = []
     with set_grad_enabled(create_graph or is_grad_enabled()):
         for i, o in enumerate(outputs):
@@ -216,7 +213,7 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False, st
 
 
 def _jacobian_forward(func, inputs):
-    from ..func import jacfwd
+    from ..func import jacfwd  # lazy: gpuad.func imports autograd
     inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")
     seen = {}
 
@@ -262,7 +259,7 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False, out
         if not vectorize:
             raise NotImplementedError('hessian: outer_jacobian_strategy="forward-mode" needs vectorize=True (as in '
                                       'PyTorch)')
-        from ..func import jacfwd, jacrev
+        from ..func import jacfwd, jacrev  # lazy: gpuad.func imports autograd
         xs = tuple(x.detach() for x in inputs)
         res = jacfwd(jacrev(single_output, argnums=tuple(range(len(xs)))), argnums=tuple(range(len(xs))))(*xs)
         return _untuple2(_finish(res, False), inputs_tuple, inputs_tuple)

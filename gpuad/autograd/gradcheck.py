@@ -3,6 +3,7 @@ import numpy as np
 
 from .engine import grad
 from ..tensor import Tensor, wrap
+from ..factories import tensor
 
 
 class GradcheckError(AssertionError):
@@ -99,7 +100,6 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
     inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
     outputs = _outputs(fn, inputs)
     if grad_outputs is None:
-        from ..factories import tensor
         rng = np.random.default_rng(0)
         grad_outputs = tuple(tensor(rng.standard_normal(o.shape), dtype=o.dtype, device=o.device,
                                     requires_grad=True) for o in outputs)

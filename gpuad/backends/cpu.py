@@ -17,7 +17,7 @@ def _erf(x):
     global _scipy_erf
     if _scipy_erf is None:
         try:
-            from scipy.special import erf as _scipy_erf
+            from scipy.special import erf as _scipy_erf  # lazy: SciPy is optional (the special extra)
         except ImportError:  # pragma: no cover - depends on the machine
             _scipy_erf = _erf_numpy
     if x.dtype == np.float16:

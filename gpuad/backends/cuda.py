@@ -8,13 +8,15 @@ import math
 import numpy as np
 
 from . import cuda_kernels, generic
+from .bound import bound_namespace
+from .optim_updates import adam_step, sgd_step
 
 FUSED = True  # gpuad.cuda.fused_kernels() switches our own kernels off, for comparisons
 
 
 def _import_cupy():
     try:
-        import cupy
+        import cupy  # lazy: import gpuad never imports CuPy
     except ImportError:
         raise RuntimeError("a CUDA device was requested but CuPy is not installed; install gpuad with the "
                            "'cuda12' or 'cuda13' extra (pip install 'gpuad[cuda12]')") from None
@@ -33,7 +35,7 @@ def is_available():
 def device_count():
     if not is_available():
         return 0
-    import cupy
+    import cupy  # lazy: import gpuad never imports CuPy
     return cupy.cuda.runtime.getDeviceCount()
 
 
@@ -57,9 +59,8 @@ class CUDABackend:
         if index >= cupy.cuda.runtime.getDeviceCount():
             raise RuntimeError(f"cuda:{index} does not exist: this machine has "
                                f"{cupy.cuda.runtime.getDeviceCount()} GPU(s)")
-        import cupyx
-        import cupyx.scipy.special
-        from .bound import bound_namespace
+        import cupyx  # lazy: import gpuad never imports CuPy
+        import cupyx.scipy.special  # lazy: import gpuad never imports CuPy
         self.index = index
         self.device = cupy.cuda.Device(index)
         self.xp = bound_namespace(cupy, self.device, erf=_half_safe(cupyx.scipy.special.erf),
@@ -252,8 +253,7 @@ class CUDABackend:
         """The RawModule kernels of ``kernels/<source>`` on this device (see cuda_kernels.RawKernels)."""
         module = self._modules.get(source)
         if module is None:
-            from .cuda_kernels import RawKernels
-            module = self._modules[source] = RawKernels(source, self.device)
+            module = self._modules[source] = cuda_kernels.RawKernels(source, self.device)
         return module
 
     # --- optimizer updates, memory, RNG (backend-owned) ---
@@ -274,7 +274,7 @@ class CUDABackend:
         writing them once) while fused kernels are on, ``fused`` and the dtypes allow; else the same CuPy arithmetic."""
         with self.device:
             if fused and not maximize and _fused_update_applies(p, g):
-                from . import cuda_kernels as k
+                k = cuda_kernels
                 compute = k.compute_type(p.dtype)
                 if momentum:
                     k.launch("gpuad_sgd_momentum", k.sgd_kernel(compute, True), g, lr, momentum, 1 - dampening,
@@ -282,7 +282,6 @@ class CUDABackend:
                 else:
                     k.launch("gpuad_sgd", k.sgd_kernel(compute, False), g, lr, weight_decay, p)
                 return
-            from .optim_updates import sgd_step
             sgd_step(self.xp, p, g, buf, scratch, lr, momentum, dampening, weight_decay, nesterov, maximize, first)
 
     def adam_step(self, p, g, m, v, scratch, *, step, lr, beta1, beta2, eps, weight_decay=0.0, decoupled=False,
@@ -291,12 +290,11 @@ class CUDABackend:
         written once) where it applies (not amsgrad, not maximize); else the same CuPy arithmetic."""
         with self.device:
             if fused and not maximize and max_exp_avg_sq is None and _fused_update_applies(p, g):
-                from . import cuda_kernels as k
+                k = cuda_kernels
                 k.launch("gpuad_adam", k.adam_kernel(k.compute_type(p.dtype)), g, beta1, 1 - beta1, beta2, 1 - beta2,
                          eps, 0.0 if decoupled else weight_decay, 1 - lr * weight_decay if decoupled else 1.0,
                          lr / (1 - beta1 ** step), math.sqrt(1 - beta2 ** step), p, m, v)
                 return
-            from .optim_updates import adam_step
             adam_step(self.xp, p, g, m, v, scratch, step, lr, beta1, beta2, eps, weight_decay, decoupled, maximize,
                       max_exp_avg_sq)
 
@@ -361,15 +359,14 @@ class CUDABackend:
 
 def _fused_update_applies(p, g):
     """Whether an optimizer update of ``p`` can run as one of our kernels: fused kernels on, one float dtype."""
-    from .cuda_kernels import compute_type
-    return FUSED and g.dtype == p.dtype and compute_type(p.dtype) is not None
+    return FUSED and g.dtype == p.dtype and cuda_kernels.compute_type(p.dtype) is not None
 
 
 @functools.lru_cache(maxsize=None)
 def _peak_hook_class(index):
     """The CuPy memory hook keeping GPU ``index``'s peak: named per GPU, since CuPy refuses two hooks of one name in
     a thread; a failed (out-of-memory) allocation, which has no pointer, is not counted."""
-    from cupy.cuda import memory_hook
+    from cupy.cuda import memory_hook  # lazy: import gpuad never imports CuPy
 
     class PeakHook(memory_hook.MemoryHook):
         """Follows the pool's used bytes through every malloc and free to keep the peak."""

@@ -65,7 +65,7 @@ def compute_dtype(dtype):
 def launch(name, kernel, *args, **kwargs):
     """Call a CuPy kernel; any failure (compilation, launch configuration, a fault seen at the next synchronization
     under GPUAD_CUDA_LAUNCH_BLOCKING) is raised as a RuntimeError that names the kernel."""
-    import cupy
+    import cupy  # lazy: import gpuad never imports CuPy
     try:
         out = kernel(*args, **kwargs)
         if BLOCKING:
@@ -80,7 +80,7 @@ def launch(name, kernel, *args, **kwargs):
 @functools.lru_cache(maxsize=None)
 def unary(fn, compute):
     """y = fn(x), e.g. fn = "sigmoid_fwd"."""
-    import cupy
+    import cupy  # lazy: import gpuad never imports CuPy
     return cupy.ElementwiseKernel("T x", "T y", f"y = (T)gpuad::{fn}<{compute}>(({compute})x)",
                                   f"gpuad_{fn}_{compute}", preamble=kernel_text("elementwise.cu"))
 
@@ -88,7 +88,7 @@ def unary(fn, compute):
 @functools.lru_cache(maxsize=None)
 def unary_grad(fn, compute):
     """gx = fn(g, saved), e.g. fn = "tanh_bwd" with the saved output."""
-    import cupy
+    import cupy  # lazy: import gpuad never imports CuPy
     return cupy.ElementwiseKernel("T g, T s", "T gx", f"gx = (T)gpuad::{fn}<{compute}>(({compute})g, ({compute})s)",
                                   f"gpuad_{fn}_{compute}", preamble=kernel_text("elementwise.cu"))
 
@@ -96,7 +96,7 @@ def unary_grad(fn, compute):
 @functools.lru_cache(maxsize=None)
 def binary_grad(fn, compute, which):
     """Both input gradients of a binary op from one read of g, a and b (``which`` = "ab"), or only one ("a", "b")."""
-    import cupy
+    import cupy  # lazy: import gpuad never imports CuPy
     outs = ", ".join(f"T g{w}" for w in which)
     body = (f"{compute} ga_, gb_; gpuad::{fn}<{compute}>(({compute})g, ({compute})a, ({compute})b, ga_, gb_); "
             + " ".join(f"g{w} = (T)g{w}_;" for w in which))
@@ -108,7 +108,7 @@ def binary_grad(fn, compute, which):
 @functools.lru_cache(maxsize=None)
 def sum_reduction(compute):
     """Sum over the given axes, accumulated in ``compute`` (float for float16): the broadcast-gradient reduction."""
-    import cupy
+    import cupy  # lazy: import gpuad never imports CuPy
     return cupy.ReductionKernel("T x", "T y", f"({compute})x", "gpuad::SumOp()(a, b)", "y = (T)a",
                                 "0", f"gpuad_sum_to_{compute}", reduce_type=compute,
                                 preamble=kernel_text("reductions.cu"))
@@ -123,7 +123,7 @@ def sum_to(x, axes, shape):
 # --- optimizers (kernels/optim.cu) ------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=None)
 def sgd_kernel(compute, momentum):
-    import cupy
+    import cupy  # lazy: import gpuad never imports CuPy
     if momentum:
         return cupy.ElementwiseKernel(
             "T g, float64 lr, float64 momentum, float64 one_minus_dampening, float64 wd, bool nesterov, bool first",
@@ -142,7 +142,7 @@ def sgd_kernel(compute, momentum):
 
 @functools.lru_cache(maxsize=None)
 def adam_kernel(compute):
-    import cupy
+    import cupy  # lazy: import gpuad never imports CuPy
     c = compute
     return cupy.ElementwiseKernel(
         "T g, float64 beta1, float64 one_minus_beta1, float64 beta2, float64 one_minus_beta2, float64 eps, "
@@ -172,7 +172,7 @@ class RawKernels:
     def function(self, name_expression):
         fn = self._functions.get(name_expression)
         if fn is None:
-            import cupy
+            import cupy  # lazy: import gpuad never imports CuPy
             names = self._names + [n for n in _siblings(self.source, name_expression) if n not in self._names]
             try:
                 with self.device:

@@ -1,11 +1,13 @@
 """The array functions a replay runs: each redoes, on raw arrays, exactly what the eager code did at one hook."""
+from .. import random
+from ..factories import tensor
+from ..ops.core import _promote
 from ..tensor import Tensor, wrap
 
 
 def forward(op, backend, params, promote, *datas):
     """An op's forward as ``ops.core.apply`` runs it: dtype promotion, then the backend's ``run``."""
     if promote:
-        from ..ops.core import _promote
         datas = list(datas)
         _promote(op, datas)
     out = backend.run(op, datas, params)
@@ -56,17 +58,14 @@ def constant_copy(value):
 
 
 def retensor(dtype, device, src_device, src):
-    from ..factories import tensor
     return tensor(wrap(src, src_device), dtype=dtype, device=device)._data
 
 
 def get_rng_state(device):
-    from .. import random
     return random.get_rng_state(device)
 
 
 def set_rng_state(device, state):
-    from .. import random
     random.set_rng_state(state, device)
 
 

@@ -21,6 +21,7 @@ advance without doing the step; those steps replay as launches.
 """
 import os
 import warnings
+from ..optim import SGD
 
 CUBLAS_WORKSPACE_BYTES = 4 << 20
 MAX_CAPTURES = 3  # captures in a row with a new host-value key before graphs are abandoned for a program
@@ -32,7 +33,6 @@ def enabled():
 
 def capturable(scope):
     """Whether the step's optimizers keep no Python-side state that their update changes (only SGD's)."""
-    from ..optim import SGD
     return all(type(opt) is SGD for opt in scope.optimizers)
 
 
@@ -49,7 +49,7 @@ class GraphReplay:
     """One program captured as a CUDA graph for one host-value key."""
 
     def __init__(self, program, flat_args, key):
-        import cupy
+        import cupy  # lazy: import gpuad never imports CuPy
         self.cupy = cupy
         self.program = program
         self.key = key
@@ -69,7 +69,7 @@ class GraphReplay:
                     self.graph = self.stream.end_capture()
 
     def _set_cublas_workspace(self):
-        from cupy_backends.cuda.libs import cublas
+        from cupy_backends.cuda.libs import cublas  # lazy: import gpuad never imports CuPy
         handle = self.cupy.cuda.device.get_cublas_handle()
         cublas.setStream(handle, self.stream.ptr)
         if hasattr(cublas, "setWorkspace"):

@@ -16,8 +16,9 @@ import os
 import sys
 
 from . import calls
-
 from ..tensor import Tensor, wrap
+from .. import _capture
+from ..optim import Optimizer
 
 SLOT, EXTERNAL, CONSTANT = 0, 1, 2
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -87,7 +88,6 @@ class Recorder:
 
     def run(self, fn, args):
         """Run ``fn(*args)`` with recording paused (its inner ops are not recorded on their own) and record it."""
-        from .. import _capture
         if self.failed is None:
             try:
                 spec = tuple(self._resolve(a) for a in args)
@@ -107,7 +107,6 @@ class Recorder:
         self.fail(f"{what} reads a tensor's value on the host inside the step, at {user_line()}")
 
     def fail(self, reason):
-        from .. import _capture
         if self.failed is None:
             self.failed = reason
         _capture.state.active = None  # the rest of the step runs plainly eagerly
@@ -171,7 +170,6 @@ class Recorder:
         """The Program, or raise Unreplayable."""
         if self.failed is not None:
             raise Unreplayable(self.failed)
-        from ..optim import Optimizer
         for opt in self.scope.optimizers:  # updates made outside Optimizer.step's per-parameter hook aren't recorded
             if type(opt).step is not Optimizer.step:
                 raise Unreplayable(f"{type(opt).__name__} overrides Optimizer.step(), whose per-parameter updates "

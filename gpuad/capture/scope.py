@@ -8,15 +8,15 @@ program.
 import types
 
 from ..tensor import Tensor
+from ..nn.modules import Module
+from ..optim import Optimizer
 
 
 def _is_module(obj):
-    from ..nn.modules import Module
     return isinstance(obj, Module)
 
 
 def _is_optimizer(obj):
-    from ..optim import Optimizer
     return isinstance(obj, Optimizer)
 
 

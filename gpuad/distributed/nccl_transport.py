@@ -6,17 +6,18 @@ after. NCCL has no gather or scatter: those are grouped point-to-point sends and
 This path has never run: no machine in this repository's history had two GPUs (see README, "Many processes").
 """
 
+import warnings
+
 NCCL_MISSING = ("NCCL is not available to CuPy (cupy.cuda.nccl could not load libnccl); install it, e.g. "
                 "pip install nvidia-nccl-cu12 (or -cu13, matching CuPy), or use backend='mpi' with a CUDA-aware MPI")
 
 
 def load_nccl():
     """cupy.cuda.nccl, or a RuntimeError naming what to install."""
-    import warnings
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # CuPy warns where libnccl is missing; the error below says it
-            from cupy.cuda import nccl
+            from cupy.cuda import nccl  # lazy: import gpuad never imports CuPy
     except ImportError as exc:
         raise RuntimeError(NCCL_MISSING + f" ({exc})") from exc
     if not getattr(nccl, "available", True):
@@ -35,12 +36,12 @@ class CudaPending:
     __slots__ = ("event",)
 
     def __init__(self, stream):
-        import cupy
+        import cupy  # lazy: import gpuad never imports CuPy
         self.event = cupy.cuda.Event(block=False, disable_timing=True)
         self.event.record(stream)
 
     def wait(self):
-        import cupy
+        import cupy  # lazy: import gpuad never imports CuPy
         cupy.cuda.get_current_stream().wait_event(self.event)
 
     def test(self):
@@ -51,7 +52,7 @@ class NcclTransport:
     name = "nccl"
 
     def __init__(self, mpi_comm, device_index):
-        import cupy
+        import cupy  # lazy: import gpuad never imports CuPy
         nccl = load_nccl()
         self.nccl, self.cupy = nccl, cupy
         self.rank, self.size, self.device_index = mpi_comm.rank, mpi_comm.size, device_index

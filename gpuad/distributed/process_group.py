@@ -3,7 +3,10 @@ travel over MPI, CUDA tensors over NCCL (created on first use with backend=None)
 import importlib.util
 import os
 
+from .. import cuda
 from .failure import install_abort_hook, uninstall_abort_hook
+from .mpi_transport import MpiTransport
+from .nccl_transport import NcclTransport, load_nccl
 
 MISSING = ("gpuad.distributed needs mpi4py and an MPI library: pip install \"gpuad[distributed]\" (mpi4py and the "
            "MPICH wheel, which brings mpiexec), or pip install mpi4py built against your cluster's MPI")
@@ -13,7 +16,7 @@ BACKENDS = ("mpi", "nccl")
 def load_mpi():
     """mpi4py.MPI (initialising MPI), or a RuntimeError naming the extra to install."""
     try:
-        from mpi4py import MPI
+        from mpi4py import MPI  # lazy: mpi4py only in distributed runs
     except ImportError as exc:
         raise RuntimeError(f"{MISSING} ({exc})") from exc
     return MPI
@@ -30,7 +33,6 @@ class ProcessGroup:
         node = self.comm.Split_type(MPI.COMM_TYPE_SHARED, key=self.rank)
         self.local_rank, self.local_size = node.rank, node.size
         node.Free()
-        from .mpi_transport import MpiTransport
         self.mpi = MpiTransport(MPI, self.comm, cuda_aware_mpi(MPI))
         self.nccl = None
         if backend == "nccl":
@@ -57,14 +59,12 @@ class ProcessGroup:
         return self.nccl
 
     def _nccl(self):
-        import gpuad
-        if not gpuad.cuda.is_available():
+        if not cuda.is_available():
             raise RuntimeError("backend 'nccl' needs a CUDA GPU, and gpuad sees none (gpuad.cuda.is_available() is "
                                "False); use backend='mpi' for CPU tensors")
-        import cupy
+        import cupy  # lazy: import gpuad never imports CuPy
         index = self.local_rank % cupy.cuda.runtime.getDeviceCount()
         cupy.cuda.Device(index).use()  # rank r uses local GPU r
-        from .nccl_transport import NcclTransport
         self.nccl = NcclTransport(self.comm, index)
 
     def close(self):
@@ -84,7 +84,6 @@ def cuda_aware_mpi(MPI):
 
 def nccl_loadable():
     try:
-        from .nccl_transport import load_nccl
         load_nccl()
         return True
     except (RuntimeError, ImportError):

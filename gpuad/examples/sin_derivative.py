@@ -20,9 +20,9 @@ def derivative_by_ad(n=401):
 
 
 def plot(x, y, dy, path):
-    import matplotlib
+    import matplotlib  # lazy: optional, only for the plot
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: optional, only for the plot
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.plot(x, y, label="sin(x)")
     ax.plot(x, dy, label="d/dx sin(x) by AD")

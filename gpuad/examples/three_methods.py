@@ -51,7 +51,7 @@ def sum_of_squares(n, rng):
     row = {"N": n, "fd_seconds": t_fd, "fd_error": float(np.abs(fd - exact).max()),
            "ad_seconds": t_ad, "ad_error": float(np.abs(ad - exact).max())}
     try:
-        import sympy
+        import sympy  # lazy: optional, only for the symbolic method
     except ImportError:
         return row
     if n <= SYMBOLIC_LIMIT:  # N symbolic derivatives of an N-term sum: quadratic, ~30 s at N = 1000

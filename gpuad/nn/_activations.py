@@ -4,11 +4,14 @@ Built from differentiable ops, so reverse mode, forward mode and higher orders c
 branch could overflow (exp of a large input in ELU's unused branch) its argument is clamped first, so that the
 unselected branch never feeds inf * 0 = NaN into the gradient.
 """
+import warnings
+
 from ._ops import expm1
 from ..ops._lift import one
 from ..ops.elementwise import clamp, gelu, relu, sigmoid, softplus, tanh, where  # noqa: F401 - gelu, tanh: F.
 from ..ops.reduce import log_softmax as _log_softmax, softmax as _softmax
 from ..ops.shape import chunk
+from ..factories import rand
 
 __all__ = ["relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu", "celu", "silu", "mish",
            "softplus", "softsign", "softmax", "softmin", "log_softmax", "hardtanh", "hardtanh_", "prelu", "rrelu",
@@ -166,7 +169,6 @@ def rrelu(x, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
     x = one(x)
     if not training:
         return leaky_relu(x, (lower + upper) / 2, inplace)
-    from ..factories import rand
     slope = rand(*x.shape, dtype=x.dtype, device=x.device) * (upper - lower) + lower
     return _maybe_inplace(x, where(x >= 0, x, x * slope), inplace)
 
@@ -184,7 +186,6 @@ def glu(x, dim=-1):
 
 def _softmax_dim(ndim):
     """PyTorch's implicit dim (with its deprecation warning): 0 for 0-, 1- and 3-d inputs, else 1."""
-    import warnings
     warnings.warn("Implicit dimension choice for softmax has been deprecated. Change the call to include dim=X as "
                   "an argument.", stacklevel=3)
     return 0 if ndim in (0, 1, 3) else 1

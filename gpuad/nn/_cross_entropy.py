@@ -11,11 +11,13 @@ Class-index rows go through the backend's ``cross_entropy_rows`` and, for plain 
 ``cross_entropy_rows_grad``: NumPy on the CPU, one kernel each from kernels/softmax.cu on CUDA.
 """
 import functools
+import warnings
 
 import numpy as np
 
 from .. import _capture
-from ..autograd.grad_mode import first_order, mode
+from ..autograd.grad_mode import first_order, grad_batch, mode
+from ..factories import tensor
 from ..backends.generic import row_stats as _row_stats
 from ..ops.core import Op, forward_tangent, record
 from ..ops.reduce import log_softmax
@@ -28,7 +30,6 @@ def legacy_reduction(size_average, reduce, reduction):
     """PyTorch's deprecated size_average/reduce arguments as a reduction string."""
     if size_average is None and reduce is None:
         return reduction
-    import warnings
     warnings.warn("size_average and reduce args will be deprecated, please use reduction= instead.", stacklevel=3)
     size_average = True if size_average is None else size_average
     reduce = True if reduce is None else reduce
@@ -182,7 +183,6 @@ def _coefficients(xp, plan, weight, target, x2):
 
 
 def _vjp(n, g):
-    plan = n.params["plan"]
     x, target, weight = n.inputs
     if first_order() and not n.needs[1]:
         return _vjp_arrays(n, g._data, x._data, target._data, None if weight is None else weight._data)
@@ -226,7 +226,6 @@ def _unrows_array(xp, p, shape):
 def _vjp_tensors(n, g, x, target, weight):
     """The VJP in tensor ops: differentiable again, batched over leading cotangent dims (jacrev), and the gradient
     of probability targets."""
-    from ..autograd.grad_mode import grad_batch
     batch = grad_batch()
     plan = n.params["plan"]
     xp = n.device.backend.xp
@@ -341,7 +340,6 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if input.dtype.kind != "f":
         raise TypeError(f"cross_entropy: logits must be floating point, got {input.dtype}")
     if not isinstance(target, Tensor):
-        from ..factories import tensor
         target = tensor(target, device=input.device)
     if target._device is not input._device:
         raise RuntimeError(f"cross_entropy: logits on {input.device} but target on {target.device}")

@@ -6,12 +6,15 @@ statistics, eps placement as in ATen).
 """
 import math
 
+import numpy as np
+
 from ._ops import constant_pad
 from ..autograd.grad_mode import no_grad
 from ..ops._lift import one
 from ..ops.elementwise import clamp, where
 from ..ops.reduce import norm
 from ..tensor import Tensor, wrap
+from ..factories import rand, tensor, zeros
 
 __all__ = ["dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout", "embedding",
            "layer_norm", "batch_norm", "group_norm", "instance_norm", "rms_norm", "pad", "one_hot", "normalize",
@@ -26,9 +29,7 @@ def _check_p(p):
 
 def _keep_mask(x, p, shape):
     """1/(1-p) where an element (or channel) is kept, 0 where it is dropped, in x's dtype."""
-    from ..factories import rand
     if p == 1.0:
-        from ..factories import zeros
         return zeros(*shape, dtype=x.dtype, device=x.device)
     keep = rand(*shape, dtype=x.dtype, device=x.device) >= p
     return keep.to(x.dtype) * (1.0 / (1.0 - p))
@@ -87,7 +88,6 @@ def _alpha_dropout(input, p, training, shape):  # noqa: A002
     input = one(input)
     if not training or p == 0:
         return input
-    from ..factories import rand
     if p == 1:
         return input * 0.0
     alpha = -_SELU_ALPHA * _SELU_SCALE
@@ -116,7 +116,6 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     if scale_grad_by_freq:
         raise ValueError("embedding: scale_grad_by_freq=True is not supported by gpuad")
     if not isinstance(input, Tensor):
-        from ..factories import tensor
         input = tensor(input, device=weight.device)
     if input.dtype.kind not in "iu":
         raise TypeError(f"embedding: expected indices of an integer dtype (Long or Int), got {input.dtype}")
@@ -182,7 +181,6 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):  # noqa: A002
     x = one(input)
     dims, _ = _normalized_dims(x, normalized_shape, "rms_norm")
     if eps is None:
-        import numpy as np
         eps = float(np.finfo(x.dtype).eps)
     out = x * ((x * x).mean(dims, keepdim=True) + eps).rsqrt()
     return out if weight is None else out * weight
@@ -332,7 +330,6 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
 
 
 def _broadcast(a, b):
-    import numpy as np
     return np.broadcast_shapes(a.shape, b.shape)
 
 

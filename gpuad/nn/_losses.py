@@ -6,10 +6,14 @@ match PyTorch's; cross_entropy is its own fused node (_cross_entropy.py).
 import math
 import warnings
 
+import numpy as np
+
 from ._cross_entropy import legacy_reduction
 from ..ops._lift import one
 from ..ops.elementwise import clamp, log, minimum, softplus, where
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap
+from ..autograd.grad_mode import no_grad
+from ._functional_misc import pairwise_distance
 
 __all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "binary_cross_entropy",
            "binary_cross_entropy_with_logits", "kl_div", "cosine_embedding_loss", "margin_ranking_loss",
@@ -38,7 +42,6 @@ def _pair(input, target, who):  # noqa: A002
     input = one(input)
     target = target if isinstance(target, Tensor) else one(target).to(input.device)
     if target.shape != input.shape:
-        import numpy as np
         try:
             np.broadcast_shapes(input.shape, target.shape)
         except ValueError:
@@ -122,7 +125,6 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     if t_safe.size and (int(t_safe.min()) < 0 or int(t_safe.max()) >= C):
         raise IndexError(f"nll_loss: target {int(t_safe[(t_safe < 0) | (t_safe >= C)][0])} is out of bounds: class "
                          f"indices must be in [0, {C}) or equal ignore_index")
-    from ..tensor import wrap
     picked = rows[wrap(xp.arange(len(t)), input._device), wrap(t_safe, input._device)]
     counted = wrap((~ignored).astype(input.dtype), input._device)
     w = counted if weight is None else weight[wrap(t_safe, input._device)] * counted
@@ -288,7 +290,6 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
         if bool((var._data < 0).any()):
             raise ValueError("var has negative entry/entries")
         var = var.clone()
-        from ..autograd.grad_mode import no_grad
         with no_grad():  # PyTorch clamps in place without recording: the gradient passes as if unclamped
             var.clamp_(min=eps)
     else:
@@ -305,7 +306,6 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
 def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False, size_average=None,
                         reduce=None, reduction="mean"):
     """max(d(a, p) - d(a, n) + margin, 0) with d the pairwise p-norm distance."""
-    from ._functional_misc import pairwise_distance
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "triplet_margin_loss")
     d_pos = pairwise_distance(anchor, positive, p, eps)

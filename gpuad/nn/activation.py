@@ -1,7 +1,9 @@
 """Activation modules with PyTorch's arguments and printing (``print(nn.LeakyReLU())`` as PyTorch prints it)."""
-from . import functional as F
+from . import functional as F, init as nn_init
 from .module import Module
 from .parameter import Parameter
+from ..factories import full
+from ..dtypes import get_default_dtype
 
 
 def _inplace_str(inplace, first=False):
@@ -201,13 +203,10 @@ class PReLU(Module):
 
     def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
         super().__init__()
-        from ..factories import full
-        from ..dtypes import get_default_dtype
         self.num_parameters, self.init = num_parameters, init
         self.weight = Parameter(full((num_parameters,), init, dtype=dtype or get_default_dtype(), device=device))
 
     def reset_parameters(self):
-        from . import init as nn_init
         nn_init.constant_(self.weight, self.init)
 
     def forward(self, input):  # noqa: A002

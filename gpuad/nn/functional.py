@@ -15,6 +15,7 @@ from .. import _capture, activations
 from ..autograd.grad_mode import first_order, mode
 from ..backends import generic
 from ..ops.core import Op, align_batched, apply
+from ..ops.shape import expand_batched
 from ..tensor import Tensor, wrap
 
 ACTIVATIONS = activations.NAMES
@@ -84,7 +85,6 @@ def _linear_jvp(c, tx, tw, tb):
         term = align_batched(tb, 1, c.out.ndim) if c.batch else tb
         dz = term if dz is None else dz + term
     if dz.shape[c.batch:] != c.out.shape:  # only the bias moved: its tangent spreads over every row
-        from ..ops.shape import expand_batched
         dz = expand_batched(dz, c.out.shape, c.batch)
     act = activations.ACTIVATIONS[c.params["activation"]]
     if act.keeps is activations.NOTHING:

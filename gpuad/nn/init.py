@@ -10,6 +10,9 @@ import warnings
 
 import numpy as np
 
+from ..factories import eye
+from ..linalg import qr
+from ..ops import where
 from ..random import generator as _device_generator
 from ..tensor import Tensor, wrap
 
@@ -129,7 +132,6 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
 def _erfinv(y):
     """The inverse error function on (-1, 1) of a float64 tensor: Giles' single-precision approximation refined by
     two Newton steps on erf (machine precision in float64)."""
-    from ..ops import where
     w = -((1.0 - y) * (1.0 + y)).log()
     small = w < 5.0
     ws, wl = w - 2.5, w.sqrt() - 3.0
@@ -164,7 +166,6 @@ def eye_(tensor):
     """The identity matrix (2-D tensors only)."""
     if tensor.ndim != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
-    from ..factories import eye
     return _write(tensor, eye(*tensor.shape, dtype=tensor.dtype, device=tensor._device))
 
 
@@ -229,7 +230,6 @@ def orthogonal_(tensor, gain=1, generator=None):
         raise ValueError("Only tensors with 2 or more dimensions are supported")
     if tensor.numel() == 0:
         return tensor
-    from ..linalg import qr
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
     dtype = _float_dtype(tensor)

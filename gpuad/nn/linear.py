@@ -4,10 +4,10 @@ import math
 from . import functional as F, init
 from .module import Module
 from .parameter import Parameter
+from ..factories import empty
 
 
 def _empty(*shape, device=None, dtype=None):
-    from ..factories import empty
     return empty(*shape, device=device, dtype=dtype)
 
 

@@ -3,6 +3,7 @@ from .container import Sequential
 from .dropout import Dropout
 from .linear import Linear
 from .module import Module
+from ..autograd.checkpoint import checkpoint, checkpoint_sequential
 
 
 class Checkpoint(Module):
@@ -13,7 +14,6 @@ class Checkpoint(Module):
         self.module = module
 
     def forward(self, *args):
-        from ..autograd.checkpoint import checkpoint
         return checkpoint(self.module, *args)
 
 
@@ -41,5 +41,4 @@ class MLP(Module):
     def forward(self, x):
         if self.checkpoint_segments is None:
             return self.layers(x)
-        from ..autograd.checkpoint import checkpoint_sequential
         return checkpoint_sequential(self.layers, self.checkpoint_segments, x)

@@ -11,6 +11,8 @@ from ..autograd.function import Function
 from ..autograd.grad_mode import no_grad
 from ..device import Device, as_device
 from ..tensor import Tensor
+from ..factories import tensor
+from .. import dtypes
 
 _hook_ids = itertools.count()
 
@@ -413,7 +415,6 @@ class Module:
                 if key in own:
                     target = own[key]
                     if not isinstance(value, Tensor):
-                        from ..factories import tensor
                         value = tensor(value, dtype=target.dtype, device=target.device)
                     if assign:  # the module takes the state dict's memory itself, as PyTorch's assign=True does
                         target._data, target._device = value._data, value._device
@@ -447,7 +448,6 @@ class Module:
     def to(self, *args, **kwargs):
         """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(tensor)``: floating-point parameters and
         buffers take the dtype, everything takes the device; in place, returning self."""
-        from .. import dtypes
         device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
         kwargs.pop("non_blocking", None)
         kwargs.pop("memory_format", None)  # a layout hint: gpuad arrays have one layout
@@ -493,7 +493,6 @@ class Module:
         return self._cast("float16")
 
     def _cast(self, name):
-        from .. import dtypes
         dtype = getattr(dtypes, name)
         return self._apply(lambda t: t.to(dtype) if t.dtype.kind == "f" else t)
 

@@ -3,10 +3,11 @@
 from . import functional as F, init
 from .module import Module
 from .parameter import Parameter
+from .. import dtypes, factories
+from ..factories import tensor
 
 
 def _factory(fn, *shape, device=None, dtype=None):
-    from .. import factories
     return getattr(factories, fn)(*shape, device=device, dtype=dtype)
 
 
@@ -100,8 +101,6 @@ class _BatchNorm(Module):
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if track_running_stats:
-            from ..factories import tensor
-            from .. import dtypes
             self.register_buffer("running_mean", _factory("zeros", num_features, device=device, dtype=dtype))
             self.register_buffer("running_var", _factory("ones", num_features, device=device, dtype=dtype))
             self.register_buffer("num_batches_tracked", tensor(0, dtype=dtypes.int64, device=device))

@@ -19,6 +19,9 @@ from .modules import Module
 from ..autograd.engine import queue_callback
 from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..tensor import Tensor, wrap
+from .. import distributed as dist
+from ..factories import tensor
+from ..distributed.process_group import current
 
 MB = 1024 * 1024
 FIRST_BUCKET_BYTES = 1 * MB  # PyTorch's dist._DEFAULT_FIRST_BUCKET_BYTES, used while bucket_cap_mb is the default
@@ -36,7 +39,6 @@ class DistributedDataParallel(Module):
                  process_group=None, bucket_cap_mb=None, find_unused_parameters=False, check_reduction=False,
                  gradient_as_bucket_view=False, static_graph=False):
         super().__init__()
-        from .. import distributed as dist
         if not isinstance(module, Module):
             raise TypeError(f"DistributedDataParallel: module must be a gpuad.nn.Module, got {type(module).__name__}")
         if process_group is not None:
@@ -69,7 +71,6 @@ class DistributedDataParallel(Module):
         reducer = self._reducer
         reducer.check_prior_reduction_finished()
         if self.broadcast_buffers and self.training:
-            from .. import distributed as dist
             with no_grad():
                 for _, b in _buffers(self.module):
                     dist.broadcast(b, 0)
@@ -123,7 +124,6 @@ class Reducer:
     """Bucket bookkeeping for one DistributedDataParallel: which gradients are in, which all-reduces run."""
 
     def __init__(self, named, first_cap, cap, find_unused):
-        from .. import distributed as dist
         self.names = [n for n, _ in named]
         self.params = [p for _, p in named]
         self.world = dist.get_world_size()
@@ -209,7 +209,6 @@ class Reducer:
         """Start the complete buckets in order, so that every rank issues its all-reduces in the same sequence."""
         if not self.fired:
             return  # buckets of unused parameters only, marked at forward: they start with the first gradient
-        from .. import distributed as dist
         while self.next_bucket < len(self.buckets) and self.buckets[self.next_bucket].pending == 0:
             bucket = self.buckets[self.next_bucket]
             bucket.launched_at = time.perf_counter()
@@ -256,8 +255,6 @@ class Reducer:
 
     def _globally_used(self):
         """Per parameter: whether any rank used it (those used nowhere keep their .grad, as in PyTorch)."""
-        from .. import distributed as dist
-        from ..factories import tensor
         flags = tensor([1 if u else 0 for u in self.used], dtype="int32")
         dist.all_reduce(flags, op=dist.ReduceOp.MAX)
         return [bool(f) for f in flags.tolist()]
@@ -354,7 +351,6 @@ def _check_device_ids(device_ids, named):
 
 def _check_same_parameters(named):
     """Every rank has the same parameter names, shapes and dtypes, or every rank raises naming the first mismatch."""
-    from ..distributed.process_group import current
     world = current("DistributedDataParallel")
     mine = [(n, tuple(p.shape), str(p.dtype)) for n, p in named]
     everyone = world.comm.allgather(mine)

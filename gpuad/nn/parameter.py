@@ -1,5 +1,6 @@
 """Parameter: a tensor that a Module registers as one of its parameters."""
 from ..tensor import TENSOR_TYPES, Tensor
+from ..factories import empty, tensor
 
 
 class Parameter(Tensor):
@@ -8,10 +9,8 @@ class Parameter(Tensor):
 
     def __init__(self, data=None, requires_grad=True):
         if data is None:
-            from ..factories import empty
             data = empty(0)
         elif not isinstance(data, Tensor):
-            from ..factories import tensor
             data = tensor(data)
         super().__init__(data._data, data._device)
         self._version = data._version_counter  # shares memory with data, so it shares the in-place counter too

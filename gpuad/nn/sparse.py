@@ -2,6 +2,7 @@
 from . import functional as F, init
 from .module import Module
 from .parameter import Parameter
+from ..factories import empty
 
 
 class Embedding(Module):
@@ -21,7 +22,6 @@ class Embedding(Module):
         if sparse:
             raise ValueError("Embedding: sparse=True (sparse gradients) is not supported by gpuad")
         if _weight is None:
-            from ..factories import empty
             self.weight = Parameter(empty(num_embeddings, embedding_dim, device=device, dtype=dtype),
                                     requires_grad=not _freeze)
             self.reset_parameters()

@@ -4,9 +4,12 @@ The clipping functions change ``.grad`` in place without recording (as PyTorch's
 total norm as a tensor; the norm is computed in one pass per gradient on its own device.
 """
 import math
+import warnings
 
 from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor, wrap
+from ..factories import tensor
+from ..ops.shape import cat
 
 __all__ = ["clip_grad_norm_", "clip_grad_norm", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_",
            "parameters_to_vector", "vector_to_parameters"]
@@ -33,7 +36,6 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
     tensors = [t for t in _listed(tensors) if t is not None]
     norm_type = float(norm_type)
     if not tensors:
-        from ..factories import tensor
         return tensor(0.0)
     device = tensors[0].device
     xp = device.backend.xp
@@ -68,7 +70,6 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
 
 
 def clip_grad_norm(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
-    import warnings
     warnings.warn("`torch.nn.utils.clip_grad_norm` is now deprecated in favor of `torch.nn.utils.clip_grad_norm_`.",
                   FutureWarning, stacklevel=2)
     return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
@@ -87,7 +88,6 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
 
 def parameters_to_vector(parameters):
     """All parameters flattened and concatenated into one vector (differentiable)."""
-    from ..ops.shape import cat
     parameters = list(parameters)
     if not parameters:
         raise ValueError("parameters_to_vector: expected at least one parameter")

@@ -13,6 +13,8 @@ from .reduce import (cumsum, all, amax, amin, any, argmax, argmin, logsumexp, lo
 from .shape import (flip, broadcast_tensors, broadcast_to, cat, chunk, clone, concat, concatenate, contiguous, expand,  # noqa: F401,E501
                     flatten, getitem, narrow, permute, reshape, select, split, squeeze, stack, sum_to_shape,
                     swapaxes, transpose, unbind, unsqueeze, view)
+from .. import dtypes
+from .._autograd import graph as _graph
 from ..tensor import Tensor
 
 _METHODS = [
@@ -27,6 +29,11 @@ _METHODS = [
 ]
 for _name in _METHODS:
     setattr(Tensor, _name, globals()[_name])
+
+# Tensor methods that need a layer above tensor.py: conversion, and hooks on the graph's nodes
+Tensor.to = convert.to
+Tensor.register_hook = _graph.register_hook
+Tensor.register_post_accumulate_grad_hook = _graph.register_post_accumulate_grad_hook
 
 for _name in ["add_", "sub_", "mul_", "div_", "pow_", "relu_", "clamp_", "exp_", "neg_", "sigmoid_", "tanh_", "sqrt_",
               "fill_", "zero_", "copy_"]:
@@ -50,7 +57,6 @@ def _type_as(self, other):
 
 
 def _cast(dtype_name):
-    from .. import dtypes
     dtype = getattr(dtypes, dtype_name)
     return lambda self: self.to(dtype)
 

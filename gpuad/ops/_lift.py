@@ -4,11 +4,11 @@ import numbers
 import numpy as np
 
 from ..tensor import Tensor
+from ..factories import tensor
 
 
 def as_tensor_like(x, like=None):
     """A tensor from ``x`` (list, array, number) on the device of ``like``."""
-    from ..factories import tensor
     return tensor(x, device=None if like is None else like._device)
 
 

@@ -1,5 +1,11 @@
-"""Moving a tensor between dtypes and devices; both are differentiable (the gradient goes back the same way)."""
-from .core import Op, apply
+"""Moving a tensor between dtypes and devices; both are differentiable (the gradient goes back the same way).
+``Tensor.to`` lives here (gpuad.ops installs it), with the ops it calls."""
+from .. import dtypes
+from .._autograd.grad_mode import mode
+from .._autograd.views import sync_view
+from ..device import Device, as_device
+from ..tensor import Tensor, wrap
+from .core import Op, apply, apply_unary, forward_tangent, record
 
 
 def _to_device_forward(xp, x, src, dst):
@@ -8,12 +14,7 @@ def _to_device_forward(xp, x, src, dst):
 
 
 def _to_device(x, device):
-    from ..tensor import wrap
-    from ..autograd.grad_mode import mode
-    from .core import record
-    from .core import forward_tangent
     if x._base is not None:
-        from ..autograd.views import sync_view
         sync_view(x)
     data = _to_device_forward(None, x._data, x._device, device)
     out = wrap(data, device)
@@ -37,7 +38,6 @@ ALIAS = Op("alias", lambda xp, x: x.view(), lambda n, g: g, jvp=lambda c, t: t, 
 
 def alias(x):
     """A new tensor object viewing ``x``'s data, with ``x``'s history (make_dual and unpack_dual build on it)."""
-    from .core import apply_unary
     return apply_unary(ALIAS, x)
 
 
@@ -53,3 +53,35 @@ def to_device(x, device):
     if x._device is device:
         return x
     return _to_device(x, device)
+
+
+def to(self, *args, **kwargs):
+    """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(other_tensor)``; differentiable."""
+    device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+    kwargs.pop("non_blocking", None)
+    kwargs.pop("memory_format", None)
+    copy = kwargs.pop("copy", False)
+    if kwargs:
+        raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+    flags = [a for a in args if isinstance(a, bool)]  # to(device, dtype, non_blocking, copy) positionally
+    if len(flags) > 2:
+        raise TypeError("to() takes at most two bool arguments (non_blocking, copy)")
+    if len(flags) == 2:
+        copy = copy or flags[1]
+    for arg in args:
+        if isinstance(arg, bool):
+            continue
+        if isinstance(arg, Tensor):
+            device, dtype = arg._device, arg.dtype
+        elif isinstance(arg, (str, Device)):
+            device = arg
+        else:
+            dtype = arg
+    out = self
+    if dtype is not None:
+        out = to_dtype(out, dtypes.as_dtype(dtype))
+    if device is not None:
+        out = to_device(out, as_device(device))
+    if copy and out is self:
+        out = self.clone()
+    return out

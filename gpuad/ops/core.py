@@ -8,9 +8,9 @@ grad mode records a Node.
 import numpy as np
 
 from .. import _capture
-from ..autograd.graph import Node, edge_of
-from ..autograd.grad_mode import mode
-from ..autograd.views import sync_view, track_view
+from .._autograd.graph import Node, edge_of
+from .._autograd.grad_mode import mode
+from .._autograd.views import sync_view, track_view
 from ..dtypes import get_default_dtype, promote, wrap_int
 from ..tensor import Tensor, _Version, wrap
 
@@ -254,7 +254,7 @@ def forward_tangent(op, inputs, params, result):
     if tangent is not None:
         if op.broadcasting and tangent.shape[batch:] != result.shape:
             # only a smaller operand had a tangent: it still moves every element it was broadcast to
-            from .shape import expand_batched
+            from .shape import expand_batched  # lazy: ops.shape imports this module
             tangent = expand_batched(tangent, result.shape, batch)
         if tangent.dtype != result.dtype:
             tangent = tangent.to(result.dtype)

@@ -10,8 +10,9 @@ import math
 from .. import _capture, activations
 from .core import OUT, Op, apply, apply_binary, apply_unary
 from ._lift import one, operands
-from ..autograd.grad_mode import first_order
+from .._autograd.grad_mode import first_order
 from ..dtypes import get_default_dtype, promote
+from ..factories import tensor
 from ..tensor import TENSOR_TYPES, Tensor, wrap
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -379,7 +380,6 @@ def where(condition, a, b):
     condition = one(condition)
     a, b = operands(a, b)
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
-        from ..factories import tensor
         a = tensor(a, device=condition.device)
     if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype != b.dtype:
         common = promote(a.dtype, b.dtype)

@@ -11,22 +11,17 @@ import builtins
 import numpy as np
 
 from .core import Op, apply
+from .._args import dim_arg
 from ._lift import one
 from ..tensor import Tensor, wrap
-
-
-def _dim(x, dim, who):
-    nd = builtins.max(x.ndim, 1)
-    if not isinstance(dim, (int, np.integer)) or not -nd <= dim < nd:
-        raise IndexError(f"{who}: dim {dim} is out of range for a tensor of shape {tuple(x.shape)} "
-                         f"(expected a dim in [{-nd}, {nd - 1}])")
-    return int(dim) % nd
+from ..factories import full, tensor, zeros
+from .shape import broadcast_tensors, index_backward
+from .elementwise import where
 
 
 def _index_tensor(index, x, who, ndim=None):
     """``index`` as an integer tensor on ``x``'s device (lists and arrays are accepted, as PyTorch accepts tensors)."""
     if not isinstance(index, Tensor):
-        from ..factories import tensor
         index = tensor(index, device=x._device)
         if index.numel() == 0:
             index = index.long()
@@ -85,12 +80,10 @@ def _scatter_forward(xp, x, src, dim, index):
 
 def _zeros_like_batched(like, ref):
     """Zeros with ``like``'s shape (the primal) and ``ref``'s leading batch dims (a tangent of another input)."""
-    from ..factories import zeros
     return zeros(tuple(ref.shape[:ref.ndim - like.ndim]) + tuple(like.shape), dtype=ref.dtype, device=ref.device)
 
 
 def _gather_vjp(n, g):
-    from ..factories import zeros
     shape = n.next[0][2]
     batch = tuple(g.shape[:g.ndim - n.params["index"].ndim])
     return apply(SCATTER_ADD, (zeros(batch + tuple(shape), dtype=g.dtype, device=g.device), g), n.params)
@@ -129,7 +122,7 @@ SCATTER = Op("scatter", _scatter_forward, _scatter_vjp, jvp=_scatter_jvp, save=(
 def _along_dim_checks(x, dim, index, who, src=None):
     """PyTorch's rules for gather/scatter: one rank, index no larger than the tensor outside ``dim`` (nor than
     ``src`` anywhere), and every index value inside the size of ``dim``."""
-    dim = _dim(x, dim, who)
+    dim = dim_arg(x, dim, who)
     index = _index_tensor(index, x, who)
     if index.ndim != x.ndim and not (index.ndim <= 1 and x.ndim <= 1):
         raise ValueError(f"{who}: index {tuple(index.shape)} and input {tuple(x.shape)} must have the same number "
@@ -198,7 +191,6 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):  # noqa: A
 
 
 def _full_like_index(x, index, value):
-    from ..factories import full
     return full(tuple(index.shape), value, dtype=one(x).dtype, device=one(x).device)
 
 
@@ -220,7 +212,7 @@ def take_along_dim(input, indices, dim=None):  # noqa: A002
     indices = _index_tensor(indices, x, "take_along_dim")
     if dim is None:
         return gather(x.reshape(-1), 0, indices.reshape(-1))
-    dim = _dim(x, dim, "take_along_dim")
+    dim = dim_arg(x, dim, "take_along_dim")
     if indices.ndim != x.ndim:
         raise ValueError(f"take_along_dim: input {tuple(x.shape)} and indices {tuple(indices.shape)} must have the "
                          f"same number of dimensions")
@@ -238,7 +230,7 @@ def take_along_dim(input, indices, dim=None):  # noqa: A002
 
 # --- along one dimension with a 1-D index ----------------------------------------------------------------------
 def _vector_index(x, dim, index, who):
-    dim = _dim(x, dim, who)
+    dim = dim_arg(x, dim, who)
     index = _index_tensor(index, x, who, ndim=1)
     size = x.shape[dim] if x.ndim else 1
     _check_bounds(index._data, size, who, dim)
@@ -256,7 +248,6 @@ def index_select(input, dim, index):  # noqa: A002
 
 def index_add(input, dim, index, source, *, alpha=1):  # noqa: A002
     """A copy of ``input`` with ``alpha * source`` added at the positions ``index`` along ``dim`` (repeats add up)."""
-    from .shape import index_backward
     x = one(input)
     dim, index = _vector_index(x, dim, index, "index_add")
     source = one(source)
@@ -287,7 +278,6 @@ def index_fill(input, dim, index, value):  # noqa: A002
 # --- masks ------------------------------------------------------------------------------------------------------
 def _mask(mask, x, who):
     if not isinstance(mask, Tensor):
-        from ..factories import tensor
         mask = tensor(mask, device=x._device)
     if mask.dtype.kind != "b":
         raise TypeError(f"{who}: expected a bool mask, got dtype {mask.dtype}")
@@ -299,7 +289,6 @@ def _mask(mask, x, who):
 def masked_fill(input, mask, value):  # noqa: A002
     """``input`` with ``value`` where ``mask`` (bool, broadcast) is True; keeps input's dtype. Differentiable in
     input and in a 0-d tensor ``value``."""
-    from .elementwise import where
     x = one(input)
     mask = _mask(mask, x, "masked_fill")
     if isinstance(value, Tensor):
@@ -321,7 +310,6 @@ def masked_fill(input, mask, value):  # noqa: A002
 
 def masked_select(input, mask):  # noqa: A002
     """The elements of ``input`` where ``mask`` is True (the two broadcast together), as a 1-D tensor."""
-    from .shape import broadcast_tensors
     x = one(input)
     mask = _mask(mask, x, "masked_select")
     try:

@@ -13,13 +13,14 @@ import numpy as np
 
 from . import elementwise as ew
 from .. import _capture
-from .core import Op, apply
-from .shape import normalize_index
+from .core import Op, align_batched, apply
+from .shape import batch_shape, batched_index, index_backward, normalize_index
 from ._lift import operands
-from ..autograd.grad_mode import mode
-from ..autograd.views import sync_view
+from .._autograd.grad_mode import grad_batch, mode
+from .._autograd.views import sync_view, view_positions
 from ..dtypes import fill_value, wrap_int
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap
+from ..factories import tensor, zeros, zeros_like
 
 
 def _check_target(self, who):
@@ -69,8 +70,6 @@ def commit(self, result, who):
 
 
 def _copy_slices_vjp(n, g):
-    from ..autograd.grad_mode import grad_batch
-    from ..tensor import wrap
     batch = grad_batch()
     gb = g * wrap(n.params["keep"], g._device) if n.needs[0] else None
     gv = g.reshape(g.shape[:batch] + (-1,))[(slice(None),) * batch + (n.params["positions"],)] if n.needs[1] \
@@ -79,8 +78,6 @@ def _copy_slices_vjp(n, g):
 
 
 def _copy_slices_jvp(c, tb, tv):
-    from .shape import index_backward
-    from ..tensor import wrap
     shape, positions = c.params["keep"].shape, c.params["positions"]
     out = None if tb is None else tb * wrap(c.params["keep"], tb._device)
     if tv is not None:
@@ -102,8 +99,6 @@ def _rebase(view, base, result):
     """After ``result`` was written through ``view``: give ``base`` a CopySlices node over its old history and
     ``result``, then re-derive ``view`` from the base (other views of the base re-derive lazily, see
     autograd.views)."""
-    from ..autograd.views import view_positions
-    from ..tensor import wrap
     positions = view_positions(base, view._view_chain)
     keep = base._device.backend.xp.ones(base._data.shape, dtype=bool)
     keep.reshape(-1)[positions.reshape(-1)] = False
@@ -120,7 +115,6 @@ def _rebase(view, base, result):
 def _keep_old_value(self, node):
     """The node's backward needs self's value from before the write: save a copy that keeps self's history
     (PyTorch does the same for pow_, clamp_ and mul_ by a tensor that requires grad)."""
-    from ..tensor import wrap
     old = wrap(self._device.backend.copy(self._data), self._device)
     old._rg, old._node, old._idx = self._rg, self._node, self._idx
     saved, versions = list(node.saved), list(node.saved_versions)
@@ -167,7 +161,7 @@ def _inplace_binary(name, out_of_place, ufunc):
             b = wrap_int(b, self._data.dtype, name)
         xp = self._device.backend.xp
         if _capture.state.active is not None:  # gpuad.compile records the write (after its checks below pass)
-            from ..capture.calls import ufunc_inplace
+            from ..capture.calls import ufunc_inplace  # lazy: gpuad.capture is a layer above
             _capture.state.active.call(functools.partial(ufunc_inplace, xp, ufunc), (self, b), None)
         try:
             getattr(xp, ufunc)(self._data, b, out=self._data, casting="same_kind")
@@ -208,7 +202,6 @@ sqrt_ = _inplace_unary("sqrt_", ew.sqrt)
 
 
 def _zeros_like(g):
-    from ..factories import zeros_like
     return zeros_like(g)
 
 
@@ -238,8 +231,6 @@ def zero_(self):
 
 
 def _copy_jvp(c, t_dst, t_src):
-    from .core import align_batched
-    from .shape import batch_shape
     shape = c.params["shape"]
     if t_src is None:
         return _zeros_like(t_dst)
@@ -260,7 +251,6 @@ def copy_(self, src):
     """Copy ``src`` (broadcast, cast) into ``self``; the gradient flows to ``src``, not to the overwritten value."""
     _check_target(self, "copy_")
     if not isinstance(src, Tensor):
-        from ..factories import tensor
         src = tensor(src, device=self._device)
     if src._device is not self._device:
         src = src.to(self._device)
@@ -283,8 +273,6 @@ def _index_put_forward(xp, x, v, index):
 
 
 def _index_put_vjp(n, g):
-    from ..autograd.grad_mode import grad_batch
-    from ..tensor import wrap
     index, batch = n.params["index"], grad_batch()
     gx = gv = None
     if n.needs[0]:  # the overwritten elements get no gradient
@@ -300,9 +288,6 @@ def _index_put_vjp(n, g):
 
 
 def _index_put_jvp(c, tx, tv):
-    from .core import align_batched
-    from .shape import batch_shape, batched_index
-    from ..factories import zeros
     x, v = c.inputs
     ref = tx if tx is not None else tv
     batch = batch_shape(c, tx) if tx is not None else tv.shape[:tv.ndim - v.ndim]
@@ -326,7 +311,6 @@ def setitem(self, index, value):
         raise RuntimeError(f"setitem: the value is on {value.device}, the tensor on {self.device}")
     if _needs_graph(self, value):
         if not isinstance(value, Tensor):
-            from ..factories import tensor
             value = tensor(value, dtype=self.dtype, device=self._device)
         return commit(self, apply(INDEX_PUT, (self, value), {"index": index}), "setitem")
     data = value._data if isinstance(value, Tensor) else value

@@ -3,8 +3,12 @@
 The VJP is the textbook pair g @ B^T and A^T @ g; 1-D operands are treated as a row (left) or a column (right) and the
 engine sums the gradient over broadcast batch dimensions.
 """
-from .core import Op, apply
+import numpy as np
+
+from .core import Op, align_batched, apply
 from ._lift import one
+from .reduce import norm
+from ..factories import eye
 from ..tensor import Tensor
 
 
@@ -31,7 +35,6 @@ def _matmul_jvp(c, ta, tb):
     """ta @ b + a @ tb, written so that tangents with one leading batch dimension work too."""
     a, b = c.inputs
     if c.batch and a.ndim >= 2 and b.ndim >= 2:  # put the batch dim in front of both operands' own batch dims
-        from .core import align_batched
         nd = max(a.ndim, b.ndim)
         ta = None if ta is None else align_batched(ta, a.ndim, nd)
         tb = None if tb is None else align_batched(tb, b.ndim, nd)
@@ -68,7 +71,6 @@ def _check_matmul(a, b, who):
         raise ValueError(f"{who}: shapes {a.shape} and {b.shape} are not aligned: {k_a} (last dim of the first) "
                          f"!= {k_b} ({'dim 0' if b.ndim == 1 else 'second-to-last dim'} of the second)")
     if a.ndim > 2 or b.ndim > 2:
-        import numpy as np
         try:
             np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         except ValueError:
@@ -141,7 +143,6 @@ def _add_scaled(who, input, product, beta, alpha):
 
 
 def _broadcast(who, input, product):
-    import numpy as np
     try:
         shape = np.broadcast_shapes(tuple(input.shape), tuple(product.shape))
     except ValueError:
@@ -219,12 +220,11 @@ def multi_dot(tensors):
 
 def matrix_power(input, n):  # noqa: A002
     """A @ A @ ... (n times); n = 0 gives the identity, negative n powers of the inverse."""
-    from ..factories import eye
     a = one(input)
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise ValueError(f"matrix_power: expected square matrices, got shape {tuple(a.shape)}")
     if n < 0:
-        from .linalg_decomp import inv
+        from .linalg_decomp import inv  # lazy: ops.linalg_decomp imports this module
         a, n = inv(a), -n
     if n == 0:
         return eye(a.shape[-1], dtype=a.dtype, device=a.device).expand(tuple(a.shape))
@@ -280,9 +280,9 @@ def _diagonal_of(xp, x, offset, dim1, dim2):
 def _as_strided(x, shape, strides):
     """NumPy's or CuPy's as_strided, whichever owns ``x``."""
     if type(x).__module__.startswith("cupy"):
-        from cupy.lib.stride_tricks import as_strided
+        from cupy.lib.stride_tricks import as_strided  # lazy: import gpuad never imports CuPy
     else:
-        from numpy.lib.stride_tricks import as_strided
+        from numpy.lib.stride_tricks import as_strided  # lazy, as its CuPy twin above
     return as_strided(x, shape, strides)
 
 
@@ -351,7 +351,6 @@ def trace(input):  # noqa: A002
 def cdist(x1, x2, p=2.0, compute_mode=None):
     """The p-norm distance between each row of x1 (..., P, M) and each row of x2 (..., R, M): (..., P, R). Where two
     rows coincide the gradient is 0, as in PyTorch."""
-    from .reduce import norm
     a, b = one(x1), one(x2)
     if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-1]:
         raise ValueError(f"cdist: expected (..., P, M) and (..., R, M) with one M, got shapes {tuple(a.shape)} and "

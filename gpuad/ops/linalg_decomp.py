@@ -9,12 +9,15 @@ import math
 
 import numpy as np
 
-from . import return_types
+from . import reduce, return_types
 from .core import OUT, Op, apply
 from .linalg import tril
 from ._lift import one
-from ..autograd.grad_mode import mode
+from .._autograd.grad_mode import mode
 from ..tensor import Tensor, wrap
+from ..factories import eye
+from .elementwise import where
+from .shape import stack
 
 
 def _square(a, who):
@@ -43,7 +46,6 @@ def _linalg_error(who):
 
 
 def _eye_like(a):
-    from ..factories import eye
     return eye(a.shape[-1], dtype=a.dtype, device=a.device)
 
 
@@ -142,7 +144,6 @@ def slogdet(A):
 def logdet(A):
     """log det(A): NaN where det(A) < 0, -inf where it is 0."""
     sign, logabs = slogdet(A)
-    from .elementwise import where
     return where(sign < 0, float("nan"), logabs)
 
 
@@ -278,7 +279,6 @@ def pinv(A, *, atol=None, rtol=None, hermitian=False):
 def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):  # noqa: A002 - PyTorch's names
     """The vector ``ord``-norm over ``dim`` (all elements by default): 2, 1, inf, -inf, 0 (the count of nonzeros)
     or any other number."""
-    from .reduce import norm
     x = one(x)
     if dtype is not None:
         x = x.to(dtype)
@@ -294,7 +294,7 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):  # noqa: A002
         return total ** (1.0 / ord)
     if not isinstance(ord, (int, float)):
         raise ValueError(f"linalg.vector_norm: ord must be a number, got {ord!r}")
-    return norm(x, p=ord, dim=dim, keepdim=keepdim)
+    return reduce.norm(x, p=ord, dim=dim, keepdim=keepdim)
 
 
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):  # noqa: A002
@@ -357,7 +357,6 @@ def cross(input, other, *, dim=-1):  # noqa: A002
                          f"{tuple(b.shape)}")
     a0, a1, a2 = a.unbind(dim)
     b0, b1, b2 = b.unbind(dim)
-    from .shape import stack
     return stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], dim=dim)
 
 

@@ -49,10 +49,10 @@ def _float_op(name, forward, derivative, save=()):
 def _special(x, name):
     """SciPy's (CPU) or CuPy's (CUDA) special function ``name`` for the array ``x``."""
     if type(x).__module__.startswith("cupy"):
-        import cupyx.scipy.special as special
+        import cupyx.scipy.special as special  # lazy: import gpuad never imports CuPy
     else:
         try:
-            import scipy.special as special
+            import scipy.special as special  # lazy: SciPy is optional (the special extra)
         except ImportError:  # pragma: no cover - depends on the machine
             raise RuntimeError(f"{name} on the CPU needs SciPy (pip install scipy)") from None
     fn = getattr(special, name)

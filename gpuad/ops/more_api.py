@@ -6,8 +6,18 @@ import numpy as np
 from . import elementwise as ew
 from ._lift import one, operands
 from .shape import flip, index_backward, normalize_index, sum_to_shape
+from .._args import shape_arg
 from ..tensor import Tensor, wrap
 from ..tensor import wrap as _wrap_array  # fill_diagonal_ has an argument named wrap
+from .reduce import norm
+from ..dtypes import get_default_dtype
+from .indexing import (SCATTER_ADD, _along_dim_checks, _check_bounds, _grid, _index_tensor, _mask, _source,
+                       _vector_index, gather, masked_fill, scatter, scatter_add)
+from .linalg import _diagonal_of, dot
+from .core import apply
+from ..factories import full, ones, tensor
+from .inplace import _check_target, commit
+from .. import factories
 
 
 def addcmul(input, tensor1, tensor2, *, value=1):  # noqa: A002 - PyTorch's argument names
@@ -22,7 +32,6 @@ def addcdiv(input, tensor1, tensor2, *, value=1):  # noqa: A002
 
 def dist(input, other, p=2):  # noqa: A002
     """The p-norm of input - other."""
-    from .reduce import norm
     return norm(one(input) - other, p=p)
 
 
@@ -52,7 +61,6 @@ def ldexp(input, other):  # noqa: A002
     """input * 2**other."""
     x = one(input)
     if x.dtype.kind != "f":
-        from ..dtypes import get_default_dtype
         x = x.to(get_default_dtype())
     return x * 2.0 ** other if not isinstance(other, Tensor) else x * ew.pow(2.0, other.to(x.dtype))
 
@@ -70,7 +78,6 @@ def kron(input, other):  # noqa: A002
 
 def take(input, index):  # noqa: A002
     """The elements of the flattened input at ``index`` (the result has index's shape)."""
-    from .indexing import _check_bounds, _index_tensor
     x = one(input)
     index = _index_tensor(index, x, "take")
     _check_bounds(index._data, x.numel(), "take", 0)
@@ -112,20 +119,17 @@ def flipud(input):  # noqa: A002
 
 
 def vdot(input, other):  # noqa: A002
-    from .linalg import dot
     return dot(input, other)
 
 
 def sum_to_size(input, *size):  # noqa: A002
     """Summed down to ``size`` (which input must broadcast from)."""
-    from .shape import shape_arg
     return sum_to_shape(one(input), shape_arg(size, "sum_to_size"))
 
 
 # --- writes at positions, out of place --------------------------------------------------------------------------
 def index_copy(input, dim, index, source):  # noqa: A002
     """A copy of input with the slices at ``index`` along ``dim`` replaced by source's."""
-    from .indexing import _vector_index
     x = one(input)
     dim, index = _vector_index(x, dim, index, "index_copy")
     out = x.clone()
@@ -150,7 +154,6 @@ def index_put(input, indices, values, accumulate=False):  # noqa: A002
 
 def masked_scatter(input, mask, source):  # noqa: A002
     """A copy of input with source's leading elements, in order, written where ``mask`` is True."""
-    from .indexing import _mask
     x = one(input)
     mask = _mask(mask, x, "masked_scatter")
     mask = mask.expand(tuple(x.shape)) if tuple(mask.shape) != tuple(x.shape) else mask
@@ -167,8 +170,6 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):  # noq
     """input with src reduced into it at ``index`` along ``dim``: reduce is 'sum', 'mean', 'amax' or 'amin' (ties
     share the gradient equally, as in PyTorch); ``include_self=False`` leaves input's own values out where
     something lands."""
-    from .indexing import SCATTER_ADD, _along_dim_checks, _grid, _source, gather, scatter, scatter_add
-    from .core import apply
     x = one(input)
     dim, idx = _along_dim_checks(x, dim, index, "scatter_reduce", src)
     src = _source(src, x, idx, "scatter_reduce")
@@ -181,7 +182,6 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):  # noq
         total = scatter_add(base, dim, idx, src)
         if reduce == "sum":
             return total
-        from ..factories import ones
         counts = scatter_add((ones(tuple(x.shape), dtype=x.dtype, device=x.device) if include_self
                               else (~hit).to(x.dtype)), dim, idx, ones(tuple(idx.shape), dtype=x.dtype,
                                                                         device=x.device))
@@ -198,7 +198,7 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):  # noq
     if hasattr(ufunc, "at"):
         ufunc.at(data, grid, src._data)
     else:  # pragma: no cover - CuPy: scatter_max / scatter_min
-        import cupyx
+        import cupyx  # lazy: import gpuad never imports CuPy
         (cupyx.scatter_max if reduce == "amax" else cupyx.scatter_min)(data, grid, src._data)
     result = wrap(data, x._device)
     if x.dtype.kind != "f" or not (x.requires_grad or src.requires_grad):
@@ -214,8 +214,6 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):  # noq
 
 def fill_diagonal_(self, fill_value, wrap=False):
     """Set the main diagonal of a 2-D (or all-equal-dims) tensor to ``fill_value``, in place."""
-    from .inplace import _check_target, commit
-    from .linalg import _diagonal_of
     if self.ndim < 2 or (self.ndim > 2 and len(set(self.shape)) != 1):
         raise ValueError(f"fill_diagonal_: expects a 2-D tensor or all dims equal, got shape {tuple(self.shape)}")
     _check_target(self, "fill_diagonal_")
@@ -231,7 +229,6 @@ def fill_diagonal_(self, fill_value, wrap=False):
     else:
         i = xp.arange(self.shape[0])
         mask[(i,) * self.ndim] = True
-    from .indexing import masked_fill
     return commit(self, masked_fill(self, _wrap_array(mask, self._device), fill_value), "fill_diagonal_")
 
 
@@ -277,8 +274,6 @@ lcm = _integer_binary("lcm")
 # --- new_* factories ----------------------------------------------------------------------------------------
 def _new(fill):
     def method(self, *size, dtype=None, device=None, requires_grad=False):
-        from .. import factories
-        from .shape import shape_arg
         shape = shape_arg(size, fill)
         return getattr(factories, fill)(shape, dtype=dtype or self.dtype, device=device or self.device,
                                         requires_grad=requires_grad)
@@ -291,12 +286,10 @@ new_zeros, new_ones, new_empty = _new("zeros"), _new("ones"), _new("empty")
 
 
 def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
-    from ..factories import full
     return full(tuple(size), fill_value, dtype=dtype or self.dtype, device=device or self.device,
                 requires_grad=requires_grad)
 
 
 def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
-    from ..factories import tensor
     return tensor(data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
 

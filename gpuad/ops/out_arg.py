@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from ..autograd.grad_mode import mode
+from .._autograd.grad_mode import mode
 from ..tensor import Tensor
 
 

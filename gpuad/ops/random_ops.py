@@ -17,7 +17,9 @@ from ..random import Generator, randperm, stream  # noqa: F401 - randperm lives 
 from ..random import generator as device_generator
 from ..tensor import Tensor, wrap
 from ._lift import one
-from .shape import shape_arg
+from .._args import shape_arg
+from .inplace import _check_target, _write
+from .._autograd.grad_mode import mode
 
 
 def _source(generator, device):
@@ -168,8 +170,6 @@ def poisson(input, generator=None):  # noqa: A002
 
 # --- in-place samplers ----------------------------------------------------------------------------------------
 def _fill_sampled(self, data, who):
-    from .inplace import _check_target, _write
-    from ..autograd.grad_mode import mode
     _check_target(self, who)
     _write(self, data.astype(self.dtype, copy=False) if hasattr(data, "astype") else data, who)
     if mode.enabled and self._node is not None:

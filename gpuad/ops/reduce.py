@@ -14,9 +14,10 @@ from .. import _capture
 from .core import OUT, Op, apply, apply_unary
 from ._lift import one
 from ..tensor import Tensor, wrap
-from .elementwise import exp, where
+from .elementwise import exp, maximum, minimum, where
 from .shape import EXPAND, expand, flip
-from ..autograd.grad_mode import first_order, grad_batch
+from .._autograd.grad_mode import first_order, grad_batch
+from .sorting import extreme_along
 
 
 def reduce_axes(x, dim, axis, who):
@@ -216,11 +217,9 @@ def min(input, dim=None, keepdim=False, *, axis=None, keepdims=False):  # noqa: 
 
 def _max_or_min(x, dim, keepdim, axis, keepdims, who):
     if isinstance(dim, Tensor):
-        from .elementwise import maximum, minimum
         return (maximum if who == "max" else minimum)(x, dim)
     if dim is None and axis is None:
         return (amax if who == "max" else amin)(x)
-    from .sorting import extreme_along
     return extreme_along(x, dim if axis is None else axis, _keep(keepdim, keepdims), who)
 
 

@@ -4,31 +4,25 @@ cumprod's VJP is exact at zeros (the O(n) formula where a row has none, the O(n^
 last element of cumprod along its dim, so its gradient is exact at zeros too, as PyTorch's is. logcumsumexp's VJP and
 JVP are themselves log-cumsum-exps of the signed parts of the (co)tangent, so nothing overflows.
 """
-import builtins
-
 import numpy as np
 
 from . import return_types
 from .core import OUT, Op, apply
 from ._lift import one
+from .._args import dim_arg
 from .elementwise import exp, log, where
 from .reduce import amax, amin, mean, std, var
-from .shape import flip
+from .shape import flip, stack
 from .shape_extra import movedim
-from .sorting import _running
-from ..tensor import Tensor
-
-
-def _dim(x, dim, who):
-    nd = builtins.max(x.ndim, 1)
-    if not isinstance(dim, (int, np.integer)) or not -nd <= dim < nd:
-        raise IndexError(f"{who}: dim {dim} is out of range for a tensor of shape {tuple(x.shape)}")
-    return int(dim) % nd
+from .sorting import _running, sort
+from ..tensor import Tensor, wrap
+from ..dtypes import as_dtype
+from ..factories import eye, ones
+from .indexing import gather
 
 
 def _integer_result(x, dtype):
     """PyTorch's dtype of a product or a cumulative op: ``dtype`` if given, integers and bools widen to int64."""
-    from ..dtypes import as_dtype
     if dtype is not None:
         return x.to(as_dtype(dtype))
     return x.long() if x.dtype.kind in "biu" else x
@@ -51,7 +45,6 @@ def _cumprod_vjp(n, g):
 
 def _products_of_others(x, dim):
     """(prod_{k <= j, k != i} x_k as an (..., i, j) tensor, the mask j >= i) along ``dim``."""
-    from ..factories import eye
     k = x.shape[dim]
     ident = eye(k, dtype=x.dtype, device=x.device)
     others = where(ident > 0, 1.0, movedim(x, dim, -1).unsqueeze(-2)).cumprod(-1)
@@ -76,7 +69,7 @@ def cumprod(input, dim, *, dtype=None):  # noqa: A002 - PyTorch's argument names
     x = _integer_result(one(input), dtype)
     if x.ndim == 0:
         return x.reshape(1).cumprod(0).reshape(())
-    d = _dim(x, dim, "cumprod")
+    d = dim_arg(x, dim, "cumprod")
     return apply(CUMPROD, (x,), {"dim": d - x.ndim})  # counted from the end: batch dims stay in front
 
 
@@ -86,16 +79,14 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):  # noqa: A002
     if dim is None:
         flat = x.reshape(-1)
         if flat.shape[0] == 0:
-            from ..factories import ones
             return ones((), dtype=x.dtype, device=x.device)
         return cumprod(flat, 0)[-1]
     if isinstance(dim, (tuple, list)):
         raise TypeError("prod: dim must be one int (PyTorch's prod reduces one dim or all)")
-    d = _dim(x, dim, "prod")
+    d = dim_arg(x, dim, "prod")
     if x.ndim == 0:
         return x * 1
     if x.shape[d] == 0:
-        from ..factories import ones
         shape = [1 if i == d else s for i, s in enumerate(x.shape)]
         result = ones(shape, dtype=x.dtype, device=x.device)
         return result if keepdim else result.squeeze(d)
@@ -146,7 +137,7 @@ def logcumsumexp(input, dim):  # noqa: A002
     x = one(input)
     if x.ndim == 0:
         return logcumsumexp(x.reshape(1), 0).reshape(())
-    d = _dim(x, dim, "logcumsumexp")
+    d = dim_arg(x, dim, "logcumsumexp")
     return apply(LOGCUMSUMEXP, (x,), {"dim": d - x.ndim})
 
 
@@ -215,8 +206,6 @@ def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):  
 
 
 def _quantile(input, q, dim, keepdim, interpolation, who, ignore_nan):
-    from .sorting import sort
-    from .indexing import gather
     x = one(input)
     if x.dtype.kind != "f":
         raise TypeError(f"{who}: expected a floating tensor, got {x.dtype}")
@@ -231,7 +220,7 @@ def _quantile(input, q, dim, keepdim, interpolation, who, ignore_nan):
         original_ndim = x.ndim
         x, d = x.reshape(-1), 0
     else:
-        d = _dim(x, dim, who)
+        d = dim_arg(x, dim, who)
         original_ndim = x.ndim
     n = x.shape[d] if x.ndim else 1
     if x.ndim == 0:
@@ -258,7 +247,6 @@ def _quantile(input, q, dim, keepdim, interpolation, who, ignore_nan):
         elif interpolation == "midpoint":
             hi = xp.minimum(xp.ceil(rank), xp.maximum(count - 1, 0)).astype(np.int64)
             frac = xp.where(hi > lo, 0.5, 0.0)
-        from ..tensor import wrap
         vlo = gather(s, d, wrap(lo, x._device))
         vhi = gather(s, d, wrap(hi, x._device))
         weight = wrap(frac.astype(x.dtype), x._device)
@@ -276,5 +264,4 @@ def _quantile(input, q, dim, keepdim, interpolation, who, ignore_nan):
         results.append(value)
     if scalar_q:
         return results[0]
-    from .shape import stack
     return stack(results, 0)

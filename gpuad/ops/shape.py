@@ -8,23 +8,11 @@ import builtins
 import numpy as np
 
 from .core import Op, apply, apply_unary
-from ..autograd.grad_mode import grad_batch
+from .._autograd.grad_mode import grad_batch
 from ._lift import one
+from .._args import shape_arg
 from ..tensor import Tensor
-
-
-def shape_arg(args, who, size=None):
-    """Shapes as varargs, one tuple/list, or ``size=`` (PyTorch habits)."""
-    if size is not None:
-        if args:
-            raise TypeError(f"{who}: give the shape either positionally or as size=, not both")
-        args = (size,)
-    if len(args) == 1 and isinstance(args[0], (tuple, list)):
-        args = tuple(args[0])
-    try:
-        return tuple(int(a) for a in args)
-    except TypeError:
-        raise TypeError(f"{who}: a shape must be integers, got {args!r}") from None
+from ..factories import zeros
 
 
 # --- reshape family -------------------------------------------------------------------------------------------------
@@ -277,7 +265,6 @@ def _stack_vjp(n, g):
 
 def _tangents_or_zeros(c, tangents):
     """Every input's tangent, zeros (with the batch dims) where an input has none."""
-    from ..factories import zeros
     first = next(i for i, t in enumerate(tangents) if t is not None)  # by position: tensors' == is elementwise
     ref = tangents[first]
     batch = batch_shape(c, ref, first)

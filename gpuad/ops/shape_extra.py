@@ -1,19 +1,12 @@
 """More movement ops people type: repeat, tile, repeat_interleave, roll, meshgrid, diff, movedim, rot90, unflatten and
 the stacks (hstack, vstack, dstack, column_stack), each composed of differentiable views, copies and indexing."""
-import builtins
-
 import numpy as np
 
 from ._lift import one
-from .shape import cat, flip, shape_arg, stack
+from .shape import cat, flip, stack
+from .._args import dim_arg, shape_arg
 from ..tensor import Tensor, wrap
-
-
-def _dim(x, dim, who):
-    nd = builtins.max(x.ndim, 1)
-    if not isinstance(dim, (int, np.integer)) or not -nd <= dim < nd:
-        raise IndexError(f"{who}: dim {dim} is out of range for a tensor of shape {tuple(x.shape)}")
-    return int(dim) % nd
+from .indexing import index_select
 
 
 def repeat(input, *sizes):  # noqa: A002 - PyTorch's argument names
@@ -41,7 +34,6 @@ def tile(input, dims):  # noqa: A002
 def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):  # noqa: A002
     """Each element (or slice along ``dim``) repeated ``repeats`` times in place (an int, or one count each);
     ``repeat_interleave(counts)`` alone repeats 0, 1, 2, ... by the counts."""
-    from .indexing import index_select
     if repeats is None:
         counts = one(input)
         xp = counts._device.backend.xp
@@ -50,7 +42,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):  # no
     x = one(input)
     if dim is None:
         x, dim = x.reshape(-1), 0
-    dim = _dim(x, dim, "repeat_interleave")
+    dim = dim_arg(x, dim, "repeat_interleave")
     xp = x._device.backend.xp
     n = x.shape[dim] if x.ndim else 1
     if isinstance(repeats, Tensor):
@@ -81,7 +73,6 @@ def _host_list(counts):
 
 def roll(input, shifts, dims=None):  # noqa: A002
     """Elements shifted cyclically by ``shifts`` along ``dims`` (the flattened tensor when dims is None)."""
-    from .indexing import index_select
     x = one(input)
     if dims is None:
         if not isinstance(shifts, int) and len(shifts) != 1:
@@ -94,7 +85,7 @@ def roll(input, shifts, dims=None):  # noqa: A002
         raise ValueError(f"roll: shifts {shifts} and dims {dims} must have the same length")
     xp = x._device.backend.xp
     for shift, d in zip(shifts, dims):
-        d = _dim(x, d, "roll")
+        d = dim_arg(x, d, "roll")
         n = x.shape[d]
         if n:
             x = index_select(x, d, wrap((xp.arange(n) - shift) % n, x._device))
@@ -140,7 +131,7 @@ def diff(input, n=1, dim=-1, prepend=None, append=None):  # noqa: A002
     x = one(input)
     if x.ndim == 0:
         raise ValueError("diff: expected at least a 1-D tensor")
-    dim = _dim(x, dim, "diff")
+    dim = dim_arg(x, dim, "diff")
     parts = [_edge(prepend, x, dim)] if prepend is not None else []
     parts.append(x)
     if append is not None:
@@ -172,8 +163,8 @@ def movedim(input, source, destination):  # noqa: A002
     dst = (destination,) if isinstance(destination, int) else tuple(destination)
     if len(src) != len(dst):
         raise ValueError(f"movedim: source {src} and destination {dst} must have the same length")
-    src = [_dim(x, d, "movedim") for d in src]
-    dst = [_dim(x, d, "movedim") for d in dst]
+    src = [dim_arg(x, d, "movedim") for d in src]
+    dst = [dim_arg(x, d, "movedim") for d in dst]
     if len(set(src)) != len(src) or len(set(dst)) != len(dst):
         raise ValueError(f"movedim: repeated dim in source {src} or destination {dst}")
     order = [d for d in range(x.ndim) if d not in src]
@@ -190,7 +181,7 @@ def rot90(input, k=1, dims=(0, 1)):  # noqa: A002
     x = one(input)
     if len(dims) != 2:
         raise ValueError(f"rot90: dims must name two dims, got {dims}")
-    d0, d1 = (_dim(x, d, "rot90") for d in dims)
+    d0, d1 = (dim_arg(x, d, "rot90") for d in dims)
     if d0 == d1:
         raise ValueError(f"rot90: dims must differ, got {dims}")
     k %= 4
@@ -208,7 +199,7 @@ def rot90(input, k=1, dims=(0, 1)):  # noqa: A002
 def unflatten(input, dim, sizes):  # noqa: A002
     """Dim ``dim`` split into ``sizes`` (one may be -1)."""
     x = one(input)
-    dim = _dim(x, dim, "unflatten")
+    dim = dim_arg(x, dim, "unflatten")
     sizes = tuple(sizes)
     known = int(np.prod([s for s in sizes if s != -1]))
     if -1 in sizes:

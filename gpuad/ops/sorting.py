@@ -10,10 +10,10 @@ import builtins
 import numpy as np
 
 from . import return_types
-from .indexing import _dim, gather  # one rule for dim arguments
+from .._args import dim_arg
+from .indexing import gather
 from ._lift import one
 from ..tensor import Tensor, wrap
-
 
 
 def _indices(x, data):
@@ -46,7 +46,7 @@ def sort(input, dim=-1, descending=False, *, stable=False):  # noqa: A002 - PyTo
     x = one(input)
     if x.ndim == 0:
         return return_types.sort(x * 1 if x.dtype.kind == "f" else x.clone(), _indices(x, x._data * 0))
-    dim = _dim(x, dim, "sort")
+    dim = dim_arg(x, dim, "sort")
     idx = _indices(x, _argsort(x._device.backend.xp, x._data, dim, descending, stable))
     return return_types.sort(gather(x, dim, idx), idx)
 
@@ -56,7 +56,7 @@ def argsort(input, dim=-1, descending=False, *, stable=False):  # noqa: A002
     x = one(input)
     if x.ndim == 0:
         return _indices(x, x._device.backend.xp.zeros((), np.int64))
-    dim = _dim(x, dim, "argsort")
+    dim = dim_arg(x, dim, "argsort")
     return _indices(x, _argsort(x._device.backend.xp, x._data, dim, descending, stable))
 
 
@@ -72,7 +72,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):  # noqa: A002
         if k not in (0, 1):
             raise IndexError(f"topk: k={k} is out of range for a 0-d tensor")
         return sort(x) if k else return_types.topk(x.reshape(1)[:0].reshape(()), _indices(x, x._data[:0]))
-    dim = _dim(x, dim, "topk")
+    dim = dim_arg(x, dim, "topk")
     if not 0 <= k <= x.shape[dim]:
         raise IndexError(f"topk: k={k} is out of range for dim {dim} of size {x.shape[dim]} (shape {tuple(x.shape)})")
     order = _argsort(x._device.backend.xp, x._data, dim, largest, True)
@@ -87,7 +87,7 @@ def kthvalue(input, k, dim=-1, keepdim=False):  # noqa: A002
         if k != 1:
             raise IndexError(f"kthvalue: k={k} is out of range for a 0-d tensor")
         return return_types.kthvalue(x * 1 if x.dtype.kind == "f" else x.clone(), _indices(x, x._data * 0))
-    dim = _dim(x, dim, "kthvalue")
+    dim = dim_arg(x, dim, "kthvalue")
     if not 1 <= k <= x.shape[dim]:
         raise IndexError(f"kthvalue: k={k} is out of range for dim {dim} of size {x.shape[dim]}")
     order = _argsort(x._device.backend.xp, x._data, dim, False, True)
@@ -114,7 +114,7 @@ def _median(input, dim, keepdim, who, ignore_nan):
         return _median(flat, 0, False, who, ignore_nan).values
     if x.ndim == 0:
         return getattr(return_types, who)(x * 1 if x.dtype.kind == "f" else x.clone(), _indices(x, x._data * 0))
-    dim = _dim(x, dim, who)
+    dim = dim_arg(x, dim, who)
     if x.shape[dim] == 0:
         raise IndexError(f"{who}: dim {dim} of shape {tuple(x.shape)} is empty")
     xp = x._device.backend.xp
@@ -141,7 +141,7 @@ def mode(input, dim=-1, keepdim=False):  # noqa: A002
     x = one(input)
     if x.ndim == 0:
         return return_types.mode(x * 1 if x.dtype.kind == "f" else x.clone(), _indices(x, x._data * 0))
-    dim = _dim(x, dim, "mode")
+    dim = dim_arg(x, dim, "mode")
     xp = x._device.backend.xp
     data = xp.moveaxis(x._data, dim, -1)
     order = xp.argsort(data, axis=-1, kind="stable")
@@ -184,7 +184,7 @@ def _cumulative_extreme(input, dim, who):
     x = one(input)
     if x.ndim == 0:
         return getattr(return_types, who)(x * 1 if x.dtype.kind == "f" else x.clone(), _indices(x, x._data * 0))
-    dim = _dim(x, dim, who)
+    dim = dim_arg(x, dim, who)
     xp = x._device.backend.xp
     data = x._data
     if data.dtype.kind == "b":
@@ -216,11 +216,11 @@ def extreme_along(x, dim, keepdim, who):
     """(values, indices) of the max or min along one ``dim``: the first such element (NaN counts as the extreme)."""
     x = one(x)
     if x.ndim == 0:
-        dim = _dim(x, dim, who)
+        dim = dim_arg(x, dim, who)
         return getattr(return_types, who)(x * 1 if x.dtype.kind == "f" else x.clone(), _indices(x, x._data * 0))
     if isinstance(dim, (tuple, list)):
         raise TypeError(f"{who}: dim must be one int when indices are returned; use amax/amin for several dims")
-    dim = _dim(x, dim, who)
+    dim = dim_arg(x, dim, who)
     if x.shape[dim] == 0:
         raise IndexError(f"{who}: cannot take the {who} along dim {dim} of size 0 (shape {tuple(x.shape)})")
     data = x._data
@@ -241,7 +241,7 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
         values, inverse, counts = result
         inverse = inverse.reshape(x.shape)
     else:
-        dim = _dim(x, dim, "unique")
+        dim = dim_arg(x, dim, "unique")
         values, inverse, counts = xp.unique(x._data, return_inverse=True, return_counts=True, axis=dim)
         inverse = inverse.reshape(-1)
     out = [wrap(values, x._device)]
@@ -260,7 +260,7 @@ def unique_consecutive(input, return_inverse=False, return_counts=False, dim=Non
         data = x._data.reshape(-1)
         changed = data[1:] != data[:-1]
     else:
-        dim = _dim(x, dim, "unique_consecutive")
+        dim = dim_arg(x, dim, "unique_consecutive")
         data = xp.moveaxis(x._data, dim, 0)
         changed = (data[1:] != data[:-1]).reshape(builtins.max(data.shape[0] - 1, 0), -1).any(axis=1)
     starts = xp.concatenate([xp.ones(1 if data.shape[0] else 0, bool), changed])

@@ -21,6 +21,7 @@ from ..device import CPU
 from ..tensor import Tensor, wrap
 from .step_hooks import (register_optimizer_step_post_hook, register_optimizer_step_pre_hook,  # noqa: F401
                          with_step_hooks)
+from ..autograd.grad_mode import enable_grad
 
 __all__ = ["Optimizer", "required"]
 
@@ -150,7 +151,6 @@ class Optimizer:
         """One update of every parameter whose grad is not None. Works on the raw arrays: nothing is recorded."""
         loss = None
         if closure is not None:
-            from ..autograd.grad_mode import enable_grad
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:
@@ -159,7 +159,7 @@ class Optimizer:
                 if g is None:
                     continue
                 if _capture.state.active is not None:  # gpuad.compile: one recorded call that reads state and group anew
-                    from ..capture.calls import optimizer_update
+                    from ..capture.calls import optimizer_update  # lazy: gpuad.capture is a layer above
                     _capture.state.active.run(functools.partial(optimizer_update, self, p, group), (g,))
                     continue
                 self._update_param(p, g._data, group)

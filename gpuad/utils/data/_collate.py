@@ -8,6 +8,9 @@ import re
 import numpy as np
 
 from ...device import CPU
+from ...dtypes import float64
+from ...factories import as_tensor, tensor
+from ...ops.shape import stack
 from ...tensor import Tensor, wrap
 
 _NOT_NUMERIC = re.compile(r"[SaUO]")  # NumPy dtype codes of bytes, strings and objects
@@ -24,22 +27,21 @@ def _is_namedtuple(obj):
 
 def default_collate(batch):
     """One batch from a list of samples (PyTorch's ``torch.utils.data.default_collate``)."""
-    import gpuad
     elem = batch[0]
     elem_type = type(elem)
     if isinstance(elem, Tensor):
-        return gpuad.stack(list(batch), 0)
+        return stack(list(batch), 0)
     if _is_numpy(elem):
         if isinstance(elem, np.ndarray):
             if _NOT_NUMERIC.search(elem.dtype.str):
                 raise TypeError(_ERROR.format(elem.dtype))
-            return default_collate([gpuad.as_tensor(b) for b in batch])
+            return default_collate([as_tensor(b) for b in batch])
         if elem.shape == ():  # NumPy scalars keep their dtype
             return wrap(np.asarray(batch), CPU)
     if isinstance(elem, float):
-        return gpuad.tensor(batch, dtype=gpuad.float64)
+        return tensor(batch, dtype=float64)
     if isinstance(elem, int):  # bools too: gpuad.tensor makes them a bool tensor, ints int64
-        return gpuad.tensor(batch)
+        return tensor(batch)
     if isinstance(elem, (str, bytes)):
         return batch
     if isinstance(elem, collections.abc.Mapping):
@@ -75,13 +77,12 @@ def default_collate(batch):
 
 def default_convert(data):
     """NumPy arrays and scalars in ``data`` become tensors; the rest is kept (the collate of ``batch_size=None``)."""
-    import gpuad
     if isinstance(data, Tensor):
         return data
     if _is_numpy(data):
         if isinstance(data, np.ndarray) and _NOT_NUMERIC.search(data.dtype.str):
             return data
-        return wrap(np.asarray(data), CPU) if data.shape == () else gpuad.as_tensor(data)
+        return wrap(np.asarray(data), CPU) if data.shape == () else as_tensor(data)
     if isinstance(data, collections.abc.Mapping):
         fields = {key: default_convert(data[key]) for key in data}
         try:

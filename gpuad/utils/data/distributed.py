@@ -8,6 +8,7 @@ PyTorch's; every rank computes the same one, which is what the split needs).
 import math
 
 import numpy as np
+from ... import distributed as dist
 
 
 class DistributedSampler:
@@ -16,7 +17,6 @@ class DistributedSampler:
 
     def __init__(self, dataset, num_replicas=None, rank=None, shuffle=True, seed=0, drop_last=False):
         if num_replicas is None or rank is None:
-            from ... import distributed as dist
             if not dist.is_available():
                 raise RuntimeError("Requires distributed package to be available (pip install \"gpuad[distributed]\""
                                    "), or pass num_replicas= and rank=")

@@ -46,7 +46,7 @@ def sync_view(t):
 
 def replay(root, chain):
     """The view ``chain`` applied again to ``root``, recorded (whatever the grad mode) and unseen by trace hooks."""
-    from ..ops.core import apply
+    from ..ops.core import apply  # lazy: ops.core imports this module (track_view)
     enabled, hook = mode.enabled, mode.on_record
     mode.enabled, mode.on_record = True, None
     try:
