@@ -5,10 +5,11 @@ be differentiated again; decorate it with ``once_differentiable`` when it cannot
 """
 import functools
 
-from .graph import Node, edge_of
+from .graph import Node
 from .grad_mode import grad_batch, mode, no_grad
 from .._autograd.views import sync_view
 from ..tensor import Tensor, wrap
+from ..ops.core import attach, new_node
 from ..ops.shape import stack
 from .forward_ad import tangent_of
 
@@ -56,10 +57,18 @@ class FunctionCtx:
 class _FunctionOp:
     """Stands where a registry Op would, so the engine treats a Function's node like any other."""
 
+    save = ()  # the ctx holds what backward needs (ctx.save_for_backward)
+    _plans = {}
+
     def __init__(self, cls):
         self.cls = cls
         self.name = cls.__name__
         self.node_name = cls.__name__ + "Backward"
+
+    @staticmethod
+    def plan(needs):
+        """Nothing saved on the node itself (see Op.plan)."""
+        return None, False
 
     def vjp(self, node, *grads):
         ctx = node.ctx
@@ -151,20 +160,18 @@ class Function:
                 wrapped.append(o)
         if record:
             tensors = [w for w in wrapped if isinstance(w, Tensor)]
-            device = tensors[0]._device if tensors else None
-            edges = tuple(edge_of(args[i]) if args[i]._rg else None for i in tensor_args)
-            node = Node(op, edges, tuple(e is not None for e in edges), device,
-                        (tuple(range(len(args))), tuple(tensor_args)))
+            inputs = tuple(args[i] for i in tensor_args)
+            node, _ = new_node(op, inputs, (tuple(range(len(args))), tuple(tensor_args)),
+                               tensors[0]._device if tensors else None, tuple(x._rg for x in inputs))
             node.ctx = ctx
-            ctx._edges = edges
+            ctx._edges = node.next
             node.n_out = len(tensors)
             node.out_meta = tuple((t.shape, t.dtype, t._device) for t in tensors)
-            k = 0
+            differentiable = [w for o, w in zip(outputs, wrapped) if isinstance(w, Tensor)]
+            attach(node, differentiable, inputs)  # each at its index among the tensor outputs
             for o, w in zip(outputs, wrapped):
-                if isinstance(w, Tensor):
-                    if w._data.dtype.kind == "f" and id(o) not in ctx._non_differentiable:
-                        w._rg, w._node, w._idx = True, node, k
-                    k += 1
+                if isinstance(w, Tensor) and (w._data.dtype.kind != "f" or id(o) in ctx._non_differentiable):
+                    w._rg, w._node, w._idx = False, None, 0  # no gradient flows from it
         if mode.fw_level:
             _forward_mode(cls, ctx, args, wrapped)
         return wrapped[0] if single else tuple(wrapped)

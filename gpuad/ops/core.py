@@ -194,15 +194,10 @@ def apply_binary(op, a, b):
 
 # --- the one recorder ----------------------------------------------------------------------------------------------
 def record(op, inputs, params, result, dev, needs, kept=None):
-    """Make ``result`` the output of a new Node for this call of ``op``: edges to the inputs that need grad, what the
-    op's save plan says its VJP reads (each tensor with the in-place version it has now), and ``kept`` (see
-    ``Op.aux``). Every op call, custom Function and device transfer records through here."""
-    node = Node(op, tuple([edge_of(x) if need else None for x, need in zip(inputs, needs)]), needs, dev, params)
-    keep, keep_out = op._plans.get(needs) or op.plan(needs)
-    if keep is not None:
-        node.saved = tuple([x if k else None for x, k in zip(inputs, keep)])
-        node.saved_versions = tuple([x._version_value if k and isinstance(x, Tensor) else None
-                                     for x, k in zip(inputs, keep)])
+    """Make ``result`` the output of a new Node for this call of ``op`` (see new_node), saving the output where the
+    op's plan says and ``kept`` (see ``Op.aux``). Every op call and device transfer records through here; a custom
+    Function's outputs through new_node and attach."""
+    node, keep_out = new_node(op, inputs, params, dev, needs)
     if keep_out or kept is result._data:
         node.saved_out = (result._data, result._version_counter, result._version.value)
     elif kept is not None:
@@ -211,10 +206,30 @@ def record(op, inputs, params, result, dev, needs, kept=None):
     return node
 
 
+def new_node(op, inputs, params, dev, needs):
+    """(a Node for this call of ``op``, whether its plan saves the output): edges to the inputs that need grad, and
+    what the op's save plan says its VJP reads, each tensor with the in-place version it has now."""
+    node = Node(op, tuple([edge_of(x) if need else None for x, need in zip(inputs, needs)]), needs, dev, params)
+    keep, keep_out = op._plans.get(needs) or op.plan(needs)
+    if keep is not None:
+        node.saved = tuple([x if k else None for x, k in zip(inputs, keep)])
+        node.saved_versions = tuple([x._version_value if k and isinstance(x, Tensor) else None
+                                     for x, k in zip(inputs, keep)])
+    return node, keep_out
+
+
 def attach(node, result, inputs):
-    """Make ``result`` the output of ``node`` and tell mode.on_record (traces, checkpoints, gpuad.viz)."""
-    result._rg = True
-    result._node = node
+    """Make ``result`` the output of ``node`` and tell mode.on_record (traces, checkpoints, gpuad.viz); ``result``
+    may also be a list of the outputs of a node with several, each then at its index."""
+    if result.__class__ is list:
+        for index, out in enumerate(result):
+            out._rg, out._node, out._idx = True, node, index
+        if not result:
+            return
+        result = result[0]
+    else:
+        result._rg = True
+        result._node = node
     if mode.on_record is not None:
         mode.on_record(node, result, inputs)
 
