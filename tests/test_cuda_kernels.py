@@ -17,7 +17,7 @@ import pytest
 import gpuad as G
 from conftest import requires_cuda
 from op_cases import fused_grad_cases
-from gpuad import nn, optim
+from gpuad import activations, nn, optim
 from gpuad.nn import functional as F
 
 pytestmark = [requires_cuda, pytest.mark.cuda]
@@ -250,7 +250,7 @@ def test_empty_tensors_through_reductions_and_layers(name, dtype):
 
 
 # --- the fused linear layer ---------------------------------------------------------------------------------------
-ACTIVATIONS = [None, "relu", "gelu", "tanh", "sigmoid"]
+ACTIVATIONS = list(activations.NAMES)  # every record of the activation table
 
 
 def linear_data(rng, batch_shape, n_in, n_out, bias):

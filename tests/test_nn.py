@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 
 import gpuad as G
-from gpuad import memory, nn
+from gpuad import activations, memory, nn
 from gpuad.nn import functional as F
 
-ACTIVATIONS = [None, "relu", "gelu", "tanh", "sigmoid"]
-UNFUSED = {None: lambda z: z, "relu": F.relu, "gelu": F.gelu, "tanh": F.tanh, "sigmoid": F.sigmoid}
+ACTIVATIONS = list(activations.NAMES)  # every record of the activation table
+# what each computes unfused: its nn module (the identity has none)
+UNFUSED = {a.name: getattr(nn, a.module)() if a.module else (lambda z: z) for a in activations.ACTIVATIONS.values()}
 
 
 def t64(array, requires_grad=False):

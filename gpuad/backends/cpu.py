@@ -163,6 +163,14 @@ class CPUBackend:
         """The fused linear layer's first-order VJP: (gx, gw, gb), see generic.linear_grad."""
         return generic.linear_grad(self.xp, g, kept, x, w, activation, needs)
 
+    @staticmethod
+    def ignore_rows(target, ignore_index):
+        """(targets with the ignored entries set to class 0, which rows count, or None where all do)."""
+        ignored = target == ignore_index
+        if not ignored.any():
+            return target, None
+        return np.where(ignored, 0, target), ~ignored
+
     def cross_entropy_rows(self, x2, target):
         """(per-row loss, m, log s) for class-index targets (see generic.cross_entropy_rows); an index outside
         [0, C) raises IndexError naming it."""

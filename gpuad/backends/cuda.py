@@ -228,6 +228,13 @@ class CUDABackend:
                 return cuda_kernels.linear_grad(self, g, kept, x, w, activation, needs)
             return generic.linear_grad(self.xp, g, kept, x, w, activation, needs)
 
+    def ignore_rows(self, target, ignore_index):
+        """(targets with the ignored entries set to class 0, which rows count): masked whether or not any row is
+        ignored, since finding out would make the host wait for the GPU."""
+        with self.device:
+            ignored = target == ignore_index
+            return self.xp.where(ignored, 0, target), ~ignored
+
     def cross_entropy_rows(self, x2, target):
         """(per-row loss, m, log s) for class-index targets, one kernel; bad indices are counted on the GPU and
         raised at the next read back to the host (error_counter)."""

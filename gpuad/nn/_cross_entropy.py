@@ -56,15 +56,6 @@ def _unrows(t, shape, batch=0):
     return moved.permute(tuple(range(batch)) + tuple(batch + d for d in (0, nd - 1) + tuple(range(1, nd - 1))))
 
 
-def _safe_targets(xp, t, ignore_index):
-    """(targets with ignored entries set to class 0, which rows count or None for all). On a GPU, where finding out
-    would synchronise, rows are masked whether or not any is ignored."""
-    ignored = t == ignore_index
-    if isinstance(t, np.ndarray) and not ignored.any():
-        return t, None
-    return xp.where(ignored, 0, t), ~ignored
-
-
 def _row_weights(t_safe, valid, weight, dtype):
     """w_t per row with ignored rows 0, or None where every row counts 1."""
     if weight is None:
@@ -109,7 +100,7 @@ def _forward(backend, x, target, weight, ignore_index, smoothing, reduction, pla
         denominator = rows
     else:
         t = target.reshape(-1)
-        t_safe, valid = _safe_targets(xp, t, ignore_index)
+        t_safe, valid = backend.ignore_rows(t, ignore_index)
         per_row, m, log_s = backend.cross_entropy_rows(x2, t_safe)  # checks the class indices
         coef = _row_weights(t_safe, valid, weight, x.dtype)
         if coef is not None:
