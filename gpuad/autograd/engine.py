@@ -106,7 +106,11 @@ def run(roots, retain_graph, create_graph, accumulate, only=None, batch=0):
             if grads is None or (needed is not None and fn not in needed):
                 in_grads = ()  # nothing flows through here: its saved values stay for a later backward
             elif only is None and fn.hooks is None and fn.retained is None and not fn.freed and fn.n_out == 1:
-                in_grads = fn.op.vjp(fn, grads[0])  # the common case, inline
+                backend = fn.device._backend  # the common case, inline; on the node's device (see _run_node)
+                if backend.context_free:
+                    in_grads = fn.op.vjp(fn, grads[0])
+                else:
+                    in_grads = backend.on_device(fn.op.vjp, fn, grads[0])
                 if in_grads.__class__ is not tuple:
                     in_grads = (in_grads,)
                 if len(in_grads) != len(fn.next):
@@ -219,10 +223,11 @@ def _run_node(fn, grads, only, captured, shared, needed, accumulate):
         fn.needs = tuple(e is not None and e[0] in needed for e in fn.next)
     dev = fn.device
     try:  # on the node's device: what the VJP computes on raw arrays lands on that GPU too
-        if dev is None:
+        backend = None if dev is None else dev._backend or dev.backend
+        if backend is None or backend.context_free:
             in_grads = fn.op.vjp(fn, *grads)
         else:
-            in_grads = (dev._backend or dev.backend).on_device(fn.op.vjp, fn, *grads)
+            in_grads = backend.on_device(fn.op.vjp, fn, *grads)
     finally:
         fn.needs = static_needs
     if in_grads.__class__ is not tuple:

@@ -85,6 +85,10 @@ class CPUBackend:
         return np.asarray(data, dtype=dtype)
 
     graph_replays = False  # gpuad.compile replays steps as CUDA graphs only on a GPU
+    # run(op, arrays, params) is op.forward on NumPy and nothing else, and code on NumPy arrays needs no device
+    # context: ops.core's dispatch and the engine call forwards and VJPs directly, the CPU's hot path
+    context_free = True
+    fused_grads = False  # no fused backward rules (unary_grad, binary_grad, softmax_grad return None)
 
     @staticmethod
     def receive(array, source=None):

@@ -76,6 +76,12 @@ class CUDABackend:
     # ``self.xp`` enters this GPU around each call; array methods (copy, astype, +=, get) run on whatever GPU is
     # current, so the methods below enter it themselves.
     graph_replays = True  # gpuad.compile may replay a step as one CUDA graph (capture/cuda_graph.py)
+    context_free = False  # everything runs with this GPU current: through run and on_device
+
+    @property
+    def fused_grads(self):
+        """Whether unary_grad, binary_grad and softmax_grad may launch (fused kernels on)."""
+        return FUSED
 
     def asarray(self, data, dtype=None):
         return self.xp.asarray(data, dtype=dtype)

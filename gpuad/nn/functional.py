@@ -14,7 +14,7 @@ import functools
 from .. import _capture, activations
 from ..autograd.grad_mode import first_order, mode
 from ..backends import generic
-from ..ops.core import Op, align_batched, apply
+from ..ops.core import Op, align_batched, apply, apply_checked
 from ..ops.shape import expand_batched
 from ..tensor import Tensor, wrap
 
@@ -111,7 +111,10 @@ def linear(x, weight, bias=None, activation=None):
         activations.get(activation)  # raises the error that names the choices
     if not _fits(x, weight, bias):
         _check_linear(x, weight, bias)  # raises the error that names the problem
-    return apply(op, (x, weight, bias), _LINEAR_PARAMS[activation])
+    if x._base is not None or weight._base is not None or bias is not None and bias._base is not None:
+        return apply(op, (x, weight, bias), _LINEAR_PARAMS[activation])  # views: apply syncs them first
+    return apply_checked(op, (x, weight, bias), (x._data, weight._data, None if bias is None else bias._data),
+                         _LINEAR_PARAMS[activation], x._device, x._rg or weight._rg or bias is not None and bias._rg)
 
 
 def _fits(x, weight, bias):

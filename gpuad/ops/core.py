@@ -112,6 +112,12 @@ def apply(op, inputs, params=None):
                         f"{', '.join(type(x).__name__ for x in inputs) or 'none'}")
     if op.promote is not None and (mixed or dtype.kind in "biu"):
         _promote(op, datas)
+    return apply_checked(op, inputs, datas, params, dev, rg)
+
+
+def apply_checked(op, inputs, datas, params, dev, rg):
+    """The rest of ``apply`` once the inputs are checked: one device, promoted ``datas``, views synced; ``rg``:
+    whether any input requires grad. (nn.functional.linear calls it directly after its own faster checks.)"""
     backend = dev._backend or dev.backend
     try:
         out = backend.run(op, datas, params)
@@ -144,7 +150,10 @@ def apply_unary(op, x, params=None):
     dev = x._device
     backend = dev._backend or dev.backend
     try:
-        out = backend.run(op, (data,), params)
+        if backend.context_free:  # the dispatch's CPU fast path: run(op, ...) is op.forward on NumPy there
+            out = op.forward(backend.xp, data, **params) if params else op.forward(backend.xp, data)
+        else:
+            out = backend.run(op, (data,), params)
     except (ValueError, TypeError, IndexError) as exc:
         raise _explain(op, (x,), exc) from None
     if out.__class__ is not backend.ndarray:
@@ -177,7 +186,7 @@ def apply_binary(op, a, b):
         return apply(op, (a, b))
     backend = dev._backend or dev.backend
     try:
-        out = backend.run(op, (ad, bd), None)
+        out = op.forward(backend.xp, ad, bd) if backend.context_free else backend.run(op, (ad, bd), None)
     except (ValueError, TypeError, IndexError) as exc:
         raise _explain(op, (a, b), exc) from None
     if out.__class__ is not backend.ndarray:
@@ -209,12 +218,20 @@ def record(op, inputs, params, result, dev, needs, kept=None):
 def new_node(op, inputs, params, dev, needs):
     """(a Node for this call of ``op``, whether its plan saves the output): edges to the inputs that need grad, and
     what the op's save plan says its VJP reads, each tensor with the in-place version it has now."""
-    node = Node(op, tuple([edge_of(x) if need else None for x, need in zip(inputs, needs)]), needs, dev, params)
+    n = len(inputs)
+    if n == 1:  # one and two inputs, unrolled: the hot path of every forward pass
+        edges = (edge_of(inputs[0]),) if needs[0] else (None,)
+    elif n == 2:
+        a, b = inputs
+        edges = (edge_of(a) if needs[0] else None, edge_of(b) if needs[1] else None)
+    else:
+        edges = tuple([edge_of(x) if need else None for x, need in zip(inputs, needs)])
+    node = Node(op, edges, needs, dev, params)
     keep, keep_out = op._plans.get(needs) or op.plan(needs)
     if keep is not None:
         node.saved = tuple([x if k else None for x, k in zip(inputs, keep)])
-        node.saved_versions = tuple([x._version_value if k and isinstance(x, Tensor) else None
-                                     for x, k in zip(inputs, keep)])
+        node.saved_versions = tuple([x._version_value if k and isinstance(x, Tensor)
+                                     else None for x, k in zip(inputs, keep)])
     return node, keep_out
 
 

@@ -78,9 +78,9 @@ def elementwise(name, forward, partials, cuda_grad=None, **options):
 def fused_grad(n, g):
     """The input gradients by the backend's fused backward rule for ``n.op`` (``Op.cuda_grad``: one launch on CUDA),
     or None where there is none (the CPU, a higher-order backward, values it does not take) and the VJP computes."""
-    if not first_order():
+    backend = n.device._backend or n.device.backend
+    if not backend.fused_grads or not first_order():
         return None
-    backend = n.device.backend
     rule = n.op.grad_rule(n.params)
     if len(n.next) == 1:
         from_output = n.op.save == _Y

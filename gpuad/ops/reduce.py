@@ -329,9 +329,9 @@ def _log_softmax_vjp(n, g):
 def _fused_softmax_grad(n, g, out, log):
     """The input gradient from the backend's fused rule (one launch on CUDA), or None: in a first-order backward
     only, the fused rule works on raw arrays."""
-    if not first_order():
+    backend = n.device._backend or n.device.backend
+    if not backend.fused_grads or not first_order():
         return None
-    backend = n.device.backend
     grad = backend.softmax_grad(g._data, out._data, log, n.params["dim"])
     if grad is None:
         return None
