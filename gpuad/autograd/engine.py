@@ -106,7 +106,9 @@ def run(roots, retain_graph, create_graph, accumulate, only=None, batch=0):
             if grads is None or (needed is not None and fn not in needed):
                 in_grads = ()  # nothing flows through here: its saved values stay for a later backward
             elif only is None and fn.hooks is None and fn.retained is None and not fn.freed and fn.n_out == 1:
-                in_grads = fn.op.vjp(fn, grads[0])  # the common case, inline
+                dev = fn.device  # the common case, inline; on the node's device, as in _run_node
+                in_grads = fn.op.vjp(fn, grads[0]) if dev is None else \
+                    (dev._backend or dev.backend).on_device(fn.op.vjp, fn, grads[0])
                 if in_grads.__class__ is not tuple:
                     in_grads = (in_grads,)
                 if len(in_grads) != len(fn.next):
