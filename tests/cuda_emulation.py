@@ -681,7 +681,8 @@ def global_kernels(code):
 def activation_keeps(code):
     """{functor name: KEEP kind} of linear.cu's gpuad::act functors."""
     code = re.sub(r"//[^\n]*", "", code)
-    return {m[1]: m[2] for m in re.finditer(r"struct\s+(\w+)\s*:\s*Base\s*\{\s*enum\s*\{\s*KEEP\s*=\s*KEEP_(\w+)", code)}
+    functor = r"struct\s+(\w+)\s*:\s*Base\s*\{\s*enum\s*\{\s*KEEP\s*=\s*KEEP_(\w+)"
+    return {m[1]: m[2] for m in re.finditer(functor, code)}
 
 
 class RawModule:

@@ -270,7 +270,7 @@ def test_bad_class_indices_raise_at_the_next_read_back(fused, backends):
     backends[1].synchronize()  # reported once
 
 
-# --- optimizers ---------------------------------------------------------------------------------------------------------
+# --- optimizers ------------------------------------------------------------------------------------------------
 OPTIMIZERS = {
     "sgd": lambda p: optim.SGD(p, lr=0.1),
     "sgd_wd": lambda p: optim.SGD(p, lr=0.1, weight_decay=0.01),
