@@ -195,11 +195,16 @@ def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False,
         raise RuntimeError("randperm: bool is not a supported dtype")
     if dtype.kind in "iu" and n > np.iinfo(dtype).max + 1:
         raise RuntimeError(f"randperm: n={n} does not fit in {dtype}")
-    perm = stream(generator, device, "randperm").generator.permutation(n).astype(dtype)
+    source = stream(generator, device, "randperm")
+    perm = source.on_device(_permutation, source.generator, n, dtype)  # drawn and cast on that device
     t = wrap(perm, device)
     if requires_grad:
         t.requires_grad = True  # raises for integer dtypes, as PyTorch does
     return t
+
+
+def _permutation(rng, n, dtype):
+    return rng.permutation(n).astype(dtype)
 
 
 def seed_cuda(seed, indices):

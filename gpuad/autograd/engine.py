@@ -106,8 +106,9 @@ def run(roots, retain_graph, create_graph, accumulate, only=None, batch=0):
             if grads is None or (needed is not None and fn not in needed):
                 in_grads = ()  # nothing flows through here: its saved values stay for a later backward
             elif only is None and fn.hooks is None and fn.retained is None and not fn.freed and fn.n_out == 1:
-                backend = fn.device._backend  # the common case, inline; on the node's device (see _run_node)
-                if backend.context_free:
+                dev = fn.device  # the common case, inline; on the node's device, as in _run_node
+                backend = None if dev is None else dev._backend or dev.backend
+                if backend is None or backend.context_free:
                     in_grads = fn.op.vjp(fn, grads[0])
                 else:
                     in_grads = backend.on_device(fn.op.vjp, fn, grads[0])

@@ -92,10 +92,11 @@ class CPUBackend:
 
     @staticmethod
     def receive(array, source=None):
-        """A host array with the values of ``array``, which may live on any device (``source``: its backend)."""
-        if isinstance(array, np.ndarray):
-            return array
-        return source.to_host(array) if source is not None else np.asarray(array.get())
+        """A host array with the values of ``array``, which may live on any device (``source``: its backend, which
+        hands it over: a GPU's to_host also raises what its kernels counted)."""
+        if source is not None and source.name != "cpu":
+            return source.to_host(array)
+        return array if isinstance(array, np.ndarray) else np.asarray(array.get())
 
     @staticmethod
     def to_host(array):

@@ -61,10 +61,15 @@ class CUDABackend:
                                f"{cupy.cuda.runtime.getDeviceCount()} GPU(s)")
         import cupyx  # lazy: import gpuad never imports CuPy
         import cupyx.scipy.special  # lazy: import gpuad never imports CuPy
+        self._attach(cupy, index, erf=_half_safe(cupyx.scipy.special.erf), add_at=cupyx.scatter_add)
+
+    def _attach(self, cupy, index, **extras):
+        """Set the backend up for GPU ``index`` of the array module ``cupy``, with ``extras`` (the functions CuPy
+        lacks) in its namespace: what __init__ does once it found the GPU (tests attach a NumPy emulation of CuPy,
+        tests/cuda_emulation.py)."""
         self.index = index
         self.device = cupy.cuda.Device(index)
-        self.xp = bound_namespace(cupy, self.device, erf=_half_safe(cupyx.scipy.special.erf),
-                                  add_at=cupyx.scatter_add)  # every function runs with this GPU current
+        self.xp = bound_namespace(cupy, self.device, **extras)  # every function runs with this GPU current
         self.ndarray = cupy.ndarray
         self._cupy = cupy
         with self.device:
@@ -88,7 +93,7 @@ class CUDABackend:
 
     def receive(self, array, source=None):
         """An array on this GPU with the values of ``array``, which may live on the host or on any GPU."""
-        return self.from_host(array) if isinstance(array, np.ndarray) else self.from_device(array)
+        return self.from_device(array) if isinstance(array, self.ndarray) else self.from_host(array)
 
     def from_host(self, array):
         return self.xp.asarray(array)

@@ -34,13 +34,19 @@ def _index_tensor(index, x, who, ndim=None):
     return index
 
 
-def _check_bounds(index_data, size, who, dim):
-    if index_data.size and size >= 0:
-        lo, hi = int(index_data.min()), int(index_data.max())
+def _check_bounds(index, size, who, dim):
+    """IndexError unless every value of the index tensor is in [0, size); its min and max are computed on its
+    device (then read back)."""
+    if index._data.size and size >= 0:
+        lo, hi = index._device.backend.on_device(_extremes, index._data)
         if lo < 0:
             raise IndexError(f"{who}: index {lo} is out of bounds for dim {dim} with size {size}")
         if hi >= size:
             raise IndexError(f"{who}: index {hi} is out of bounds for dim {dim} with size {size}")
+
+
+def _extremes(data):
+    return int(data.min()), int(data.max())
 
 
 def _grid(xp, index, dim, batch_shape):
@@ -137,7 +143,7 @@ def _along_dim_checks(x, dim, index, who, src=None):
         sshape = tuple(src.shape) if src.ndim else (1,)
         if len(sshape) != len(ishape) or any(i > s for i, s in zip(ishape, sshape)):
             raise ValueError(f"{who}: index {tuple(index.shape)} is larger than the source {tuple(src.shape)}")
-    _check_bounds(index._data, shape[dim], who, dim)
+    _check_bounds(index, shape[dim], who, dim)
     return dim, index
 
 
@@ -233,7 +239,7 @@ def _vector_index(x, dim, index, who):
     dim = dim_arg(x, dim, who)
     index = _index_tensor(index, x, who, ndim=1)
     size = x.shape[dim] if x.ndim else 1
-    _check_bounds(index._data, size, who, dim)
+    _check_bounds(index, size, who, dim)
     return dim, index
 
 

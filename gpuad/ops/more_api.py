@@ -80,7 +80,7 @@ def take(input, index):  # noqa: A002
     """The elements of the flattened input at ``index`` (the result has index's shape)."""
     x = one(input)
     index = _index_tensor(index, x, "take")
-    _check_bounds(index._data, x.numel(), "take", 0)
+    _check_bounds(index, x.numel(), "take", 0)
     return x.reshape(-1)[index.reshape(-1)].reshape(index.shape)
 
 
