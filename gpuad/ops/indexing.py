@@ -34,13 +34,20 @@ def _index_tensor(index, x, who, ndim=None):
     return index
 
 
-def _check_bounds(index_data, size, who, dim):
-    if index_data.size and size >= 0:
-        lo, hi = int(index_data.min()), int(index_data.max())
+def _check_bounds(index, size, who, dim):
+    """Raise IndexError unless every value of the index tensor ``index`` is in [0, size)."""
+    if index.numel() and size >= 0:
+        backend = index._device.backend
+        lo, hi = backend.on_device(_min_max, backend.xp, index._data)
         if lo < 0:
             raise IndexError(f"{who}: index {lo} is out of bounds for dim {dim} with size {size}")
         if hi >= size:
             raise IndexError(f"{who}: index {hi} is out of bounds for dim {dim} with size {size}")
+
+
+def _min_max(xp, data):
+    """(min, max) of a non-empty array, as Python ints (read on its device)."""
+    return int(xp.min(data)), int(xp.max(data))
 
 
 def _grid(xp, index, dim, batch_shape):
@@ -137,7 +144,7 @@ def _along_dim_checks(x, dim, index, who, src=None):
         sshape = tuple(src.shape) if src.ndim else (1,)
         if len(sshape) != len(ishape) or any(i > s for i, s in zip(ishape, sshape)):
             raise ValueError(f"{who}: index {tuple(index.shape)} is larger than the source {tuple(src.shape)}")
-    _check_bounds(index._data, shape[dim], who, dim)
+    _check_bounds(index, shape[dim], who, dim)
     return dim, index
 
 
@@ -233,7 +240,7 @@ def _vector_index(x, dim, index, who):
     dim = dim_arg(x, dim, who)
     index = _index_tensor(index, x, who, ndim=1)
     size = x.shape[dim] if x.ndim else 1
-    _check_bounds(index._data, size, who, dim)
+    _check_bounds(index, size, who, dim)
     return dim, index
 
 
@@ -268,11 +275,17 @@ def index_fill(input, dim, index, value):  # noqa: A002
     """A copy of ``input`` with the slices at ``index`` along ``dim`` set to ``value``."""
     x = one(input)
     dim, index = _vector_index(x, dim, index, "index_fill")
-    mask_data = x._device.backend.xp.zeros(x.shape[dim] if x.ndim else 1, dtype=bool)
-    mask_data[index._data.reshape(-1)] = True
-    mask = wrap(mask_data.reshape((-1,) + (1,) * (x.ndim - dim - 1)) if x.ndim else mask_data.reshape(()),
-                x._device)
+    backend = x._device.backend
+    mask = backend.on_device(_slice_mask, backend.xp, index._data, x.shape[dim] if x.ndim else 1)
+    mask = wrap(mask.reshape((-1,) + (1,) * (x.ndim - dim - 1)) if x.ndim else mask.reshape(()), x._device)
     return masked_fill(x, mask, value)
+
+
+def _slice_mask(xp, index, size):
+    """A bool vector of ``size``, True at the positions ``index``."""
+    mask = xp.zeros(size, dtype=bool)
+    mask[index.reshape(-1)] = True
+    return mask
 
 
 # --- masks ------------------------------------------------------------------------------------------------------
@@ -327,15 +340,19 @@ def nonzero(input, *, as_tuple=False):  # noqa: A002
     """The indices of the nonzero elements: an (n, ndim) int64 tensor, or with ``as_tuple`` one 1-D tensor per
     dimension (what ``x[...]`` takes)."""
     x = one(input)
-    xp = x._device.backend.xp
-    data = x._data if x.ndim else x._data.reshape(1)
+    backend = x._device.backend
+    found = backend.on_device(_nonzero, backend.xp, x._data if x.ndim else x._data.reshape(1), as_tuple)
+    if as_tuple:
+        return tuple(wrap(w, x._device) for w in found)
+    return wrap(found if x.ndim else found[:, :0], x._device)
+
+
+def _nonzero(xp, data, as_tuple):
+    """The int64 positions of data's nonzero elements: one vector per dim (``as_tuple``) or an (n, ndim) array."""
     where = xp.nonzero(data)
     if as_tuple:
-        return tuple(wrap(w.astype(np.int64), x._device) for w in where)
-    stacked = xp.stack(where, axis=1).astype(np.int64) if where else xp.zeros((0, 0), np.int64)
-    if x.ndim == 0:
-        stacked = stacked[:, :0]
-    return wrap(stacked, x._device)
+        return tuple(w.astype(np.int64) for w in where)
+    return xp.stack(where, axis=1).astype(np.int64) if where else xp.zeros((0, 0), np.int64)
 
 
 def argwhere(input):  # noqa: A002
