@@ -181,6 +181,11 @@ def _default_generator():
 default_generator = _default_generator()
 
 
+def _permutation(generator, n, dtype):
+    """A permutation of 0..n-1 in ``dtype`` drawn by ``generator`` (NumPy's or CuPy's: run on its device)."""
+    return generator.permutation(n).astype(dtype)
+
+
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False, pin_memory=False):
     """A random permutation of 0..n-1 (int64 unless ``dtype``), from ``generator`` or the global stream."""
     if hasattr(n, "item"):
@@ -195,8 +200,7 @@ def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False,
         raise RuntimeError("randperm: bool is not a supported dtype")
     if dtype.kind in "iu" and n > np.iinfo(dtype).max + 1:
         raise RuntimeError(f"randperm: n={n} does not fit in {dtype}")
-    perm = stream(generator, device, "randperm").generator.permutation(n).astype(dtype)
-    t = wrap(perm, device)
+    t = wrap(device.backend.on_device(_permutation, stream(generator, device, "randperm").generator, n, dtype), device)
     if requires_grad:
         t.requires_grad = True  # raises for integer dtypes, as PyTorch does
     return t

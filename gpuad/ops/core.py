@@ -110,9 +110,9 @@ def apply(op, inputs, params=None):
     if dev is None:
         raise TypeError(f"{op.name}: expected at least one tensor argument, got "
                         f"{', '.join(type(x).__name__ for x in inputs) or 'none'}")
-    if op.promote is not None and (mixed or dtype.kind in "biu"):
-        _promote(op, datas)
     backend = dev._backend or dev.backend
+    if op.promote is not None and (mixed or dtype.kind in "biu"):
+        backend.on_device(_promote, op, datas)  # its casts are array methods: run them on the inputs' device
     try:
         out = backend.run(op, datas, params)
     except (ValueError, TypeError, IndexError) as exc:
