@@ -246,7 +246,7 @@ def _rank(xp, a, atol, rtol):
     tol = s[..., :1] * rtol if s.shape[-1] else s[..., :1]
     if atol is not None:
         tol = xp.maximum(tol, atol)
-    return (s > tol).sum(-1).astype(np.int64)
+    return xp.asarray((s > tol).sum(-1), dtype=np.int64)  # an array even for one matrix (NumPy gives a scalar)
 
 
 def lstsq(A, B, rcond=None, *, driver=None):
