@@ -121,8 +121,8 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
         if isinstance(data, Tensor):
             _capture.state.active.call(functools.partial(calls.retensor, dtype, device, data._device), (data,), arr)
         else:
-            _capture.state.active.call(functools.partial(calls.constant_copy, device.backend.copy(arr)), (),
-                                      arr)
+            _capture.state.active.call(functools.partial(calls.constant_copy, device.backend,
+                                                         device.backend.copy(arr)), (), arr)
     return _finish(arr, device, requires_grad)
 
 

@@ -181,6 +181,11 @@ def _default_generator():
 default_generator = _default_generator()
 
 
+def _permutation(generator, n, dtype):
+    """A permutation of 0..n-1 in ``dtype`` drawn by ``generator`` (NumPy's or CuPy's: run on its device)."""
+    return generator.permutation(n).astype(dtype)
+
+
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False, pin_memory=False):
     """A random permutation of 0..n-1 (int64 unless ``dtype``), from ``generator`` or the global stream."""
     if hasattr(n, "item"):
@@ -201,10 +206,6 @@ def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False,
     if requires_grad:
         t.requires_grad = True  # raises for integer dtypes, as PyTorch does
     return t
-
-
-def _permutation(rng, n, dtype):
-    return rng.permutation(n).astype(dtype)
 
 
 def seed_cuda(seed, indices):

@@ -275,7 +275,8 @@ class Tensor:
         return self._device.backend.to_host(self._data)
 
     def __dlpack__(self, *args, **kwargs):
-        return self._data.__dlpack__(*args, **kwargs)
+        """The DLPack capsule, made with this tensor's device current (CuPy orders it on the current GPU's stream)."""
+        return self._device.backend.on_device(self._data.__dlpack__, *args, **kwargs)
 
     def __dlpack_device__(self):
         return self._data.__dlpack_device__()

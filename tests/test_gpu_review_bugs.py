@@ -361,3 +361,258 @@ def test_load_with_map_location_puts_tensors_on_that_gpu(index, tmp_path):
     moved.load_state_dict(G.load(path))  # CPU tensors copied into the GPU parameters
     for p in moved.parameters():
         assert_on(p, index)
+
+
+# --- raw-array work in public functions runs on the tensor's GPU (issue 12, GPU bug 1 follow-up) ------------------
+# CuPy's array methods and operators (a.astype, a + b, a[i] = v, a.sum()) allocate and launch on the current GPU, not
+# the array's. The functions below compute on raw arrays outside an op's forward; each hands that work to its
+# tensor's backend (on_device, copy, write). RAW_SITES lists one call per fixed site: (name, call(device), random).
+_X = np.array([[3, 1, 2, 1, 5], [0, 4, 4, 2, -1], [7, 7, 1, 0, 2], [1, 1, 1, 3, 3]], np.float32)
+_NAN = np.where(_X == 1, np.nan, _X).astype(np.float32)
+_I = np.array([0, 3, 1, 3, 3, 2], np.int64)
+_SQUARE = np.array([[2, 1, 0], [1, 3, 1], [0, 1, 4]], np.float64)
+
+
+def _raw_sites():
+    F = G.nn.functional
+    x = lambda d: G.tensor(_X, device=d)  # noqa: E731
+    i = lambda d: G.tensor(_I, device=d)  # noqa: E731
+    rng = lambda: np.random.default_rng(0)  # noqa: E731 - a NumPy generator draws the same numbers everywhere
+
+    def embedding(d):
+        weight = G.tensor(np.arange(15.0).reshape(5, 3), device=d)
+        out = F.embedding(i(d), weight, padding_idx=0, max_norm=4.0)
+        return out, weight  # max_norm renormalises weight's rows in place
+
+    def out_arg(d):
+        out = G.empty(2, device=d)
+        return G.add(x(d), 1.0, out=out), out
+
+    def sampled(method, *args):
+        return lambda d: getattr(G.zeros(4, 5, device=d), method)(*args, generator=rng())
+
+    return [
+        ("sort", lambda d: G.sort(x(d), 1, descending=True), False),
+        ("argsort", lambda d: G.argsort(x(d), 0), False),
+        ("topk", lambda d: G.topk(x(d), 2, 1), False),
+        ("kthvalue", lambda d: G.kthvalue(x(d), 2, 1), False),
+        ("median", lambda d: G.median(x(d), 1), False),
+        ("nanmedian", lambda d: G.nanmedian(G.tensor(_NAN, device=d), 1), False),
+        ("mode", lambda d: G.mode(x(d), 1), False),
+        ("cummax", lambda d: G.cummax(x(d), 1), False),
+        ("cummin_bool", lambda d: G.cummin(x(d) > 2, 0), False),
+        ("max_dim", lambda d: G.max(x(d), 1), False),
+        ("unique", lambda d: G.unique(x(d), return_inverse=True, return_counts=True), False),
+        ("unique_dim", lambda d: G.unique(x(d), dim=1, return_inverse=True), False),
+        ("unique_consecutive", lambda d: G.unique_consecutive(i(d), return_inverse=True, return_counts=True), False),
+        ("bincount", lambda d: G.bincount(i(d), minlength=6), False),
+        ("bincount_weights", lambda d: G.bincount(i(d), weights=G.arange(6.0, device=d)), False),
+        ("histc", lambda d: G.histc(x(d), bins=4), False),
+        ("searchsorted", lambda d: G.searchsorted(G.tensor([0.0, 1.0, 2.0, 3.0], device=d), x(d), right=True), False),
+        ("quantile", lambda d: G.quantile(x(d), G.tensor([0.25, 0.5]), dim=1), False),
+        ("nanquantile", lambda d: G.nanquantile(G.tensor(_NAN, device=d), 0.3, dim=1, interpolation="nearest"),
+         False),
+        ("nonzero", lambda d: G.nonzero(x(d)), False),
+        ("nonzero_tuple", lambda d: G.nonzero(x(d), as_tuple=True), False),
+        ("index_fill", lambda d: G.index_fill(x(d), 1, G.tensor([0, 2], device=d), -1.0), False),
+        ("take", lambda d: G.take(x(d), G.tensor([0, 7, 19], device=d)), False),
+        ("gather", lambda d: G.gather(x(d), 1, G.tensor([[0], [1], [2], [4]], device=d)), False),
+        ("scatter_reduce_amax", lambda d: G.scatter_reduce(x(d), 0, G.tensor([[1, 0, 3, 3, 2]], device=d),
+                                                           G.full((1, 5), 9.0, device=d), "amax",
+                                                           include_self=False), False),
+        ("fill_diagonal_", lambda d: G.zeros(7, 3, device=d).fill_diagonal_(2.0, wrap=True), False),
+        ("index_put", lambda d: G.index_put(x(d), (G.tensor([0, 0, 2], device=d),), G.ones(5, device=d),
+                                            accumulate=True), False),
+        ("matrix_rank", lambda d: G.linalg.matrix_rank(x(d)), False),
+        ("one_hot", lambda d: F.one_hot(i(d)), False),
+        ("embedding", embedding, False),
+        ("nll_loss", lambda d: F.nll_loss(G.log_softmax(G.tensor(_X[:, :4], device=d), 1),
+                                          G.tensor([0, 1, 3, 1], device=d), ignore_index=1), False),
+        ("binary_cross_entropy", lambda d: F.binary_cross_entropy(G.sigmoid(x(d)), G.ones(4, 5, device=d)), False),
+        ("gaussian_nll_loss", lambda d: F.gaussian_nll_loss(x(d), G.zeros(4, 5, device=d),
+                                                            G.ones(4, 5, device=d)), False),
+        ("get_total_norm", lambda d: [G.nn.utils.get_total_norm([x(d), G.ones(3, device=d)], p)
+                                      for p in (2.0, 3.0, float("inf"), 0.0)], False),
+        ("out_arg", out_arg, False),
+        ("multinomial", lambda d: G.multinomial(G.tensor(_X[:2] + 2, device=d), 3, generator=rng()), True),
+        ("multinomial_replacement", lambda d: G.multinomial(G.tensor(_X[0] + 2, device=d), 6, True,
+                                                            generator=rng()), True),
+        ("bernoulli", lambda d: G.bernoulli(G.full((4, 5), 0.5, device=d), generator=rng()), True),
+        ("poisson", lambda d: G.poisson(G.full((4, 5), 2.0, device=d), generator=rng()), True),
+        ("normal", lambda d: G.normal(1.0, 2.0, (4, 5), generator=rng(), dtype=G.float16, device=d), True),
+        ("uniform_", sampled("uniform_", -1.0, 1.0), True),
+        ("normal_", sampled("normal_", 1.0, 2.0), True),
+        ("random_", sampled("random_", 0, 5), True),
+        ("bernoulli_", sampled("bernoulli_", 0.5), True),
+        ("exponential_", sampled("exponential_"), True),
+        ("geometric_", sampled("geometric_", 0.3), True),
+        ("cauchy_", sampled("cauchy_"), True),
+        ("log_normal_", sampled("log_normal_"), True),
+        ("randperm", lambda d: G.randperm(7, device=d), True),
+    ]
+
+
+RAW_SITES = [pytest.param(call, random, id=name) for name, call, random in _raw_sites()]
+# sites fixed by calling the backend's device-bound xp or an op (through apply) instead of an array method: nothing
+# the counting backend below sees
+GPU_ONLY_SITES = [pytest.param(call, False, id=name) for name, call in [
+    ("argsort_0d", lambda d: G.argsort(G.tensor(2.0, device=d))),
+    ("sort_0d", lambda d: G.sort(G.tensor(2, device=d))),
+    ("slogdet", lambda d: G.linalg.slogdet(G.tensor(_SQUARE, device=d))),
+    ("isclose_bool", lambda d: G.isclose(G.tensor([True, False], device=d), G.tensor([True, True], device=d))),
+    ("equal", lambda d: G.tensor(G.equal(G.tensor(_X, device=d), G.tensor(_X, device=d)), device=d)),
+    ("num_batches_tracked", lambda d: _batch_norm_counter(d)),
+]]
+
+
+def _batch_norm_counter(device):
+    bn = G.nn.BatchNorm1d(5).to(device)
+    bn(G.tensor(_X, device=device))
+    return bn.num_batches_tracked
+
+
+def _tensors(result):
+    """The tensors in a result (a tensor, or a tuple or list of them, named tuples included)."""
+    if isinstance(result, G.Tensor):
+        return [result]
+    return [t for part in result for t in _tensors(part)]
+
+
+class CountingCPUBackend(G.backends.cpu.CPUBackend):
+    """The CPU backend, counting the calls that hand raw-array work to it: on_device, and (apart) writes."""
+
+    def __init__(self):
+        super().__init__()
+        self.handed = self.writes = 0
+
+    def on_device(self, fn, *args, **kwargs):
+        self.handed += 1
+        return fn(*args, **kwargs)
+
+    def write(self, dst, values, index=Ellipsis):
+        self.writes += 1
+        super().write(dst, values, index)
+
+
+@pytest.fixture
+def counting_cpu(monkeypatch):
+    backend = CountingCPUBackend()
+    monkeypatch.setattr(G.device("cpu"), "_backend", backend)
+    return backend
+
+
+@pytest.mark.parametrize("call,random", RAW_SITES)
+def test_raw_array_work_goes_through_the_backend(call, random, counting_cpu, monkeypatch):
+    """On the CPU the backend's on_device is a plain call; here a counting backend shows each function hands its
+    raw-array work to it (on CUDA that is what makes it run on the tensor's GPU), and the results are unchanged."""
+    got = _tensors(call("cpu"))
+    assert (counting_cpu.writes if call.__name__ == "out_arg" else counting_cpu.handed) > 0
+    monkeypatch.undo()
+    expected = _tensors(call("cpu"))
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        assert type(g._data) is np.ndarray and g.dtype == e.dtype and g.shape == e.shape
+        if not random:
+            np.testing.assert_array_equal(g.numpy(), e.numpy())
+
+
+@pytest.mark.parametrize("index", ON_GPU)
+@pytest.mark.parametrize("call,random", RAW_SITES + GPU_ONLY_SITES)
+def test_raw_array_work_runs_on_the_tensors_gpu(call, random, index):
+    import cupy
+    with cupy.cuda.Device(0):  # GPU 0 current, as in any script that never chose a GPU
+        got = _tensors(call(f"cuda:{index}"))
+        assert cupy.cuda.runtime.getDevice() == 0
+    expected = _tensors(call("cpu"))
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        assert_on(g, index)
+        assert g.dtype == e.dtype and g.shape == e.shape
+        if not random:
+            np.testing.assert_allclose(g.cpu().numpy(), e.numpy(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("index", ON_GPU)
+def test_dlpack_export_and_anomaly_checks_on_the_tensors_gpu(index):
+    import cupy
+    device = f"cuda:{index}"
+    t = G.arange(6.0, device=device)
+    with cupy.cuda.Device(0):
+        shared = cupy.from_dlpack(t)  # the capsule is made with t's GPU current
+        assert shared.device.id == index
+        np.testing.assert_array_equal(cupy.asnumpy(shared), np.arange(6.0))
+        with G.autograd.detect_anomaly():
+            x = G.tensor([4.0, 9.0], device=device, requires_grad=True)
+            x.sqrt().sum().backward()  # finite: the check reads the gradient on its GPU and passes
+            assert_on(x.grad, index)
+            y = G.tensor([0.0, 1.0], device=device, requires_grad=True)
+            with pytest.raises(RuntimeError, match="returned inf"):
+                y.sqrt().sum().backward()
+
+
+@pytest.mark.parametrize("index", ON_GPU)
+def test_views_written_in_place_embeddings_and_forward_mode_index_put_on_the_gpu(index):
+    from gpuad.autograd import forward_ad as fwAD
+    device = f"cuda:{index}"
+    a = G.arange(4.0, device=device, requires_grad=True)
+    b = a * 1
+    b[1:3].mul_(2)  # an in-place write through a view: the base is rebased (CopySlices' mask)
+    b.sum().backward()
+    assert_on(a.grad, index)
+    np.testing.assert_array_equal(a.grad.cpu().numpy(), [1.0, 2.0, 2.0, 1.0])
+    emb = G.nn.Embedding(5, 3, padding_idx=2, device=device)
+    assert_on(emb.weight, index)
+    np.testing.assert_array_equal(emb.weight.detach().cpu().numpy()[2], 0.0)
+    with fwAD.dual_level():
+        x = fwAD.make_dual(G.zeros(4, 3, device=device), G.ones(4, 3, device=device))
+        out = G.index_put(x, (G.tensor([0, 2], device=device),), G.full((3,), 5.0, device=device))
+        primal, tangent = fwAD.unpack_dual(out)
+    assert_on(primal, index)
+    assert_on(tangent, index)
+    np.testing.assert_array_equal(tangent.cpu().numpy()[[0, 2]], 0.0)
+    np.testing.assert_array_equal(tangent.cpu().numpy()[[1, 3]], 1.0)
+
+
+@requires_cuda
+@two_gpus
+def test_the_total_norm_of_gradients_on_two_gpus():
+    grads = [G.full((3,), 2.0, device="cuda:1"), G.full((4,), 1.0, device="cuda:0")]
+    for p in (2.0, float("inf"), 1.0):
+        total = G.nn.utils.get_total_norm(grads, p)
+        assert_on(total, 1)
+        np.testing.assert_allclose(total.item(), G.nn.utils.get_total_norm([g.cpu() for g in grads], p).item(),
+                                   rtol=1e-6)
+
+
+@pytest.mark.parametrize("index", ON_GPU)
+@pytest.mark.parametrize("graphs", [False, True], ids=["launches", "cuda-graph"])
+def test_a_compiled_step_replays_on_its_gpu(index, graphs, monkeypatch):
+    if graphs:
+        monkeypatch.setenv("GPUAD_CUDA_GRAPHS", "1")
+    device = f"cuda:{index}"
+    rng = np.random.default_rng(0)
+    batches = [(rng.standard_normal((8, 5)).astype(np.float32), rng.integers(0, 3, 8)) for _ in range(4)]
+    results = {}
+    for where, compiled in (("cpu", False), (device, True)):
+        model = _small_mlp().to(where)
+        opt = G.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+        def step(x, y):
+            return _train_step(model, x, y, opt)
+
+        run = G.compile(step) if compiled else step
+        losses = []
+        for x, y in batches:
+            loss = run(G.tensor(x, device=where), G.tensor(y, device=where))
+            if compiled:
+                assert_on(loss, index)
+            losses.append(loss.item())
+        if compiled:
+            assert run.stats["replayed"] >= 1  # the first steps record (momentum's first step differs)
+            for p in model.parameters():
+                assert_on(p, index)
+                assert_on(p.grad, index)
+        results[where] = (losses, [p.detach().cpu().numpy() for p in model.parameters()])
+    np.testing.assert_allclose(results[device][0], results["cpu"][0], rtol=1e-5)
+    for got, expected in zip(results[device][1], results["cpu"][1]):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)

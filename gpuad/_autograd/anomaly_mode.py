@@ -64,6 +64,13 @@ def _internal(frame):
     return "/gpuad/ops/" in path or "/gpuad/autograd/" in path
 
 
+def _non_finite(xp, data):
+    """'nan' or 'inf' if ``data`` holds such a value (read back to the host), else None."""
+    if bool(xp.all(xp.isfinite(data))):
+        return None
+    return "nan" if bool(xp.any(xp.isnan(data))) else "inf"
+
+
 def check_gradients(node, grads):
     """Raise if any gradient ``node``'s VJP returned holds a NaN or inf, naming the op and its forward call."""
     for i, g in enumerate(grads):
@@ -72,9 +79,9 @@ def check_gradients(node, grads):
         data = g._data
         if data.dtype.kind != "f" or bool(data.size == 0):
             continue
-        xp = g._device.backend.xp
-        if not bool(xp.isfinite(data).all()):
-            kind = "nan" if bool(xp.isnan(data).any()) else "inf"
+        backend = g._device.backend
+        kind = backend.on_device(_non_finite, backend.xp, data)
+        if kind is not None:
             stack = getattr(node, "forward_stack", None)
             where = ("\nIts forward call (the stack recorded in anomaly mode, most recent call last):\n" +
                      "".join(traceback.format_list(stack))) if stack else \

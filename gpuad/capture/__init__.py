@@ -123,9 +123,11 @@ class CompiledFunction:
             self._give_up(key, str(exc))
             return result
         program.graphs = None
-        if cuda_graph.enabled() and any(t._device.backend.graph_replays for t in list(flat) + self.scope.leaves
-                                        if isinstance(t, Tensor)):
-            program.graphs = cuda_graph.GraphCache(program)
+        if cuda_graph.enabled():
+            graph_backend = next((t._device.backend for t in list(flat) + self.scope.leaves
+                                  if isinstance(t, Tensor) and t._device.backend.graph_replays), None)
+            if graph_backend is not None:
+                program.graphs = cuda_graph.GraphCache(program, graph_backend)
         self._store(key, program)
         return result
 

@@ -1,4 +1,7 @@
-"""The array functions a replay runs: each redoes, on raw arrays, exactly what the eager code did at one hook."""
+"""The array functions a replay runs: each redoes, on raw arrays, exactly what the eager code did at one hook.
+
+Those that use array methods (copy, +=, item assignment) run inside their backend's ``on_device``: the recorder
+wraps every call that has a tensor argument (Recorder.call), and the others take their backend."""
 from .. import random
 from ..factories import tensor
 from ..ops.core import _promote
@@ -9,7 +12,7 @@ def forward(op, backend, params, promote, *datas):
     """An op's forward as ``ops.core.apply`` runs it: dtype promotion, then the backend's ``run``."""
     if promote:
         datas = list(datas)
-        _promote(op, datas)
+        backend.on_device(_promote, op, datas)  # its casts are array methods: run on the backend's device
     out = backend.run(op, datas, params)
     if op.aux:
         out, kept = out
@@ -53,8 +56,9 @@ def refill(fill, device, shape, dtype):
     return fill(device, shape, dtype)
 
 
-def constant_copy(value):
-    return value.copy()
+def constant_copy(backend, value):
+    """A fresh copy of a constant array on ``backend``'s device (the step may change the tensor made from it)."""
+    return backend.copy(value)
 
 
 def retensor(dtype, device, src_device, src):

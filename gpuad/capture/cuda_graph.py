@@ -94,10 +94,13 @@ class GraphReplay:
 
 
 class GraphCache:
-    """The graph of one program, captured again when its host-value key changes, abandoned when that is always."""
+    """The graph of one program, captured again when its host-value key changes, abandoned when that is always.
+    Captures and launches run through ``backend.on_device``: the streams, the private pool and the graph belong to
+    the program's GPU, which must be current while they are made and used."""
 
-    def __init__(self, program):
+    def __init__(self, program, backend):
         self.program = program
+        self.backend = backend
         self.graph = None
         self.captures = 0
         self.abandoned = False
@@ -114,7 +117,7 @@ class GraphCache:
                 warnings.warn("gpuad.compile: the step's host values (learning rate, Adam's step count) change on "
                               "every call, so it replays as kernel launches instead of a CUDA graph", stacklevel=3)
                 return self.program.replay(flat_args)
-            self.graph = GraphReplay(self.program, flat_args, key)
+            self.graph = self.backend.on_device(GraphReplay, self.program, flat_args, key)
         else:
             self.captures = 0
-        return self.graph.launch(flat_args)
+        return self.backend.on_device(self.graph.launch, flat_args)

@@ -53,7 +53,16 @@ class Recorder:
 
     # --- reports from the hooks -------------------------------------------------------------------------------
     def call(self, fn, args, outs):
-        """The library just ran ``fn(*arrays of args)`` and got ``outs`` (an array, a tuple with Nones, or None)."""
+        """The library just ran ``fn(*arrays of args)`` and got ``outs`` (an array, a tuple with Nones, or None). A
+        replay runs it on the device of its first tensor argument, through that backend's ``on_device``: array
+        methods (``a.copy()``, ``a += b``, ``a[i] = v``) run on the current GPU, not on the array's."""
+        for a in args:
+            if isinstance(a, Tensor):
+                fn = functools.partial(a._device.backend.on_device, fn)
+                break
+        self._append(fn, args, outs)
+
+    def _append(self, fn, args, outs):
         if self.failed is not None:
             return
         try:
@@ -74,7 +83,8 @@ class Recorder:
                         self.fail(f"{op.name} takes an array among its parameters (an index computed in the step?), "
                                   f"which a replay can't rebind, at {user_line()}")
                         return
-        self.call(functools.partial(calls.forward, op, backend, params, calls.needs_promote(op, inputs)), inputs, out)
+        self._append(functools.partial(calls.forward, op, backend, params, calls.needs_promote(op, inputs)), inputs,
+                     out)
 
     def write(self, index, target, data):
         """``target[index] = data`` (an in-place write of ops.inplace); an index array made in the step can't be
@@ -344,7 +354,7 @@ def _slots_of(spec):
 def _build(spec, env, copy=False):
     kind = spec[0]
     if kind == "tensor":
-        return wrap(env[spec[1]].copy() if copy else env[spec[1]], spec[2])
+        return wrap(spec[2].backend.copy(env[spec[1]]) if copy else env[spec[1]], spec[2])
     if kind == "seq":
         return spec[1](_build(s, env, copy) for s in spec[2])
     if kind == "dict":

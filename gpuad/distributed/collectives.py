@@ -108,8 +108,7 @@ def scatter(tensor, scatter_list=None, src=0, group=None, async_op=False):
     if world.rank == src:
         _check_list(scatter_list, tensor, world, who, "scatter_list")
         send = _empty_rows(tensor, world.size)
-        for r, t in enumerate(scatter_list):
-            send[r] = t._data.reshape(-1)
+        tensor._device.backend.on_device(_fill_rows, send, scatter_list)
         send = _on_wire(send)
     elif scatter_list:
         raise ValueError(f"{who}: Argument ``scatter_list`` must NOT be specified on non-source ranks "
@@ -204,14 +203,22 @@ def _empty_rows(like, rows):
     return like._device.backend.xp.empty((rows, like._data.size), like.dtype)
 
 
+def _fill_rows(rows, tensors):
+    """Row r of ``rows`` becomes tensor r's values (run on their device)."""
+    for r, t in enumerate(tensors):
+        rows[r] = t._data.reshape(-1)
+
+
 def _writer(t, buf, staged, divide_by):
-    """The finish step of an in-place collective: average, copy back a staged buffer, bump the version."""
+    """The finish step of an in-place collective: average, copy back a staged buffer, bump the version (on t's
+    device, through its backend: a Work may be waited on with another GPU current)."""
+    backend = t._device.backend
+
     def finish():
         if divide_by is not None:
-            out = buf
-            out /= divide_by  # in place
+            backend.xp.divide(buf, divide_by, out=buf)
         if staged:
-            t._data[...] = buf.reshape(t._data.shape)
+            backend.write(t._data, buf.reshape(t._data.shape))
         t._version_counter.value += 1
     return finish
 
@@ -219,6 +226,6 @@ def _writer(t, buf, staged, divide_by):
 def _rows_writer(tensors, rows):
     def finish():
         for t, row in zip(tensors, rows):
-            t._data[...] = row.reshape(t._data.shape)
+            t._device.backend.write(t._data, row.reshape(t._data.shape))
             t._version_counter.value += 1
     return finish

@@ -35,8 +35,7 @@ class MpiTransport:
         """MPI reads device memory directly: the queued kernels that write it must have finished."""
         for a in arrays:
             if a is not None and a.__class__ is not ndarray:
-                import cupy  # lazy: import gpuad never imports CuPy
-                cupy.cuda.get_current_stream().synchronize()
+                a.device.synchronize()  # the array's GPU (the current one may be another)
                 return
 
     def _run(self, async_op, blocking, nonblocking, *args, arrays=()):

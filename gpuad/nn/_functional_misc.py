@@ -126,29 +126,37 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         if not -rows <= padding_idx < rows:
             raise ValueError(f"Padding_idx must be within num_embeddings, got {padding_idx} for {rows} rows")
         padding_idx %= rows
-    idx = input._data
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= rows):
-        bad = idx[(idx < 0) | (idx >= rows)].reshape(-1)[0]
-        raise IndexError(f"embedding: index {int(bad)} is out of range for an embedding of {rows} rows")
+    backend = input._device.backend
+    if input.numel():
+        backend.on_device(_check_rows, backend.xp, input._data, rows)
     if max_norm is not None:
-        _renorm_rows(weight, idx, max_norm, norm_type)
+        _renorm_rows(weight, input._data, max_norm, norm_type)
     out = weight[input]
     if padding_idx is not None and weight.requires_grad:
-        pad = wrap((idx == padding_idx)[..., None], input._device)
-        out = where(pad, out.detach(), out)
+        out = where((input == padding_idx).unsqueeze(-1), out.detach(), out)
     return out
+
+
+def _check_rows(xp, idx, rows):
+    """Raise IndexError naming the first index outside [0, rows)."""
+    if int(idx.min()) < 0 or int(idx.max()) >= rows:
+        bad = idx[(idx < 0) | (idx >= rows)].reshape(-1)[0]
+        raise IndexError(f"embedding: index {int(bad)} is out of range for an embedding of {rows} rows")
 
 
 def _renorm_rows(weight, idx, max_norm, norm_type):
     """Scale each referenced row whose norm exceeds max_norm down to max_norm (in place, not recorded)."""
-    xp = weight._device.backend.xp
+    backend = weight._device.backend
     with no_grad():
-        w = weight._data
-        rows = xp.unique(idx.reshape(-1))
-        norms = (xp.abs(w[rows]) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
-        scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(w.dtype)
-        w[rows] *= scale[:, None]
+        backend.on_device(_renorm_rows_raw, backend.xp, weight._data, idx, max_norm, norm_type)
         weight._version_counter.value += 1
+
+
+def _renorm_rows_raw(xp, w, idx, max_norm, norm_type):
+    rows = xp.unique(idx.reshape(-1))
+    norms = (xp.abs(w[rows]) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
+    scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(w.dtype)
+    w[rows] *= scale[:, None]
 
 
 # --- normalisation ---------------------------------------------------------------------------------------------
@@ -295,18 +303,21 @@ def one_hot(tensor, num_classes=-1):
     """int64 one-hot encodings along a new last dim (num_classes=-1: the largest index + 1)."""
     if not isinstance(tensor, Tensor) or tensor.dtype.kind not in "iu":
         raise TypeError("one_hot is only applicable to index tensor of an integer dtype")
-    xp = tensor._device.backend.xp
-    idx = tensor._data
+    if num_classes == -1 and tensor.numel() == 0:
+        raise RuntimeError("Can not infer total number of classes from empty tensor.")
+    backend = tensor._device.backend
+    return wrap(backend.on_device(_one_hot, backend.xp, tensor._data, num_classes), tensor._device)
+
+
+def _one_hot(xp, idx, num_classes):
+    """int64 one-hot rows of the class indices ``idx`` (num_classes=-1: the largest index + 1)."""
     if num_classes == -1:
-        if idx.size == 0:
-            raise RuntimeError("Can not infer total number of classes from empty tensor.")
         num_classes = int(idx.max()) + 1
     if idx.size and int(idx.min()) < 0:
         raise ValueError("one_hot: class values must be non-negative")
     if idx.size and int(idx.max()) >= num_classes:
         raise ValueError("one_hot: class values must be smaller than num_classes")
-    out = (idx[..., None] == xp.arange(num_classes)).astype(xp.int64)
-    return wrap(out, tensor._device)
+    return (idx[..., None] == xp.arange(num_classes)).astype(xp.int64)
 
 
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):  # noqa: A002

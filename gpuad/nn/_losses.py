@@ -118,15 +118,10 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
         raise ValueError(f"nll_loss: weight must have {C} values (one per class), got shape {weight.shape}")
     rows = input.reshape(1, -1) if input.ndim == 1 else input if input.ndim == 2 else \
         input.permute((0,) + tuple(range(2, input.ndim)) + (1,)).reshape(-1, C)
-    xp = input._device.backend.xp
-    t = target._data.reshape(-1)
-    ignored = t == ignore_index
-    t_safe = xp.where(ignored, 0, t)
-    if t_safe.size and (int(t_safe.min()) < 0 or int(t_safe.max()) >= C):
-        raise IndexError(f"nll_loss: target {int(t_safe[(t_safe < 0) | (t_safe >= C)][0])} is out of bounds: class "
-                         f"indices must be in [0, {C}) or equal ignore_index")
-    picked = rows[wrap(xp.arange(len(t)), input._device), wrap(t_safe, input._device)]
-    counted = wrap((~ignored).astype(input.dtype), input._device)
+    backend = input._device.backend
+    t_safe, counted = backend.on_device(_class_targets, backend.xp, target._data, ignore_index, C, input.dtype)
+    picked = rows[wrap(backend.xp.arange(t_safe.size), input._device), wrap(t_safe, input._device)]
+    counted = wrap(counted, input._device)
     w = counted if weight is None else weight[wrap(t_safe, input._device)] * counted
     loss = -picked * w
     if reduction == "none":
@@ -134,6 +129,23 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     if reduction == "sum":
         return loss.sum()
     return loss.sum() / w.sum()
+
+
+def _class_targets(xp, target, ignore_index, classes, dtype):
+    """(the flat class indices with ignored ones replaced by 0, 1 in ``dtype`` where not ignored, else 0); an index
+    outside [0, classes) that is not ``ignore_index`` raises IndexError naming it."""
+    t = target.reshape(-1)
+    ignored = t == ignore_index
+    t_safe = xp.where(ignored, 0, t)
+    if t_safe.size and (int(t_safe.min()) < 0 or int(t_safe.max()) >= classes):
+        raise IndexError(f"nll_loss: target {int(t_safe[(t_safe < 0) | (t_safe >= classes)][0])} is out of bounds: "
+                         f"class indices must be in [0, {classes}) or equal ignore_index")
+    return t_safe, (~ignored).astype(dtype)
+
+
+def _outside(xp, data, lo, hi):
+    """Whether any element of ``data`` is below ``lo`` or (``hi`` not None) above ``hi``."""
+    return bool(xp.any(data < lo)) or (hi is not None and bool(xp.any(data > hi)))
 
 
 def _bce_arguments(input, target, size_average, reduce, reduction, who, shape_message):
@@ -153,8 +165,8 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     reduction, input, target = _bce_arguments(input, target, size_average, reduce, reduction, "binary_cross_entropy",
                                               "Using a target size ({t}) that is different to the input size ({i}) "
                                               "is deprecated. Please ensure they have the same size.")
-    data = input._data
-    if data.size and (bool((data < 0).any()) or bool((data > 1).any())):
+    backend = input._device.backend
+    if input.numel() and backend.on_device(_outside, backend.xp, input._data, 0, 1):
         raise ValueError("binary_cross_entropy: all elements of input should be between 0 and 1")
     loss = -(target * _clamped_log(input) + (1 - target) * _clamped_log(1 - input))
     if weight is not None:
@@ -287,7 +299,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
                 var = var.unsqueeze(-1)
             elif not (input.shape[:-1] == var.shape[:-1] and var.shape[-1] == 1):
                 raise ValueError("var is of incorrect size")
-        if bool((var._data < 0).any()):
+        if var.numel() and var._device.backend.on_device(_outside, var._device.backend.xp, var._data, 0, None):
             raise ValueError("var has negative entry/entries")
         var = var.clone()
         with no_grad():  # PyTorch clamps in place without recording: the gradient passes as if unclamped

@@ -169,7 +169,7 @@ class Reducer:
                 if id(p) not in reached:
                     self.used[i] = False
                     bucket, offset = self.where[i]
-                    bucket.buffer[offset:offset + p.numel()] = 0
+                    p._device.backend.write(bucket.buffer, 0, slice(offset, offset + p.numel()))
                     self._mark(i)
 
     def _reset(self):
@@ -244,10 +244,10 @@ class Reducer:
                 p = self.params[i]
                 average = bucket.buffer[offset:offset + p.numel()].reshape(p.shape)
                 if self.used[i]:
-                    p._grad._data[...] = average
+                    p._device.backend.write(p._grad._data, average)
                     p._grad._version_counter.value += 1
                 elif globally_used[i]:
-                    p._grad = wrap(average.copy(), p._device)
+                    p._grad = wrap(p._device.backend.copy(average), p._device)
         self.last_wait_seconds = waited
         if self.timeline is not None:
             self.timeline.append({"backward_end": backward_end, "waited": waited,

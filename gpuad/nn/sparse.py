@@ -36,7 +36,7 @@ class Embedding(Module):
 
     def _fill_padding_idx_with_zero(self):
         if self.padding_idx is not None:
-            self.weight._data[self.padding_idx] = 0
+            self.weight._device.backend.write(self.weight._data, 0, self.padding_idx)
             self.weight._version_counter.value += 1
 
     def forward(self, input):  # noqa: A002

@@ -20,6 +20,7 @@ def _listed(tensors):
 
 
 def _norm(xp, a, norm_type):
+    """The ``norm_type``-norm of all of ``a`` as a 0-d array."""
     if norm_type == math.inf:
         return xp.abs(a).max() if a.size else xp.zeros((), a.dtype)
     if norm_type == -math.inf:
@@ -38,14 +39,29 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
     if not tensors:
         return tensor(0.0)
     device = tensors[0].device
-    xp = device.backend.xp
-    norms = xp.stack([_norm(xp, t._data, norm_type).astype(tensors[0].dtype) for t in tensors])
-    total = wrap(xp.asarray(_norm(xp, norms, norm_type)), device)
+    backend = device.backend
+    norms = [_device_norm(t, norm_type, tensors[0].dtype) for t in tensors]
+    norms = [n if t._device is device else backend.receive(n, t._device.backend) for n, t in zip(norms, tensors)]
+    total = wrap(backend.on_device(_norm_of_norms, backend.xp, norms, norm_type), device)
     if error_if_nonfinite and not math.isfinite(total.item()):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so it "
                            f"cannot be clipped. To disable this error and scale the gradients by the non-finite norm "
                            f"anyway, set `error_if_nonfinite=False`")
     return total
+
+
+def _device_norm(t, norm_type, dtype):
+    """t's norm in ``dtype``, computed on t's own device (each gradient may live on another one)."""
+    b = t._device.backend
+    return b.on_device(_norm_in, b.xp, t._data, norm_type, dtype)
+
+
+def _norm_in(xp, a, norm_type, dtype):
+    return _norm(xp, a, norm_type).astype(dtype)
+
+
+def _norm_of_norms(xp, norms, norm_type):
+    return xp.asarray(_norm(xp, xp.stack(norms), norm_type))
 
 
 def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):

@@ -111,7 +111,7 @@ def apply(op, inputs, params=None):
         raise TypeError(f"{op.name}: expected at least one tensor argument, got "
                         f"{', '.join(type(x).__name__ for x in inputs) or 'none'}")
     if op.promote is not None and (mixed or dtype.kind in "biu"):
-        _promote(op, datas)
+        (dev._backend or dev.backend).on_device(_promote, op, datas)  # casts are array methods: on the inputs' device
     return apply_checked(op, inputs, datas, params, dev, rg)
 
 

@@ -274,11 +274,17 @@ def index_fill(input, dim, index, value):  # noqa: A002
     """A copy of ``input`` with the slices at ``index`` along ``dim`` set to ``value``."""
     x = one(input)
     dim, index = _vector_index(x, dim, index, "index_fill")
-    mask_data = x._device.backend.xp.zeros(x.shape[dim] if x.ndim else 1, dtype=bool)
-    mask_data[index._data.reshape(-1)] = True
-    mask = wrap(mask_data.reshape((-1,) + (1,) * (x.ndim - dim - 1)) if x.ndim else mask_data.reshape(()),
-                x._device)
+    backend = x._device.backend
+    mask = backend.on_device(_slice_mask, backend.xp, index._data, x.shape[dim] if x.ndim else 1)
+    mask = wrap(mask.reshape((-1,) + (1,) * (x.ndim - dim - 1)) if x.ndim else mask.reshape(()), x._device)
     return masked_fill(x, mask, value)
+
+
+def _slice_mask(xp, index, size):
+    """A bool vector of ``size``, True at the positions ``index``."""
+    mask = xp.zeros(size, dtype=bool)
+    mask[index.reshape(-1)] = True
+    return mask
 
 
 # --- masks ------------------------------------------------------------------------------------------------------
@@ -333,15 +339,19 @@ def nonzero(input, *, as_tuple=False):  # noqa: A002
     """The indices of the nonzero elements: an (n, ndim) int64 tensor, or with ``as_tuple`` one 1-D tensor per
     dimension (what ``x[...]`` takes)."""
     x = one(input)
-    xp = x._device.backend.xp
-    data = x._data if x.ndim else x._data.reshape(1)
+    backend = x._device.backend
+    found = backend.on_device(_nonzero, backend.xp, x._data if x.ndim else x._data.reshape(1), as_tuple)
+    if as_tuple:
+        return tuple(wrap(w, x._device) for w in found)
+    return wrap(found if x.ndim else found[:, :0], x._device)
+
+
+def _nonzero(xp, data, as_tuple):
+    """The int64 positions of data's nonzero elements: one vector per dim (``as_tuple``) or an (n, ndim) array."""
     where = xp.nonzero(data)
     if as_tuple:
-        return tuple(wrap(w.astype(np.int64), x._device) for w in where)
-    stacked = xp.stack(where, axis=1).astype(np.int64) if where else xp.zeros((0, 0), np.int64)
-    if x.ndim == 0:
-        stacked = stacked[:, :0]
-    return wrap(stacked, x._device)
+        return tuple(w.astype(np.int64) for w in where)
+    return xp.stack(where, axis=1).astype(np.int64) if where else xp.zeros((0, 0), np.int64)
 
 
 def argwhere(input):  # noqa: A002

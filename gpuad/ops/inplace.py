@@ -95,13 +95,20 @@ def _copy_slices_jvp(c, tb, tv):
 COPY_SLICES = Op("copy_slices", lambda xp, base, value, positions, keep: base, _copy_slices_vjp, jvp=_copy_slices_jvp)
 
 
+def _outside_positions(xp, shape, positions):
+    """A bool array of ``shape``: False at the flat ``positions``, True elsewhere."""
+    keep = xp.ones(shape, dtype=bool)
+    keep.reshape(-1)[positions.reshape(-1)] = False
+    return keep
+
+
 def _rebase(view, base, result):
     """After ``result`` was written through ``view``: give ``base`` a CopySlices node over its old history and
     ``result``, then re-derive ``view`` from the base (other views of the base re-derive lazily, see
     autograd.views)."""
     positions = view_positions(base, view._view_chain)
-    keep = base._device.backend.xp.ones(base._data.shape, dtype=bool)
-    keep.reshape(-1)[positions.reshape(-1)] = False
+    backend = base._device.backend
+    keep = backend.on_device(_outside_positions, backend.xp, base._data.shape, positions)
     old = wrap(base._data, base._device)
     old._rg, old._node, old._idx, old._fw = base._rg, base._node, base._idx, base._fw
     new = apply(COPY_SLICES, (old, result), {"positions": positions, "keep": keep})
@@ -296,8 +303,13 @@ def _index_put_jvp(c, tx, tv):
     if tv is None:
         tv = zeros(batch + v.shape, dtype=ref.dtype, device=ref.device)
     index = c.params["index"]
-    selected = x._data[index].ndim
+    selected = x._device.backend.on_device(_indexed_ndim, x._data, index)
     return apply(INDEX_PUT, (tx, align_batched(tv, v.ndim, selected)), {"index": batched_index(c, tx, index)})
+
+
+def _indexed_ndim(data, index):
+    """The number of dims of ``data[index]`` (an advanced index: computed by indexing, on data's device)."""
+    return data[index].ndim
 
 
 INDEX_PUT = Op("index_put", _index_put_forward, _index_put_vjp, promote="binary", jvp=_index_put_jvp)

@@ -137,7 +137,8 @@ LOGABSDET = Op("linalg_logabsdet", lambda xp, a: xp.linalg.slogdet(a)[1], _logab
 def slogdet(A):
     """(sign, logabsdet) with det(A) = sign * exp(logabsdet); logabsdet is differentiable."""
     a = _square(A, "slogdet")
-    sign = wrap(a._device.backend.xp.linalg.slogdet(a._data)[0].astype(a.dtype), a._device)
+    xp = a._device.backend.xp
+    sign = wrap(xp.asarray(xp.linalg.slogdet(a._data)[0], dtype=a.dtype), a._device)
     return return_types.linalg_slogdet(sign, apply(LOGABSDET, (a,)))
 
 
@@ -233,13 +234,19 @@ def svdvals(A, *, driver=None):
 def matrix_rank(A, *, atol=None, rtol=None, hermitian=False):
     """The number of singular values above max(atol, rtol * largest), rtol defaulting to eps * max(m, n)."""
     a = one(A)
-    s = a._device.backend.xp.linalg.svd(a._data, compute_uv=False)
     if rtol is None:
         rtol = np.finfo(a.dtype).eps * max(a.shape[-2:]) if atol is None or atol == 0 else 0.0
+    backend = a._device.backend
+    return wrap(backend.on_device(_rank, backend.xp, a._data, atol, rtol), a._device)
+
+
+def _rank(xp, a, atol, rtol):
+    """How many singular values of each matrix are above max(atol, rtol * the largest), as int64."""
+    s = xp.linalg.svd(a, compute_uv=False)
     tol = s[..., :1] * rtol if s.shape[-1] else s[..., :1]
     if atol is not None:
-        tol = a._device.backend.xp.maximum(tol, atol)
-    return wrap((s > tol).sum(-1).astype(np.int64), a._device)
+        tol = xp.maximum(tol, atol)
+    return xp.asarray((s > tol).sum(-1), dtype=np.int64)  # an array even for one matrix (NumPy gives a scalar)
 
 
 def lstsq(A, B, rcond=None, *, driver=None):

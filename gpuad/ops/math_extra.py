@@ -384,7 +384,7 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):  # noqa: A00
     if isinstance(b, Tensor) and b._device is not a._device:
         raise RuntimeError(f"isclose: expected both tensors on one device, got {a.device} and {b.device}")
     if a.dtype.kind == "b":
-        return wrap(xp.asarray(a._data == bd), a._device)
+        return wrap(xp.asarray(xp.equal(a._data, bd)), a._device)
     with np.errstate(invalid="ignore"):
         return wrap(xp.asarray(xp.isclose(a._data, bd, rtol=rtol, atol=atol, equal_nan=equal_nan)), a._device)
 
@@ -401,4 +401,5 @@ def equal(input, other):  # noqa: A002
         return False
     if a._device is not b._device:
         raise RuntimeError(f"equal: expected both tensors on one device, got {a.device} and {b.device}")
-    return bool((a._data == b._data).all())
+    xp = a._device.backend.xp
+    return bool(xp.all(xp.equal(a._data, b._data)))

@@ -147,9 +147,14 @@ def index_put(input, indices, values, accumulate=False):  # noqa: A002
         out = x.clone()
         out[tuple(indices)] = values
         return out
-    selected = x._data[index].shape
+    selected = x._device.backend.on_device(_indexed_shape, x._data, index)
     return x + index_backward(values.expand(selected) if tuple(values.shape) != selected else values,
                               tuple(x.shape), index, False)
+
+
+def _indexed_shape(data, index):
+    """The shape of ``data[index]`` (an advanced index: computed by indexing, on data's device)."""
+    return data[index].shape
 
 
 def masked_scatter(input, mask, source):  # noqa: A002
@@ -187,20 +192,9 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):  # noq
                                                                         device=x.device))
         mean = total / counts
         return mean if x.dtype.kind == "f" else (total // counts).to(x.dtype)
-    xp = x._device.backend.xp
-    data = x._data.copy()
-    fill = -np.inf if reduce == "amax" else np.inf
-    if not include_self:
-        data[hit._data] = fill if x.dtype.kind == "f" else (np.iinfo(x.dtype).min if reduce == "amax"
-                                                           else np.iinfo(x.dtype).max)
-    ufunc = xp.maximum if reduce == "amax" else xp.minimum
-    grid = _grid(xp, idx._data, dim, ())
-    if hasattr(ufunc, "at"):
-        ufunc.at(data, grid, src._data)
-    else:  # pragma: no cover - CuPy: scatter_max / scatter_min
-        import cupyx  # lazy: import gpuad never imports CuPy
-        (cupyx.scatter_max if reduce == "amax" else cupyx.scatter_min)(data, grid, src._data)
-    result = wrap(data, x._device)
+    backend = x._device.backend
+    result = wrap(backend.on_device(_scatter_extreme, backend.xp, x._data, None if include_self else hit._data,
+                                    dim, idx._data, src._data, reduce == "amax"), x._device)
     if x.dtype.kind != "f" or not (x.requires_grad or src.requires_grad):
         return result
     # the gradient: shared equally by the elements equal to the result (input's own only with include_self)
@@ -212,24 +206,49 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):  # noq
     return result + (weighted - weighted.detach())  # the exact result's value, the shared gradient
 
 
+def _scatter_extreme(xp, data, hit, dim, index, src, largest):
+    """A copy of ``data`` with ``src`` reduced into it by max (``largest``) or min at ``index`` along ``dim``; where
+    ``hit`` (None: nowhere) data's own values are left out."""
+    data = data.copy()
+    if hit is not None:
+        if data.dtype.kind == "f":
+            data[hit] = -np.inf if largest else np.inf
+        else:
+            data[hit] = np.iinfo(data.dtype).min if largest else np.iinfo(data.dtype).max
+    ufunc = xp.maximum if largest else xp.minimum
+    grid = _grid(xp, index, dim, ())
+    if hasattr(ufunc, "at"):
+        ufunc.at(data, grid, src)
+    else:  # pragma: no cover - CuPy: scatter_max / scatter_min
+        import cupyx  # lazy: import gpuad never imports CuPy
+        (cupyx.scatter_max if largest else cupyx.scatter_min)(data, grid, src)
+    return data
+
+
 def fill_diagonal_(self, fill_value, wrap=False):
     """Set the main diagonal of a 2-D (or all-equal-dims) tensor to ``fill_value``, in place."""
     if self.ndim < 2 or (self.ndim > 2 and len(set(self.shape)) != 1):
         raise ValueError(f"fill_diagonal_: expects a 2-D tensor or all dims equal, got shape {tuple(self.shape)}")
     _check_target(self, "fill_diagonal_")
-    xp = self._device.backend.xp
-    mask = xp.zeros(self.shape, bool)
-    if self.ndim == 2:
-        rows, cols = self.shape
-        if wrap and rows > cols + 1:
+    backend = self._device.backend
+    mask = backend.on_device(_diagonal_mask, backend.xp, tuple(self.shape), restart=wrap)
+    return commit(self, masked_fill(self, _wrap_array(mask, self._device), fill_value), "fill_diagonal_")
+
+
+def _diagonal_mask(xp, shape, restart):
+    """A bool array of ``shape``, True on the main diagonal (``restart``: again below a tall matrix's square)."""
+    mask = xp.zeros(shape, bool)
+    if len(shape) == 2:
+        rows, cols = shape
+        if restart and rows > cols + 1:
             for start in range(0, rows, cols + 1):
                 _diagonal_of(xp, mask[start:], 0, 0, 1)[...] = True
         else:
             _diagonal_of(xp, mask, 0, 0, 1)[...] = True
     else:
-        i = xp.arange(self.shape[0])
-        mask[(i,) * self.ndim] = True
-    return commit(self, masked_fill(self, _wrap_array(mask, self._device), fill_value), "fill_diagonal_")
+        i = xp.arange(shape[0])
+        mask[(i,) * len(shape)] = True
+    return mask
 
 
 # --- predicates and integer functions -----------------------------------------------------------------------

@@ -35,7 +35,7 @@ def write_out(out, result, who):
                           f"{tuple(out.shape)}, which does not match the required output shape "
                           f"{tuple(result.shape)}", UserWarning, stacklevel=3)
         out._data = out._device.backend.xp.empty(result.shape, out.dtype)
-    out._data[...] = result._data
+    out._device.backend.write(out._data, result._data)
     out._version_counter.value += 1
     return out
 

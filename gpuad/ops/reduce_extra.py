@@ -211,7 +211,6 @@ def _quantile(input, q, dim, keepdim, interpolation, who, ignore_nan):
         raise TypeError(f"{who}: expected a floating tensor, got {x.dtype}")
     if interpolation not in _INTERPOLATIONS:
         raise ValueError(f"{who}: interpolation must be one of {_INTERPOLATIONS}, got {interpolation!r}")
-    xp = x._device.backend.xp
     scalar_q = not isinstance(q, Tensor) and np.ndim(q) == 0
     qs = np.atleast_1d(np.asarray(q.detach().cpu().numpy() if isinstance(q, Tensor) else q, dtype=np.float64))
     if qs.ndim != 1 or ((qs < 0) | (qs > 1)).any():
@@ -228,9 +227,36 @@ def _quantile(input, q, dim, keepdim, interpolation, who, ignore_nan):
     if n == 0:
         raise IndexError(f"{who}: cannot compute the quantile of an empty dim")
     s = sort(x, d).values  # NaN sorts last
-    nan_rows = xp.isnan(x._data).sum(axis=d, keepdims=True)
-    count = (n - nan_rows) if ignore_nan else xp.full(nan_rows.shape, n)
+    backend = x._device.backend
+    positions, nan_out = backend.on_device(_quantile_positions, backend.xp, x._data, d, qs, interpolation, ignore_nan)
     results = []
+    for lo, hi, frac in positions:
+        vlo = gather(s, d, wrap(lo, x._device))
+        vhi = gather(s, d, wrap(hi, x._device))
+        weight = wrap(frac, x._device)
+        # PyTorch's lerp: from the nearer end, so that equal infinities give inf rather than inf - inf = nan
+        value = where(weight < 0.5, vlo + (vhi - vlo) * weight, vhi - (vhi - vlo) * (1 - weight))
+        if nan_out is not None:
+            value = where(wrap(nan_out, x._device), float("nan"), value)
+        if keepdim:
+            if dim is None:
+                value = value.reshape((1,) * original_ndim)
+        else:
+            value = value.squeeze(d)
+        results.append(value)
+    if scalar_q:
+        return results[0]
+    return stack(results, 0)
+
+
+def _quantile_positions(xp, data, d, qs, interpolation, ignore_nan):
+    """For each q: (lower index, upper index, weight of the upper one, in data's dtype) along ``d`` of the sorted
+    data (keepdim-shaped); and where the result is NaN (a bool keepdim array; None: nowhere): a row with NaN for
+    quantile, an all-NaN row for nanquantile."""
+    n = data.shape[d]
+    nan_rows = xp.isnan(data).sum(axis=d, keepdims=True)
+    count = (n - nan_rows) if ignore_nan else xp.full(nan_rows.shape, n)
+    positions = []
     for qv in qs:
         rank = qv * (xp.maximum(count, 1) - 1)
         lo = xp.floor(rank).astype(np.int64)
@@ -247,21 +273,8 @@ def _quantile(input, q, dim, keepdim, interpolation, who, ignore_nan):
         elif interpolation == "midpoint":
             hi = xp.minimum(xp.ceil(rank), xp.maximum(count - 1, 0)).astype(np.int64)
             frac = xp.where(hi > lo, 0.5, 0.0)
-        vlo = gather(s, d, wrap(lo, x._device))
-        vhi = gather(s, d, wrap(hi, x._device))
-        weight = wrap(frac.astype(x.dtype), x._device)
-        # PyTorch's lerp: from the nearer end, so that equal infinities give inf rather than inf - inf = nan
-        value = where(weight < 0.5, vlo + (vhi - vlo) * weight, vhi - (vhi - vlo) * (1 - weight))
-        if not ignore_nan:  # a NaN anywhere in the row makes its quantile NaN
-            value = where(wrap(nan_rows > 0, x._device), float("nan"), value)
-        elif bool((count == 0).any()):
-            value = where(wrap(count == 0, x._device), float("nan"), value)
-        if keepdim:
-            if dim is None:
-                value = value.reshape((1,) * original_ndim)
-        else:
-            value = value.squeeze(d)
-        results.append(value)
-    if scalar_q:
-        return results[0]
-    return stack(results, 0)
+        positions.append((lo, hi, frac.astype(data.dtype)))
+    if not ignore_nan:  # a NaN anywhere in the row makes its quantile NaN
+        return positions, nan_rows > 0
+    empty = count == 0
+    return positions, empty if bool(xp.any(empty)) else None

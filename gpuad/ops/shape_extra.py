@@ -88,7 +88,7 @@ def roll(input, shifts, dims=None):  # noqa: A002
         d = dim_arg(x, d, "roll")
         n = x.shape[d]
         if n:
-            x = index_select(x, d, wrap((xp.arange(n) - shift) % n, x._device))
+            x = index_select(x, d, wrap(xp.remainder(xp.arange(-shift, n - shift), n), x._device))  # on its device
     return x
 
 
