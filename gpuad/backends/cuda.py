@@ -92,8 +92,11 @@ class CUDABackend:
         return self.xp.asarray(data, dtype=dtype)
 
     def receive(self, array, source=None):
-        """An array on this GPU with the values of ``array``, which may live on the host or on any GPU."""
-        return self.from_device(array) if isinstance(array, self.ndarray) else self.from_host(array)
+        """An array on this GPU with the values of ``array``, which may live on the host or on any GPU (itself,
+        not a copy, where it already lives here)."""
+        if isinstance(array, self.ndarray):
+            return array if array.device.id == self.index else self.from_device(array)
+        return self.from_host(array)
 
     def from_host(self, array):
         return self.xp.asarray(array)
