@@ -9,7 +9,7 @@ from .graph import Node
 from .grad_mode import grad_batch, mode, no_grad
 from .._autograd.views import sync_view
 from ..tensor import Tensor, wrap
-from ..ops.core import attach, new_node
+from ..ops.core import attach, record
 from ..ops.shape import stack
 from .forward_ad import tangent_of
 
@@ -146,7 +146,7 @@ class Function:
             outputs = cls.forward(ctx, *args)
         single = not isinstance(outputs, tuple)
         outputs = (outputs,) if single else outputs
-        record = mode.enabled and any(ctx.needs_input_grad)
+        recording = mode.enabled and any(ctx.needs_input_grad)
         devices = {args[i]._device for i in tensor_args}
         if len(devices) > 1:
             raise RuntimeError(f"{cls.__name__}: arguments are on different devices {sorted(map(str, devices))}")
@@ -158,11 +158,11 @@ class Function:
                 wrapped.append(w)
             else:
                 wrapped.append(o)
-        if record:
+        if recording:
             tensors = [w for w in wrapped if isinstance(w, Tensor)]
             inputs = tuple(args[i] for i in tensor_args)
-            node, _ = new_node(op, inputs, (tuple(range(len(args))), tuple(tensor_args)),
-                               tensors[0]._device if tensors else None, tuple(x._rg for x in inputs))
+            node = record(op, inputs, (tuple(range(len(args))), tuple(tensor_args)),
+                          None, tensors[0]._device if tensors else None, tuple(x._rg for x in inputs))
             node.ctx = ctx
             ctx._edges = node.next
             node.n_out = len(tensors)

@@ -203,24 +203,14 @@ def apply_binary(op, a, b):
 
 # --- the one recorder ----------------------------------------------------------------------------------------------
 def record(op, inputs, params, result, dev, needs, kept=None):
-    """Make ``result`` the output of a new Node for this call of ``op`` (see new_node), saving the output where the
-    op's plan says and ``kept`` (see ``Op.aux``). Every op call and device transfer records through here; a custom
-    Function's outputs through new_node and attach."""
-    node, keep_out = new_node(op, inputs, params, dev, needs)
-    if keep_out or kept is result._data:
-        node.saved_out = (result._data, result._version_counter, result._version.value)
-    elif kept is not None:
-        node.saved_out = (kept, _Version(), 0)  # not the output: an array of the VJP's own, never changed in place
-    attach(node, result, inputs)
-    return node
-
-
-def new_node(op, inputs, params, dev, needs):
-    """(a Node for this call of ``op``, whether its plan saves the output): edges to the inputs that need grad, and
-    what the op's save plan says its VJP reads, each tensor with the in-place version it has now."""
+    """A new Node for this call of ``op``, with ``result`` (when given) as its output: edges to the inputs that need
+    grad; what the op's save plan says its VJP reads, each tensor with the in-place version it has now; the output
+    where the plan says, and ``kept`` (see ``Op.aux``); then mode.on_record is told. Every op call and device
+    transfer records through here, and a custom Function (several outputs: result None, then ``attach``)."""
     n = len(inputs)
-    if n == 1:  # one and two inputs, unrolled: the hot path of every forward pass
-        edges = (edge_of(inputs[0]),) if needs[0] else (None,)
+    if n == 1:  # one and two inputs unrolled: the hot path of every forward pass
+        x = inputs[0]
+        edges = (edge_of(x),) if needs[0] else (None,)
     elif n == 2:
         a, b = inputs
         edges = (edge_of(a) if needs[0] else None, edge_of(b) if needs[1] else None)
@@ -229,24 +219,46 @@ def new_node(op, inputs, params, dev, needs):
     node = Node(op, edges, needs, dev, params)
     keep, keep_out = op._plans.get(needs) or op.plan(needs)
     if keep is not None:
-        node.saved = tuple([x if k else None for x, k in zip(inputs, keep)])
-        node.saved_versions = tuple([x._version_value if k and isinstance(x, Tensor)
-                                     else None for x, k in zip(inputs, keep)])
-    return node, keep_out
+        if n == 1:  # keep is (True,)
+            v = x._version
+            node.saved = (x,)
+            node.saved_versions = (0 if v is None else v.value,)
+        else:
+            node.saved = tuple([x if k else None for x, k in zip(inputs, keep)])
+            node.saved_versions = tuple([_version_now(x) if k else None for x, k in zip(inputs, keep)])
+    if result is None:
+        return node
+    data = result._data
+    if keep_out or kept is data:
+        v = result._version
+        if v is None:
+            v = result._version = _Version()
+        node.saved_out = (data, v, v.value)
+    elif kept is not None:
+        node.saved_out = (kept, _Version(), 0)  # not the output: an array of the VJP's own, never changed in place
+    result._rg = True
+    result._node = node
+    if mode.on_record is not None:
+        mode.on_record(node, result, inputs)
+    return node
 
 
-def attach(node, result, inputs):
-    """Make ``result`` the output of ``node`` and tell mode.on_record (traces, checkpoints, gpuad.viz); ``result``
-    may also be a list of the outputs of a node with several, each then at its index."""
-    if result.__class__ is list:
-        for index, out in enumerate(result):
-            out._rg, out._node, out._idx = True, node, index
-        if not result:
-            return
-        result = result[0]
-    else:
-        result._rg = True
-        result._node = node
+def _version_now(x):
+    """A saved input's in-place version (0 for a tensor never changed in place), None for a constant."""
+    if isinstance(x, Tensor):
+        v = x._version
+        return 0 if v is None else v.value
+    return None
+
+
+def attach(node, outputs, inputs):
+    """Make the tensors ``outputs`` the outputs of ``node`` (a custom Function's, each at its index) and tell
+    mode.on_record, as ``record`` does for one."""
+    for index, out in enumerate(outputs):
+        out._rg, out._node, out._idx = True, node, index
+    if not outputs:
+        return
+    result = outputs[0]
     if mode.on_record is not None:
         mode.on_record(node, result, inputs)
 
