@@ -208,12 +208,12 @@ def record(op, inputs, params, result, dev, needs, kept=None):
     where the plan says, and ``kept`` (see ``Op.aux``); then mode.on_record is told. Every op call and device
     transfer records through here, and a custom Function (several outputs: result None, then ``attach``)."""
     n = len(inputs)
-    if n == 1:  # one and two inputs unrolled: the hot path of every forward pass
-        x = inputs[0]
-        edges = (edge_of(x),) if needs[0] else (None,)
-    elif n == 2:
+    if n == 2:  # two and one inputs unrolled: the hot path of every forward pass
         a, b = inputs
         edges = (edge_of(a) if needs[0] else None, edge_of(b) if needs[1] else None)
+    elif n == 1:
+        x = inputs[0]
+        edges = (edge_of(x),) if needs[0] else (None,)
     else:
         edges = tuple([edge_of(x) if need else None for x, need in zip(inputs, needs)])
     node = Node(op, edges, needs, dev, params)
@@ -223,19 +223,34 @@ def record(op, inputs, params, result, dev, needs, kept=None):
             v = x._version
             node.saved = (x,)
             node.saved_versions = (0 if v is None else v.value,)
+        elif n == 2:
+            ka, kb = keep
+            va = vb = None
+            try:  # a constant (no _version) keeps None
+                if ka:
+                    va = a._version
+                    va = 0 if va is None else va.value
+                if kb:
+                    vb = b._version
+                    vb = 0 if vb is None else vb.value
+            except AttributeError:
+                va, vb = _version_now(a) if ka else None, _version_now(b) if kb else None
+            node.saved = (a if ka else None, b if kb else None)
+            node.saved_versions = (va, vb)
         else:
             node.saved = tuple([x if k else None for x, k in zip(inputs, keep)])
             node.saved_versions = tuple([_version_now(x) if k else None for x, k in zip(inputs, keep)])
     if result is None:
         return node
-    data = result._data
-    if keep_out or kept is data:
-        v = result._version
-        if v is None:
-            v = result._version = _Version()
-        node.saved_out = (data, v, v.value)
-    elif kept is not None:
-        node.saved_out = (kept, _Version(), 0)  # not the output: an array of the VJP's own, never changed in place
+    if keep_out or kept is not None:
+        data = result._data
+        if keep_out or kept is data:
+            v = result._version
+            if v is None:
+                v = result._version = _Version()
+            node.saved_out = (data, v, v.value)
+        else:
+            node.saved_out = (kept, _Version(), 0)  # not the output: an array of the VJP's own, never changed
     result._rg = True
     result._node = node
     if mode.on_record is not None:
