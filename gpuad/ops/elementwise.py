@@ -55,7 +55,7 @@ def elementwise(name, forward, partials, cuda_grad=None, **options):
     kernels/elementwise.cu (or is a function of the params giving one) that a first-order backward on CUDA runs
     instead, in one launch."""
     def vjp(n, g):
-        if cuda_grad is not None:
+        if cuda_grad is not None and n.device._backend.fused_grads:
             fused_grads = fused_grad(n, g)
             if fused_grads is not None:
                 return fused_grads
