@@ -33,7 +33,8 @@ class Op:
     broadcasting: inputs broadcast against each other (batched tangents are aligned before the JVP)
     aux: the forward returns ``(output, kept)``: ``kept`` is an array the VJP reads besides the saved inputs and
         output (the fused linear layer's relu mask, cross-entropy's row statistics), held in ``node.saved_out``
-        (where ``kept`` is the output itself, it is saved as the output, with its version)
+        (where ``kept`` is the output itself, it is saved as the output, with its version); such an op is applied
+        through ``apply``, not the one- and two-tensor fast paths
     cuda: the name of our own CUDA forward for this op (a key of backends.cuda_kernels.FORWARDS), which the CUDA
         backend runs instead of ``forward`` while fused kernels are on and the kernel applies
     cuda_grad: the fused backward rule in kernels/elementwise.cu (a name, or a function of the params giving one)
@@ -145,7 +146,7 @@ def apply_unary(op, x, params=None):
     if x._base is not None:
         sync_view(x)
     data = x._data
-    if data.dtype.kind != "f" or op.aux:
+    if data.dtype.kind != "f":  # (an Op with aux=True is applied through apply)
         return apply(op, (x,), params)
     dev = x._device
     backend = dev._backend or dev.backend
@@ -182,7 +183,7 @@ def apply_binary(op, a, b):
     ad = a._data
     bd = b._data
     dev = a._device
-    if b._device is not dev or (ad.dtype is not bd.dtype and ad.dtype != bd.dtype) or ad.dtype.kind != "f" or op.aux:
+    if b._device is not dev or (ad.dtype is not bd.dtype and ad.dtype != bd.dtype) or ad.dtype.kind != "f":
         return apply(op, (a, b))
     backend = dev._backend or dev.backend
     try:
