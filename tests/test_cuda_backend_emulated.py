@@ -284,19 +284,22 @@ OPTIMIZERS = {
 }
 
 
+def _optimized(name, p0, grads, device, dtype):
+    """The parameter after OPTIMIZERS[name] took one step per gradient in ``grads``, on ``device``, as a host array."""
+    p = G.tensor(p0, dtype=dtype, device=device, requires_grad=True)
+    opt = OPTIMIZERS[name]([p])
+    for g in grads:
+        p.grad = G.tensor(g, dtype=dtype, device=device)
+        opt.step()
+    return host(p)
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_optimizer_steps_match_the_cpu(name, dtype, fused, backends):
     rng = np.random.default_rng(12)
     p0, grads = values(rng, (3, 5)), [values(rng, (3, 5)) for _ in range(4)]
-    results = []
-    for device in ("cpu", GPU):
-        p = G.tensor(p0, dtype=dtype, device=device, requires_grad=True)
-        opt = OPTIMIZERS[name]([p])
-        for g in grads:
-            p.grad = G.tensor(g, dtype=dtype, device=device)
-            opt.step()
-        results.append(host(p))
+    results = [_optimized(name, p0, grads, device, dtype) for device in ("cpu", GPU)]
     close(results[1], results[0], dtype, name)
     kernels = {n for n in backends["launched"] if n in ("gpuad_sgd", "gpuad_sgd_momentum", "gpuad_adam")}
     assert bool(kernels) == (fused and name not in ("sgd_maximize", "amsgrad")), kernels
@@ -423,14 +426,7 @@ def test_float16_optimizer_steps(name, fused, backends):
     rng = np.random.default_rng(15)
     p0 = values(rng, (4, 3)).astype(np.float16)
     grads = [values(rng, (4, 3)).astype(np.float16) for _ in range(3)]
-    results = []
-    for device, dtype in (("cpu", "float32"), (GPU, "float16")):
-        p = G.tensor(p0, dtype=dtype, device=device, requires_grad=True)
-        opt = OPTIMIZERS[name]([p])
-        for g in grads:
-            p.grad = G.tensor(g, dtype=dtype, device=device)
-            opt.step()
-        results.append(host(p))
+    results = [_optimized(name, p0, grads, device, dtype) for device, dtype in (("cpu", "float32"), (GPU, "float16"))]
     assert results[1].dtype == np.float16
     close(results[1].astype(np.float32), results[0], "float16", name)
 

@@ -268,6 +268,11 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
     if dim is not None:
         dim = dim_arg(x, dim, "unique")
     values, inverse, counts = _on(x, _unique, x._data, dim)
+    return _unique_result(x, values, inverse, counts, return_inverse, return_counts)
+
+
+def _unique_result(x, values, inverse, counts, return_inverse, return_counts):
+    """unique's (and unique_consecutive's) values, then the inverse and the counts where asked for."""
     out = [wrap(values, x._device)]
     if return_inverse:
         out.append(_indices(x, inverse))
@@ -291,12 +296,7 @@ def unique_consecutive(input, return_inverse=False, return_counts=False, dim=Non
     if dim is not None:
         dim = dim_arg(x, dim, "unique_consecutive")
     values, inverse, counts = _on(x, _unique_consecutive, x._data, dim, return_inverse, return_counts)
-    out = [wrap(values, x._device)]
-    if return_inverse:
-        out.append(_indices(x, inverse))
-    if return_counts:
-        out.append(_indices(x, counts))
-    return out[0] if len(out) == 1 else tuple(out)
+    return _unique_result(x, values, inverse, counts, return_inverse, return_counts)
 
 
 def _unique_consecutive(xp, data, dim, return_inverse, return_counts):
