@@ -131,16 +131,6 @@ def test_over_cupy_types_and_ufunc_methods_stay_cupys(ctx):
 
 
 # --- the CPU backend's side of the boundary -------------------------------------------------------------------
-def test_cpu_device_context_is_a_reusable_reentrant_no_op():
-    device = CPU_BACKEND.device
-    with device as entered:
-        with device as inner:
-            assert entered is None and inner is None
-    with device:
-        pass
-    assert CPU_BACKEND.device is device
-
-
 def test_cpu_copy_iadd_and_write():
     a = np.arange(4, dtype=np.float32)
     c = CPU_BACKEND.copy(a)

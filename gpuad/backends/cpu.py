@@ -56,26 +56,10 @@ def extended_namespace(module, **extras):
     return ns
 
 
-class _HostDevice:
-    """The CPU's device context: entering it does nothing (a GPU backend's makes its GPU current), so backend code
-    writes ``with self.device:`` on every backend."""
-    __slots__ = ()
-
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return None
-
-    def __repr__(self):
-        return "<cpu device context (a no-op)>"
-
-
 class CPUBackend:
     name = "cpu"
     xp = extended_namespace(np, erf=_erf, add_at=np.add.at, broadcast_to=broadcast_to)
     ndarray = np.ndarray
-    device = _HostDevice()
 
     def __init__(self):
         self.generator = np.random.default_rng()
@@ -117,6 +101,19 @@ class CPUBackend:
     def write(dst, values, index=Ellipsis):
         """dst[index] = values in place (a number or an array on this device)."""
         dst[index] = values
+
+    @staticmethod
+    def constant(array):
+        """``array`` marked read-only (NumPy's writeable flag), for values shared between graphs such as the
+        backward seed of ones: a write into one raises instead of changing every graph's."""
+        array.flags.writeable = False
+        return array
+
+    @staticmethod
+    def on_device(fn, *args, **kwargs):
+        """``fn(*args, **kwargs)`` with this device current (the CPU has no device context): for code above the
+        backends that computes on this device's raw arrays, such as an optimizer's update."""
+        return fn(*args, **kwargs)
 
     def seed(self, seed):
         self.generator = np.random.default_rng(seed)
@@ -189,21 +186,7 @@ class CPUBackend:
     def cross_entropy_rows_grad(self, x2, target, m, log_s, scale):
         return generic.cross_entropy_rows_grad(self.xp, x2, target, m, log_s, scale)
 
-
     # --- optimizer updates, memory, RNG (backend-owned) ---
-    @staticmethod
-    def constant(array):
-        """``array`` marked read-only (NumPy's writeable flag), for values shared between graphs such as the
-        backward seed of ones: a write into one raises instead of changing every graph's."""
-        array.flags.writeable = False
-        return array
-
-    @staticmethod
-    def on_device(fn, *args, **kwargs):
-        """``fn(*args, **kwargs)`` with this device current (the CPU has no device context): for code above the
-        backends that computes on this device's raw arrays, such as an optimizer's update."""
-        return fn(*args, **kwargs)
-
     def sgd_step(self, p, g, buf, scratch, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
                  maximize=False, first=False, fused=True):
         """torch.optim.SGD's update of parameter array ``p`` from gradient ``g``, in place (``buf``: the momentum

@@ -123,6 +123,17 @@ class CUDABackend:
         with self.device:
             dst[index] = values
 
+    @staticmethod
+    def constant(array):
+        """``array`` as it is: CuPy arrays have no writeable flag (the engine never writes into a seed)."""
+        return array
+
+    def on_device(self, fn, *args, **kwargs):
+        """``fn(*args, **kwargs)`` with this GPU current, so that what it allocates and launches lands here: for code
+        above the backends that computes on this device's raw arrays, such as an optimizer's update."""
+        with self.device:
+            return fn(*args, **kwargs)
+
     def from_device(self, array):
         """A copy on this GPU of an array on any GPU. Across GPUs: made contiguous there, copied once (peer to peer
         where the GPUs allow, else through the host, as CUDA decides), ordered after the work that produced it on its
@@ -278,17 +289,6 @@ class CUDABackend:
         return module
 
     # --- optimizer updates, memory, RNG (backend-owned) ---
-    @staticmethod
-    def constant(array):
-        """``array`` as it is: CuPy arrays have no writeable flag (the engine never writes into a seed)."""
-        return array
-
-    def on_device(self, fn, *args, **kwargs):
-        """``fn(*args, **kwargs)`` with this GPU current, so that what it allocates and launches lands here: for code
-        above the backends that computes on this device's raw arrays, such as an optimizer's update."""
-        with self.device:
-            return fn(*args, **kwargs)
-
     def sgd_step(self, p, g, buf, scratch, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
                  maximize=False, first=False, fused=True):
         """The CPU backend's ``sgd_step``: one launch of kernels/optim.cu's sgd_step (reading p, g and buf once,

@@ -22,10 +22,6 @@ ACTIVATIONS = activations.NAMES
 
 
 # --- the fused linear layer ---------------------------------------------------------------------------------------
-def _linear_forward(xp, x, w, b, activation):
-    return generic.linear(xp, x, w, b, activation)
-
-
 def _linear_vjp(n, g):
     activation = n.params["activation"]
     act = activations.ACTIVATIONS[activation]
@@ -95,7 +91,7 @@ def _linear_jvp(c, tx, tw, tb):
 def _linear_op(act):
     """The linear layer's Op for one activation: gx needs the weight, gw the input, gb nothing; gelu keeps all three
     inputs too, so that its backward can rebuild z with their history (double backward, forward over reverse)."""
-    return Op("linear" if act.name is None else f"linear_{act.name}", _linear_forward, _linear_vjp,
+    return Op("linear" if act.name is None else f"linear_{act.name}", generic.linear, _linear_vjp,
               jvp=_linear_jvp, save="all" if act.keeps == activations.INPUT else ((1,), (0,), ()), aux=True,
               cuda="linear", node_name="LinearBackward0")
 

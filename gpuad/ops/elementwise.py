@@ -77,10 +77,11 @@ def elementwise(name, forward, partials, cuda_grad=None, **options):
 
 def fused_grad(n, g):
     """The input gradients by the backend's fused backward rule for ``n.op`` (``Op.cuda_grad``: one launch on CUDA),
-    or None where there is none (the CPU, a higher-order backward, values it does not take) and the VJP computes."""
-    backend = n.device._backend or n.device.backend
-    if not backend.fused_grads or not first_order():
+    or None where it does not apply (a higher-order backward, values it does not take) and the VJP computes. Called
+    only where the node's backend has fused rules (``backend.fused_grads``), which the VJPs test first."""
+    if not first_order():
         return None
+    backend = n.device._backend
     rule = n.op.grad_rule(n.params)
     if len(n.next) == 1:
         from_output = n.op.save == _Y
@@ -114,9 +115,10 @@ def _mul_partials(n):
 
 
 def _div_vjp(n, g):
-    fused_grads = fused_grad(n, g)
-    if fused_grads is not None:
-        return fused_grads
+    if n.device._backend.fused_grads:
+        fused_grads = fused_grad(n, g)
+        if fused_grads is not None:
+            return fused_grads
     a, b = n.inputs
     ga = g / b
     return ga if n.needs[0] else None, -ga * (a / b) if n.needs[1] else None
